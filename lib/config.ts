@@ -1,0 +1,226 @@
+/**
+ * Configuration from the environment (SPEC section 10). Every default lives here, is resolved once into
+ * `ResolvedConfig`, and an invalid value stops start-up with one message that names the variable.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const bool = (name: string, fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const s = v.trim().toLowerCase();
+      if (s === 'true' || s === '1') return true;
+      if (s === 'false' || s === '0') return false;
+      ctx.addIssue({ code: 'custom', message: `${name} must be true, false, 1 or 0` });
+      return z.NEVER;
+    });
+
+/** Seconds (decimals allowed) to milliseconds. */
+const seconds = (name: string, fallback: number, { min = 0 } = {}) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return Math.round(fallback * 1000);
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < min) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a number of seconds >= ${min}` });
+        return z.NEVER;
+      }
+      return Math.round(n * 1000);
+    });
+
+const int = (name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const url = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      try {
+        const u = new URL(v.trim());
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+        return u.toString().replace(/\/+$/, '');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${name} must be an http(s) URL` });
+        return z.NEVER;
+      }
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** Bytes with an optional unit: `1048576`, `512kb`, `1mb`. */
+const bytes = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const m = /^(\d+)\s*(b|kb|mb)?$/i.exec(v.trim());
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a size like 1048576, 512kb or 1mb` });
+        return z.NEVER;
+      }
+      const unit = (m[2] ?? 'b').toLowerCase();
+      return Number(m[1]) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
+    });
+
+/** Event types guarded by a `FORWARD_*` toggle (SPEC section 4). */
+export const FORWARD_TOGGLES = {
+  'device.registered': 'FORWARD_REGISTRATIONS',
+  'metric.submitted': 'FORWARD_METRICS',
+  'activity.submitted': 'FORWARD_ACTIVITIES',
+  'process.snapshot': 'FORWARD_PROCESSES',
+  'alert.submitted': 'FORWARD_ALERTS',
+  'screenshot.submitted': 'FORWARD_SCREENSHOTS',
+  'command.updated': 'FORWARD_COMMAND_RESULTS',
+} as const;
+
+const envSchema = z.object({
+  PORT: int('PORT', 0, { min: 0, max: 65535 }).optional(),
+  DATABASE_URL: optionalString,
+  DATA_DIR: optionalString,
+  MENTOR_API_URL: url('MENTOR_API_URL'),
+  MENTOR_SIGNING_SECRET: optionalString,
+  DEVICES_API_URL: url('DEVICES_API_URL'),
+  FORWARD_TIMEOUT: seconds('FORWARD_TIMEOUT', 10, { min: 0.001 }),
+  FORWARD_MAX_RETRIES: int('FORWARD_MAX_RETRIES', 3, { max: 100 }),
+  FORWARD_BACKOFF_BASE: seconds('FORWARD_BACKOFF_BASE', 1),
+  FORWARD_REGISTRATIONS: bool('FORWARD_REGISTRATIONS', true),
+  FORWARD_METRICS: bool('FORWARD_METRICS', true),
+  FORWARD_ACTIVITIES: bool('FORWARD_ACTIVITIES', true),
+  FORWARD_PROCESSES: bool('FORWARD_PROCESSES', true),
+  FORWARD_ALERTS: bool('FORWARD_ALERTS', true),
+  FORWARD_SCREENSHOTS: bool('FORWARD_SCREENSHOTS', true),
+  FORWARD_COMMAND_RESULTS: bool('FORWARD_COMMAND_RESULTS', true),
+  RELAY_ADMIN_TOKEN: optionalString,
+  RELAY_ENCRYPTION_KEY: optionalString,
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+  WEBHOOK_ALLOWED_HOSTS: optionalString,
+  WEBHOOK_DISABLE_AFTER: seconds('WEBHOOK_DISABLE_AFTER', 5 * 24 * 3600, { min: 1 }),
+  RELAY_RETENTION_DAYS: int('RELAY_RETENTION_DAYS', 30, { min: 1, max: 3650 }),
+  BODY_LIMIT: bytes('BODY_LIMIT', 1024 * 1024),
+  SCREENSHOT_MAX_BYTES: bytes('SCREENSHOT_MAX_BYTES', 10 * 1024 * 1024),
+  LOG_LEVEL: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const level = (v ?? '').trim().toLowerCase() || 'info';
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
+        ctx.addIssue({ code: 'custom', message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' });
+        return z.NEVER;
+      }
+      return level;
+    }),
+});
+
+export type Toggles = Record<keyof typeof FORWARD_TOGGLES, boolean>;
+
+export interface ResolvedConfig {
+  service: 'devices' | 'mentor';
+  port: number;
+  dataDir: string;
+  databaseUrl: string;
+  mentorApiUrl: string | undefined;
+  mentorSigningSecret: string | undefined;
+  devicesApiUrl: string | undefined;
+  forward: {
+    timeoutMs: number;
+    maxRetries: number;
+    backoffBaseMs: number;
+    toggles: Toggles;
+  };
+  adminToken: string | undefined;
+  encryptionKey: string | undefined;
+  webhooks: { allowPrivateNetworks: boolean; allowedHosts: string[]; disableAfterMs: number };
+  retentionDays: number;
+  bodyLimit: number;
+  screenshotMaxBytes: number;
+  logLevel: string;
+}
+
+const DEFAULT_PORTS = { devices: 30080, mentor: 30081 } as const;
+
+/**
+ * Parse the environment for one host. Throws `ConfigError` whose message names every invalid variable,
+ * e.g. `Invalid configuration: FORWARD_TIMEOUT must be a number of seconds >= 0.001 (got "abc")`.
+ */
+export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '');
+      const raw = env[name];
+      // Secrets are never echoed back, not even when they are malformed.
+      const shown = /SECRET|TOKEN|KEY|DATABASE_URL/.test(name) || raw === undefined ? '' : ` (got ${JSON.stringify(raw)})`;
+      return `${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR ?? './data');
+  const databaseUrl = e.DATABASE_URL ?? `sqlite:${path.join(dataDir, `${service}.sqlite`)}`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    throw new ConfigError('Invalid configuration: DATABASE_URL must start with sqlite: or postgres://');
+  }
+  return {
+    service,
+    port: e.PORT ?? DEFAULT_PORTS[service],
+    dataDir,
+    databaseUrl,
+    mentorApiUrl: e.MENTOR_API_URL,
+    mentorSigningSecret: e.MENTOR_SIGNING_SECRET,
+    devicesApiUrl: e.DEVICES_API_URL,
+    forward: {
+      timeoutMs: e.FORWARD_TIMEOUT,
+      maxRetries: e.FORWARD_MAX_RETRIES,
+      backoffBaseMs: e.FORWARD_BACKOFF_BASE,
+      toggles: {
+        'device.registered': e.FORWARD_REGISTRATIONS,
+        'metric.submitted': e.FORWARD_METRICS,
+        'activity.submitted': e.FORWARD_ACTIVITIES,
+        'process.snapshot': e.FORWARD_PROCESSES,
+        'alert.submitted': e.FORWARD_ALERTS,
+        'screenshot.submitted': e.FORWARD_SCREENSHOTS,
+        'command.updated': e.FORWARD_COMMAND_RESULTS,
+      },
+    },
+    adminToken: e.RELAY_ADMIN_TOKEN,
+    encryptionKey: e.RELAY_ENCRYPTION_KEY,
+    webhooks: {
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      allowedHosts: (e.WEBHOOK_ALLOWED_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+      disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
+    },
+    retentionDays: e.RELAY_RETENTION_DAYS,
+    bodyLimit: e.BODY_LIMIT,
+    screenshotMaxBytes: e.SCREENSHOT_MAX_BYTES,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * One place that knows the two dialects. SQLite is the embedded default: WAL, a generous busy timeout and
+ * in-process serialisation of write transactions (SQLite has one writer; queueing here is cheaper than
+ * SQLITE_BUSY retries). PostgreSQL is for production and scale-out.
+ */
+import { createRequire } from 'node:module';
+import { Sequelize, Transaction } from 'sequelize';
+import type { Options } from 'sequelize';
+
+const require = createRequire(import.meta.url);
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  sequelize: Sequelize;
+  dialect: Dialect;
+  /** Run `fn` in a transaction; on SQLite transactions are queued so they never contend for the write lock. */
+  transaction<T>(fn: (t: Transaction) => Promise<T>): Promise<T>;
+  /** The PostgreSQL connection string (for LISTEN/NOTIFY), undefined on SQLite. */
+  postgresUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+const SQLITE_BUSY_TIMEOUT_MS = 15_000;
+
+/** sqlite3, with every new connection configured the same way (sequelize opens one per transaction). */
+function sqliteModule() {
+  const sqlite3 = require('sqlite3') as typeof import('sqlite3');
+  class Database extends sqlite3.Database {
+    constructor(filename: string, mode: number, callback: (err: Error | null) => void) {
+      super(filename, mode, (err) => {
+        if (err) return callback(err);
+        this.configure('busyTimeout', SQLITE_BUSY_TIMEOUT_MS);
+        // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes in WAL mode.
+        this.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;', (e) => callback(e ?? null));
+      });
+    }
+  }
+  return { ...sqlite3, Database, default: undefined };
+}
+
+export function openDatabase(url: string, options: { logging?: Options['logging']; pool?: Options['pool'] } = {}): Database {
+  const logging = options.logging ?? false;
+  if (url.startsWith('sqlite:')) {
+    const storage = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') || ':memory:';
+    const sequelize = new Sequelize({
+      dialect: 'sqlite',
+      storage,
+      logging,
+      dialectModule: sqliteModule(),
+      transactionType: Transaction.TYPES.IMMEDIATE,
+    });
+    let tail: Promise<unknown> = Promise.resolve();
+    return {
+      sequelize,
+      dialect: 'sqlite',
+      postgresUrl: undefined,
+      transaction<T>(fn: (t: Transaction) => Promise<T>): Promise<T> {
+        const run = tail.then(
+          () => sequelize.transaction(fn),
+          () => sequelize.transaction(fn),
+        );
+        tail = run.catch(() => undefined);
+        return run;
+      },
+      close: () => sequelize.close(),
+    };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const sequelize = new Sequelize(url, {
+      dialect: 'postgres',
+      logging,
+      pool: options.pool ?? { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
+    });
+    return {
+      sequelize,
+      dialect: 'postgres',
+      postgresUrl: url,
+      transaction: (fn) => sequelize.transaction(fn),
+      close: () => sequelize.close(),
+    };
+  }
+  throw new Error('DATABASE_URL must start with sqlite: or postgres://');
+}
+
+/** Postgres returns BIGINT as a string; both dialects' timestamps are stored as epoch milliseconds. */
+export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));

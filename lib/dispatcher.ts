@@ -1,0 +1,533 @@
+/**
+ * The dispatcher: claims due deliveries in batches, sends them with bounded concurrency per circuit key,
+ * records every attempt, and reschedules or finishes them.
+ *
+ * Flow: `loop` claims (one statement) while there is local capacity, hands rows to per-key queues, and
+ * sleeps until woken (a local commit, a PostgreSQL NOTIFY, a completion, a retry coming due) or until the
+ * poll interval passes. `pump` starts requests per key up to the key's concurrency, grouping batchable
+ * events into one request. Results are buffered and written by `flush` in one transaction per burst.
+ * Nothing is held in memory per pending delivery: only claimed rows, at most a couple of batches.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Dispatcher as UndiciDispatcher } from 'undici';
+import { CircuitBreakers } from './circuit.js';
+import type { CircuitOptions, CircuitTransition } from './circuit.js';
+import type { Database } from './db.js';
+import type { RelayEmitter } from './emitter.js';
+import { coerceError, describeError } from './errors.js';
+import type { RelayEvent } from './events.js';
+import type { Logger } from './logger.js';
+import type { RelayMetrics } from './metrics.js';
+import { nextDelayMs, parseRetryAfter } from './retry.js';
+import { claimDeliveries, loadEvents } from './sql/claimDeliveries.js';
+import type { ClaimedRow } from './sql/claimDeliveries.js';
+import { finishDeliveries } from './sql/finishDeliveries.js';
+import type { AttemptRecord, StatusUpdate } from './sql/finishDeliveries.js';
+import { reclaimExpiredLeases, releaseOwnLeases } from './sql/releaseLeases.js';
+import { defaultClassify } from './target.js';
+import type { TargetPlugin, Verdict } from './target.js';
+import { send } from './transport.js';
+import type { OutboundResponse } from './transport.js';
+
+export interface DispatcherOptions {
+  /** Rows per claim. */
+  batchSize?: number;
+  /** Fallback poll when nothing wakes the dispatcher. */
+  pollIntervalMs?: number;
+  /** Per-request timeout. */
+  requestTimeoutMs?: number;
+  /** Lease per claim; must exceed the request timeout (default 2 x timeout + 30 s). */
+  leaseMs?: number;
+  /** Default concurrent requests per circuit key (a plugin may set its own). */
+  concurrency?: number;
+  /** Identifies this dispatcher's leases. */
+  workerId?: string;
+}
+
+export interface ResolvedDispatcherOptions {
+  batchSize: number;
+  pollIntervalMs: number;
+  requestTimeoutMs: number;
+  leaseMs: number;
+  concurrency: number;
+  workerId: string;
+}
+
+export function resolveDispatcherOptions(o: DispatcherOptions = {}): ResolvedDispatcherOptions {
+  const requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
+  const leaseMs = o.leaseMs ?? 2 * requestTimeoutMs + 30_000;
+  if (leaseMs <= requestTimeoutMs) throw new Error(`dispatcher leaseMs (${leaseMs}) must be longer than requestTimeoutMs (${requestTimeoutMs})`);
+  return {
+    batchSize: o.batchSize ?? 100,
+    pollIntervalMs: o.pollIntervalMs ?? 1000,
+    requestTimeoutMs,
+    leaseMs,
+    concurrency: o.concurrency ?? 8,
+    workerId: o.workerId ?? `dispatcher-${randomUUID().slice(0, 8)}`,
+  };
+}
+
+interface Claimed extends ClaimedRow {
+  event: RelayEvent;
+}
+
+interface KeyState {
+  plugin: TargetPlugin;
+  queue: Claimed[];
+  inflightRequests: number;
+  inflightRows: number;
+}
+
+interface Deps {
+  db: Database;
+  plugins: Map<string, TargetPlugin>;
+  agent: UndiciDispatcher;
+  logger: Logger;
+  metrics: RelayMetrics;
+  emitter: RelayEmitter;
+}
+
+export class Dispatcher {
+  readonly options: ResolvedDispatcherOptions;
+  readonly circuits: CircuitBreakers;
+  private readonly keys = new Map<string, KeyState>();
+  private readonly sends = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private attempts: AttemptRecord[] = [];
+  private updates: StatusUpdate[] = [];
+  private flushing: Promise<void> | null = null;
+  private flushScheduled = false;
+  private running = false;
+  private loopDone: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private dueTimer: NodeJS.Timeout | null = null;
+  private dueAt = Infinity;
+  private lastReclaim = 0;
+
+  constructor(
+    private readonly deps: Deps,
+    options: DispatcherOptions = {},
+  ) {
+    this.options = resolveDispatcherOptions(options);
+    this.circuits = new CircuitBreakers(
+      (key) => this.circuitOptions(key),
+      (t) => this.onCircuit(t),
+    );
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Start the loop; calling it again while running is a no-op. */
+  start(): void {
+    if (this.running || this.stopping) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Something may be due: claim now rather than at the next poll. */
+  wake(): void {
+    this.woken = true;
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  /**
+   * Stop claiming, let in-flight requests finish (bounded by `timeoutMs`, then abort them), write every
+   * result, and hand back leases of rows that were claimed but never sent. Safe to call twice.
+   */
+  stop({ timeoutMs = 10_000 }: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      this.running = false;
+      this.wake();
+      await this.loopDone;
+      const unsent = [...this.keys.values()].flatMap((k) => k.queue.splice(0));
+      await releaseOwnLeases(this.deps.db.sequelize, this.options.workerId, unsent.map((r) => r.id), Date.now()).catch(
+        (err) => this.report(err, 'release'),
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+      await Promise.race([Promise.allSettled([...this.sends]), deadline]);
+      if (this.sends.size > 0) {
+        this.abort.abort(new Error('dispatcher stopping'));
+        await Promise.allSettled([...this.sends]);
+      }
+      clearTimeout(timer);
+      if (this.dueTimer) clearTimeout(this.dueTimer);
+      await this.flush();
+    })();
+    return this.stopping;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.woken = false;
+      let claimed = 0;
+      try {
+        await this.reclaimIfDue();
+        claimed = await this.claim();
+        await this.probe();
+      } catch (err) {
+        this.report(err, 'claim');
+        await this.sleep(this.options.pollIntervalMs);
+        continue;
+      }
+      if (!this.running) break;
+      // A full claim means more may be due right away, unless local capacity is used up.
+      if (claimed < this.options.batchSize || this.localRows() >= 2 * this.options.batchSize) {
+        await this.sleep(this.options.pollIntervalMs);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken || !this.running) return Promise.resolve();
+    const circuitAt = this.circuits.nextChangeAt();
+    const wait = circuitAt === null ? ms : Math.max(0, Math.min(ms, circuitAt - Date.now()));
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, wait);
+      this.wakeUp = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private async reclaimIfDue(): Promise<void> {
+    const every = Math.min(Math.max(this.options.leaseMs / 2, 100), 30_000);
+    const now = Date.now();
+    if (now - this.lastReclaim < every) return;
+    this.lastReclaim = now;
+    const n = await reclaimExpiredLeases(this.deps.db.sequelize, now);
+    if (n > 0) this.deps.logger.warn({ count: n }, `reclaimed ${n} deliveries whose lease expired`);
+  }
+
+  private localRows(): number {
+    let n = 0;
+    for (const k of this.keys.values()) n += k.queue.length + k.inflightRows;
+    return n;
+  }
+
+  private cap(plugin: TargetPlugin): number {
+    return (plugin.concurrency ?? this.options.concurrency) * (plugin.batch?.maxSize ?? 1);
+  }
+
+  private async claim(onlyKey?: string): Promise<number> {
+    const room = 2 * this.options.batchSize - this.localRows();
+    if (room <= 0 && onlyKey === undefined) return 0;
+    const exclude = onlyKey === undefined ? this.circuits.blockedKeys() : [];
+    if (onlyKey === undefined) {
+      for (const [key, k] of this.keys) if (k.queue.length + k.inflightRows >= this.cap(k.plugin)) exclude.push(key);
+    }
+    const perKeyCap: Record<string, number> = {};
+    for (const p of this.deps.plugins.values()) perKeyCap[p.name] = onlyKey === undefined ? this.cap(p) : 1;
+    const rows = await claimDeliveries(this.deps.db.sequelize, {
+      dialect: this.deps.db.dialect,
+      owner: this.options.workerId,
+      now: Date.now(),
+      leaseMs: this.options.leaseMs,
+      limit: onlyKey === undefined ? Math.min(this.options.batchSize, room) : 1,
+      perKeyCap,
+      defaultPerKeyCap: 1,
+      excludeKeys: exclude,
+      targets: [...this.deps.plugins.keys()],
+      onlyKey,
+    });
+    if (rows.length === 0) return 0;
+    const events = await loadEvents(this.deps.db.sequelize, [...new Set(rows.map((r) => r.event_id))]);
+    const lost: number[] = [];
+    for (const row of rows) {
+      const e = events.get(row.event_id);
+      const plugin = this.deps.plugins.get(row.target);
+      if (!e || !plugin) {
+        lost.push(row.id);
+        continue;
+      }
+      const event: RelayEvent = { id: e.id, type: e.type, deviceid: e.deviceid, timestamp: e.timestamp, data: JSON.parse(e.data), requestId: e.request_id };
+      let k = this.keys.get(row.circuit_key);
+      if (!k) {
+        k = { plugin, queue: [], inflightRequests: 0, inflightRows: 0 };
+        this.keys.set(row.circuit_key, k);
+      }
+      k.queue.push({ ...row, event });
+    }
+    if (lost.length > 0) {
+      // The event row is gone (pruned) or no plugin is registered: dead-letter with the reason, never spin.
+      this.updates.push({ ids: lost, status: 'dead', spent: 0, nextAttemptAt: null, statusCode: null, error: 'event or target plugin missing' });
+      this.scheduleFlush();
+    }
+    for (const key of new Set(rows.map((r) => r.circuit_key))) this.pump(key, onlyKey !== undefined);
+    return rows.length;
+  }
+
+  private async probe(): Promise<void> {
+    for (const key of this.circuits.takeProbes()) {
+      const n = await this.claim(key);
+      if (n === 0) this.circuits.probeSkipped(key);
+    }
+  }
+
+  private pump(key: string, probe = false): void {
+    const k = this.keys.get(key);
+    if (!k) return;
+    const limit = k.plugin.concurrency ?? this.options.concurrency;
+    while (k.queue.length > 0 && k.inflightRequests < limit && this.running) {
+      const group = this.takeGroup(k);
+      k.inflightRequests += 1;
+      k.inflightRows += group.length;
+      const p = this.sendGroup(k.plugin, key, group, probe)
+        .catch((err) => this.report(err, 'send'))
+        .finally(() => {
+          k.inflightRequests -= 1;
+          k.inflightRows -= group.length;
+          this.sends.delete(p);
+          if (k.queue.length === 0 && k.inflightRequests === 0) this.keys.delete(key);
+          else this.pump(key);
+          this.wake();
+        });
+      this.sends.add(p);
+    }
+  }
+
+  /** The head of the queue plus, for a batching plugin, every queued row with the same batch key. */
+  private takeGroup(k: KeyState): Claimed[] {
+    const head = k.queue.shift()!;
+    const batch = k.plugin.batch;
+    const bkey = batch ? batch.key(head.event) : null;
+    if (!batch || bkey === null) return [head];
+    const group = [head];
+    for (let i = 0; i < k.queue.length && group.length < batch.maxSize; ) {
+      const r = k.queue[i]!;
+      if (batch.key(r.event) === bkey) {
+        group.push(r);
+        k.queue.splice(i, 1);
+      } else i++;
+    }
+    return group;
+  }
+
+  private async sendGroup(plugin: TargetPlugin, key: string, rows: Claimed[], probe: boolean): Promise<void> {
+    const endpointId = rows[0]!.endpoint_id;
+    const events = rows.map((r) => r.event);
+    const startedAt = Date.now();
+    let res: OutboundResponse | null = null;
+    let error: string | null = null;
+    try {
+      const req = await plugin.prepare(events, { endpointId });
+      res = await send(this.deps.agent, req, this.options.requestTimeoutMs, this.abort.signal);
+    } catch (err) {
+      error = this.abort.signal.aborted ? 'aborted: dispatcher stopping' : describeError(err);
+    }
+    const durationMs = Date.now() - startedAt;
+    const verdict: Verdict = res ? (plugin.classify ?? defaultClassify)(res) : 'retry';
+
+    // One bad record must not sink a whole batch: a permanent answer to a batch is retried one by one.
+    if (verdict === 'permanent' && rows.length > 1) {
+      await Promise.all(rows.map((r) => this.sendGroup(plugin, key, [r], probe)));
+      return;
+    }
+
+    const targetDown = res === null || res.statusCode >= 500;
+    if (this.abort.signal.aborted && res === null) {
+      // Interrupted by our own shutdown: not the target's fault, no attempt spent.
+    } else if (targetDown) this.circuits.recordFailure(key);
+    else this.circuits.recordSuccess(key);
+
+    const statusCode = res?.statusCode ?? null;
+    const retryAfter = res && (statusCode === 429 || statusCode === 503) ? parseRetryAfter(res.headers['retry-after']) : null;
+    const responseBody = res?.body ?? null;
+    if (res && verdict !== 'success') error = `HTTP ${statusCode}`;
+    const now = Date.now();
+    const released = (this.abort.signal.aborted && res === null) || (probe && targetDown);
+
+    const byOutcome = new Map<string, StatusUpdate>();
+    const dead: Claimed[] = [];
+    const retrying: Claimed[] = [];
+    for (const row of rows) {
+      const attemptsMade = row.attempts + (released ? 0 : 1);
+      let u: Omit<StatusUpdate, 'ids'>;
+      let outcome: AttemptRecord['outcome'];
+      if (verdict === 'success') {
+        u = { status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode, error: null };
+        outcome = 'success';
+      } else if (released) {
+        u = { status: 'pending', spent: 0, nextAttemptAt: now, statusCode, error };
+        outcome = 'released';
+      } else if (verdict === 'permanent' || attemptsMade >= row.max_attempts) {
+        u = { status: 'dead', spent: 1, nextAttemptAt: null, statusCode, error };
+        outcome = verdict === 'permanent' ? 'permanent' : 'retry';
+        dead.push(row);
+      } else {
+        const delay = nextDelayMs(plugin.retry, attemptsMade, retryAfter);
+        u = { status: 'pending', spent: 1, nextAttemptAt: now + delay, statusCode, error };
+        outcome = 'retry';
+        retrying.push(row);
+        this.wakeAt(now + delay);
+      }
+      const sig = `${u.status}|${u.spent}|${u.nextAttemptAt}`;
+      const existing = byOutcome.get(sig);
+      if (existing) existing.ids.push(row.id);
+      else byOutcome.set(sig, { ...u, ids: [row.id] });
+      this.attempts.push({
+        deliveryId: row.id,
+        number: row.attempts + 1,
+        startedAt,
+        durationMs,
+        statusCode,
+        outcome,
+        spent: !released,
+        error,
+        responseBody,
+      });
+    }
+    this.updates.push(...byOutcome.values());
+    this.scheduleFlush();
+    this.observe(plugin, key, rows, { verdict, released, statusCode, error, durationMs, dead, retrying });
+  }
+
+  private observe(
+    plugin: TargetPlugin,
+    key: string,
+    rows: Claimed[],
+    r: { verdict: Verdict; released: boolean; statusCode: number | null; error: string | null; durationMs: number; dead: Claimed[]; retrying: Claimed[] },
+  ): void {
+    const { logger, metrics, emitter } = this.deps;
+    const target = plugin.name;
+    const endpointId = rows[0]!.endpoint_id;
+    metrics.duration.observe({ target, outcome: r.verdict }, r.durationMs / 1000);
+    const info = (list: Claimed[]) => ({
+      deliveryIds: list.map((x) => x.id),
+      eventIds: list.map((x) => x.event_id),
+      eventType: list[0]!.event_type,
+      target,
+      endpointId,
+      statusCode: r.statusCode,
+      error: r.error,
+      durationMs: r.durationMs,
+    });
+    for (const row of rows) {
+      const fields = { eventId: row.event_id, type: row.event_type, deviceid: row.deviceid, target, endpointId, deliveryId: row.id, statusCode: r.statusCode, durationMs: r.durationMs };
+      const attempt = `attempt ${row.attempts + 1}/${row.max_attempts}`;
+      if (r.verdict === 'success') {
+        metrics.success.inc({ data_type: row.event_type, target });
+        logger.info(fields, `forwarded ${row.event_type} to ${target}`);
+      } else if (r.released) {
+        logger.warn({ ...fields, error: r.error, circuit: this.circuits.state(key) }, `${target} still unavailable, ${row.event_type} waits without spending an attempt`);
+      } else {
+        metrics.failure.inc({ data_type: row.event_type, target });
+        if (r.dead.includes(row)) {
+          metrics.dead.inc({ data_type: row.event_type, target });
+          const why = r.verdict === 'permanent' ? `permanent failure: ${r.error}` : `retries exhausted (${attempt}): ${r.error}`;
+          logger.error({ ...fields, error: r.error }, `forward of ${row.event_type} to ${target} is dead, ${why}`);
+        } else {
+          logger.warn({ ...fields, error: r.error }, `failed to forward ${row.event_type} to ${target} (${attempt}), will retry`);
+        }
+      }
+    }
+    if (r.verdict === 'success') emitter.safeEmit('delivery:succeeded', info(rows));
+    else if (!r.released) {
+      if (r.retrying.length) emitter.safeEmit('delivery:failed', { ...info(r.retrying), willRetry: true });
+      if (r.dead.length) {
+        emitter.safeEmit('delivery:failed', { ...info(r.dead), willRetry: false });
+        emitter.safeEmit('delivery:dead', info(r.dead));
+      }
+    }
+    if (plugin.onOutcome) {
+      Promise.resolve()
+        .then(() =>
+          plugin.onOutcome!({
+            endpointId,
+            events: rows.map((x) => x.event),
+            verdict: r.verdict,
+            statusCode: r.statusCode,
+            error: r.error,
+            dead: r.dead.length > 0,
+          }),
+        )
+        .catch((err) => this.report(err, `${target}.onOutcome`));
+    }
+  }
+
+  private wakeAt(at: number): void {
+    if (at >= this.dueAt || !this.running) return;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(() => {
+      this.dueTimer = null;
+      this.dueAt = Infinity;
+      this.wake();
+    }, Math.max(0, at - Date.now()));
+    this.dueTimer.unref?.();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Write buffered results; a failed write keeps them and tries again (the leases still protect the rows). */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => (this.attempts.length || this.updates.length ? this.flush() : undefined));
+    if (this.attempts.length === 0 && this.updates.length === 0) return Promise.resolve();
+    const attempts = this.attempts;
+    const updates = this.updates;
+    this.attempts = [];
+    this.updates = [];
+    this.flushing = this.deps.db
+      .transaction((t) => finishDeliveries(this.deps.db.sequelize, t, attempts, updates, this.options.workerId, Date.now()))
+      .catch(async (err) => {
+        this.report(err, 'flush');
+        this.attempts = attempts.concat(this.attempts);
+        this.updates = updates.concat(this.updates);
+        await new Promise((r) => setTimeout(r, Math.min(this.options.pollIntervalMs, 1000)));
+      })
+      .finally(() => {
+        this.flushing = null;
+      });
+    return this.flushing.then(() => {
+      if (this.attempts.length || this.updates.length) {
+        if (this.running || this.stopping) return this.flush();
+      }
+      return undefined;
+    });
+  }
+
+  private circuitOptions(key: string): CircuitOptions {
+    const name = key.split(':')[0]!;
+    const plugin = this.deps.plugins.get(name);
+    const attempts = plugin?.retry.maxAttempts ?? 4;
+    return {
+      // Open before a total outage can exhaust any delivery's attempts, so an outage of any length loses nothing.
+      failureThreshold: plugin?.circuit?.failureThreshold ?? Math.max(1, Math.min(5, attempts - 1)),
+      cooldownMs: plugin?.circuit?.cooldownMs ?? 5_000,
+      maxCooldownMs: plugin?.circuit?.maxCooldownMs ?? 60_000,
+    };
+  }
+
+  private onCircuit(t: CircuitTransition): void {
+    const value = t.to === 'closed' ? 0 : t.to === 'half-open' ? 1 : 2;
+    this.deps.metrics.circuit.set({ key: t.key }, value);
+    const log = t.to === 'open' ? 'warn' : 'info';
+    this.deps.logger[log]({ circuitKey: t.key, from: t.from, to: t.to }, `circuit for ${t.key} is ${t.to}`);
+    this.deps.emitter.safeEmit(t.to === 'open' ? 'circuit:open' : t.to === 'half-open' ? 'circuit:half-open' : 'circuit:closed', t);
+    if (t.to === 'half-open') this.wake();
+  }
+
+  private report(err: unknown, during: string): void {
+    const error = coerceError(err);
+    this.deps.logger.error({ during, error: describeError(error) }, `dispatcher error during ${during}`);
+    this.deps.emitter.safeEmit('dispatcher:error', { error, during });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Typed, namespaced relay events, emitted safely: a listener that throws is reported on `error:listener`
+ * and never stops the dispatcher.
+ */
+import { EventEmitter } from 'node:events';
+import type { CircuitTransition } from './circuit.js';
+
+export interface DeliveryEventInfo {
+  deliveryIds: number[];
+  eventIds: string[];
+  eventType: string;
+  target: string;
+  endpointId: string | null;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface RelayEventMap {
+  'delivery:succeeded': [DeliveryEventInfo];
+  'delivery:failed': [DeliveryEventInfo & { willRetry: boolean }];
+  'delivery:dead': [DeliveryEventInfo];
+  'circuit:open': [CircuitTransition];
+  'circuit:half-open': [CircuitTransition];
+  'circuit:closed': [CircuitTransition];
+  'dispatcher:error': [{ error: Error; during: string }];
+  'error:listener': [{ error: unknown; event: string }];
+}
+
+export class RelayEmitter extends EventEmitter<RelayEventMap> {
+  safeEmit<K extends keyof RelayEventMap>(event: K, ...args: RelayEventMap[K]): void {
+    for (const listener of this.listeners(event) as Array<(...a: RelayEventMap[K]) => unknown>) {
+      try {
+        const r = listener(...args);
+        if (r && typeof (r as Promise<unknown>).catch === 'function') {
+          (r as Promise<unknown>).catch((error) => this.reportListenerError(event, error));
+        }
+      } catch (error) {
+        this.reportListenerError(event, error);
+      }
+    }
+  }
+
+  private reportListenerError(event: string, error: unknown): void {
+    if (event === 'error:listener') return;
+    try {
+      this.emit('error:listener', { error, event });
+    } catch {
+      // a throwing error listener is ignored: nothing is left to tell
+    }
+  }
+}

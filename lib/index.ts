@@ -1,0 +1,28 @@
+/** raqeem-relay: durable, observable forwarding of device telemetry and signed webhooks. */
+export { createRelay, Relay } from './relay.js';
+export type { RelayOptions, PublishOptions } from './relay.js';
+export { openDatabase } from './db.js';
+export type { Database, Dialect } from './db.js';
+export { runMigrations } from './migrate.js';
+export type { Migration } from './migrate.js';
+export { relayMigrations } from './migrations/index.js';
+export { createEvent, newEventId, matchesEventType, EVENT_TYPES } from './events.js';
+export type { RelayEvent, EventType } from './events.js';
+export { loadConfig, ConfigError, FORWARD_TOGGLES } from './config.js';
+export type { ResolvedConfig, Toggles } from './config.js';
+export { exponentialBackoff, scheduleBackoff, nextDelayMs, parseRetryAfter, WEBHOOK_SCHEDULE_MS } from './retry.js';
+export type { RetryPolicy } from './retry.js';
+export { CircuitBreakers } from './circuit.js';
+export type { CircuitOptions, CircuitState, CircuitTransition } from './circuit.js';
+export { defaultClassify, circuitKey } from './target.js';
+export type { TargetPlugin, Verdict, RouteContext, PrepareContext, OutcomeInfo } from './target.js';
+export { createAgent, send, RESPONSE_BODY_LIMIT } from './transport.js';
+export type { OutboundRequest, OutboundResponse } from './transport.js';
+export { resolveDispatcherOptions } from './dispatcher.js';
+export type { DispatcherOptions, ResolvedDispatcherOptions } from './dispatcher.js';
+export type { RelayEventMap, DeliveryEventInfo } from './emitter.js';
+export type { Logger } from './logger.js';
+export type { RelayMetrics } from './metrics.js';
+export { DELIVERY_STATUSES, encodeCursor, decodeCursor } from './deliveries.js';
+export type { Delivery, Attempt, DeliveryFilter, DeliveryStatus } from './deliveries.js';
+export { generateSecret, sign, signHeaders, verify, WebhookVerificationError } from './signing.js';

@@ -1,0 +1,232 @@
+/**
+ * The relay: the outbox write (`publish`), the dispatcher, and the dead-letter operations, behind one
+ * object. Hosts create one per process; `start()`/`stop()` are safe to call twice.
+ */
+import pg from 'pg';
+import { Registry } from 'prom-client';
+import type { Transaction } from 'sequelize';
+import type { Dispatcher as UndiciDispatcher } from 'undici';
+import type { Database } from './db.js';
+import { countByStatus, getDelivery, listDeliveries, pruneDeliveries, recoverDeadDeliveries, retryDelivery } from './deliveries.js';
+import type { DeliveryFilter } from './deliveries.js';
+import { Dispatcher } from './dispatcher.js';
+import type { DispatcherOptions } from './dispatcher.js';
+import { RelayEmitter } from './emitter.js';
+import { describeError } from './errors.js';
+import type { RelayEvent } from './events.js';
+import { silentLogger } from './logger.js';
+import type { Logger } from './logger.js';
+import { createRelayMetrics } from './metrics.js';
+import type { RelayMetrics } from './metrics.js';
+import { runMigrations } from './migrate.js';
+import { relayMigrations } from './migrations/index.js';
+import { insertOutbox } from './sql/insertOutbox.js';
+import type { NewDelivery } from './sql/insertOutbox.js';
+import { circuitKey } from './target.js';
+import type { TargetPlugin } from './target.js';
+import { createAgent } from './transport.js';
+
+export interface RelayOptions {
+  db: Database;
+  targets: TargetPlugin[];
+  logger?: Logger;
+  /** The host's Prometheus registry; a private one by default. */
+  registry?: Registry;
+  dispatcher?: DispatcherOptions;
+  /** Shared outbound HTTP dispatcher (keep-alive agent); one is created by default. */
+  agent?: UndiciDispatcher;
+  /** Run the outbox migrations in `createRelay` (default true). */
+  migrate?: boolean;
+  /** Listen for NOTIFY on PostgreSQL so commits in other processes wake this dispatcher (default true). */
+  listen?: boolean;
+}
+
+export interface PublishOptions {
+  /** The caller's transaction: the event and its deliveries commit or roll back with the caller's record. */
+  transaction?: Transaction;
+  /** Only these targets (reconcile uses this to re-publish to the mentor alone). */
+  targets?: string[];
+}
+
+const NOTIFY_CHANNEL = 'relay_outbox';
+
+export class Relay {
+  readonly db: Database;
+  readonly events = new RelayEmitter();
+  readonly metrics: RelayMetrics;
+  readonly dispatcher: Dispatcher;
+  readonly logger: Logger;
+  private readonly plugins: Map<string, TargetPlugin>;
+  private readonly ownAgent: UndiciDispatcher | null;
+  private readonly listenEnabled: boolean;
+  private listener: pg.Client | null = null;
+  private listenerRetry: NodeJS.Timeout | null = null;
+  private started = false;
+  private stopping: Promise<void> | null = null;
+  private countsCache: { at: number; value: Promise<Array<{ target: string; status: string; n: number }>> } | null = null;
+
+  constructor(options: RelayOptions) {
+    this.db = options.db;
+    this.logger = options.logger ?? silentLogger;
+    this.plugins = new Map();
+    for (const t of options.targets) {
+      if (!/^[a-z][a-z0-9_-]{0,63}$/.test(t.name)) throw new Error(`target plugin name ${JSON.stringify(t.name)} must match /^[a-z][a-z0-9_-]{0,63}$/`);
+      if (this.plugins.has(t.name)) throw new Error(`two target plugins are named ${JSON.stringify(t.name)}`);
+      this.plugins.set(t.name, t);
+    }
+    this.metrics = createRelayMetrics(options.registry ?? new Registry(), () => this.counts().then((byStatus) => ({ byStatus })));
+    this.ownAgent = options.agent ? null : createAgent();
+    this.listenEnabled = options.listen ?? true;
+    this.dispatcher = new Dispatcher(
+      {
+        db: this.db,
+        plugins: this.plugins,
+        agent: options.agent ?? this.ownAgent!,
+        logger: this.logger,
+        metrics: this.metrics,
+        emitter: this.events,
+      },
+      options.dispatcher,
+    );
+  }
+
+  get targets(): TargetPlugin[] {
+    return [...this.plugins.values()];
+  }
+
+  /**
+   * Write events and one delivery per matching target/endpoint. With `transaction`, inside it (and the
+   * dispatcher is woken after it commits); without, in a transaction of its own.
+   */
+  async publish(events: RelayEvent | RelayEvent[], options: PublishOptions = {}): Promise<{ deliveries: number }> {
+    const list = Array.isArray(events) ? events : [events];
+    if (list.length === 0) return { deliveries: 0 };
+    const { transaction } = options;
+    if (!transaction) return this.db.transaction((t) => this.publish(list, { ...options, transaction: t }));
+    const now = Date.now();
+    const rows: NewDelivery[] = [];
+    const routed: RelayEvent[] = [];
+    for (const event of list) {
+      if (event.id.includes('.')) throw new Error(`event id must not contain "." (got ${JSON.stringify(event.id)})`);
+      let any = false;
+      for (const plugin of this.plugins.values()) {
+        if (options.targets && !options.targets.includes(plugin.name)) continue;
+        for (const { endpointId } of await plugin.route(event, { transaction })) {
+          rows.push({
+            event,
+            target: plugin.name,
+            endpointId,
+            circuitKey: circuitKey(plugin.name, endpointId),
+            maxAttempts: plugin.retry.maxAttempts,
+            nextAttemptAt: now,
+          });
+          any = true;
+        }
+      }
+      if (any) routed.push(event);
+    }
+    if (rows.length === 0) return { deliveries: 0 };
+    await insertOutbox(this.db.sequelize, routed, rows, transaction, now);
+    transaction.afterCommit(() => this.dispatcher.wake());
+    return { deliveries: rows.length };
+  }
+
+  /** Start dispatching (and, on PostgreSQL, listening for other processes' commits). */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    if (this.db.dialect === 'postgres' && this.listenEnabled) await this.listen();
+    this.dispatcher.start();
+  }
+
+  /** Stop claiming, drain in-flight requests (bounded), release leases, close connections it owns. */
+  stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      await this.dispatcher.stop(options);
+      if (this.listenerRetry) clearTimeout(this.listenerRetry);
+      const l = this.listener;
+      this.listener = null;
+      await l?.end().catch(() => undefined);
+      for (const p of this.plugins.values()) await p.close?.().catch(() => undefined);
+      await (this.ownAgent as { close?: () => Promise<void> } | null)?.close?.().catch(() => undefined);
+    })();
+    return this.stopping;
+  }
+
+  /** Wake the dispatcher (for work queued by a direct database update). */
+  wake(): void {
+    this.dispatcher.wake();
+  }
+
+  listDeliveries(filter?: DeliveryFilter) {
+    return listDeliveries(this.db, filter);
+  }
+
+  getDelivery(id: number) {
+    return getDelivery(this.db, id);
+  }
+
+  async retryDelivery(id: number) {
+    const r = await retryDelivery(this.db, id);
+    if (r === 'requeued') await this.notify();
+    return r;
+  }
+
+  async recoverDead(window: { since: number; until?: number; target?: string; webhookId?: string }) {
+    const n = await recoverDeadDeliveries(this.db, window);
+    if (n > 0) await this.notify();
+    return n;
+  }
+
+  prune(retentionDays: number) {
+    return pruneDeliveries(this.db, retentionDays);
+  }
+
+  /** Delivery counts by target and status, cached for a second (scrapes and health checks share it). */
+  counts(): Promise<Array<{ target: string; status: string; n: number }>> {
+    const now = Date.now();
+    if (!this.countsCache || now - this.countsCache.at > 1000) {
+      const value = countByStatus(this.db);
+      value.catch(() => (this.countsCache = null));
+      this.countsCache = { at: now, value };
+    }
+    return this.countsCache.value;
+  }
+
+  private async notify(): Promise<void> {
+    this.dispatcher.wake();
+    if (this.db.dialect === 'postgres') await this.db.sequelize.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`);
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.db.postgresUrl });
+    const retry = (err: unknown) => {
+      if (this.stopping || this.listener !== client) return;
+      this.listener = null;
+      this.logger.warn({ error: describeError(err) }, 'outbox LISTEN connection lost; polling until it is back');
+      client.end().catch(() => undefined);
+      this.listenerRetry = setTimeout(() => void this.listen().catch(retry), 1000);
+      this.listenerRetry.unref();
+    };
+    client.on('notification', () => this.dispatcher.wake());
+    client.on('error', retry);
+    client.on('end', () => retry(new Error('connection ended')));
+    this.listener = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (err) {
+      retry(err);
+    }
+  }
+}
+
+/** Create a relay and (by default) apply the outbox migrations. */
+export async function createRelay(options: RelayOptions): Promise<Relay> {
+  if (options.migrate ?? true) {
+    await runMigrations(options.db, relayMigrations, 'relay_migrations');
+    for (const t of options.targets) if (t.migrations) await runMigrations(options.db, t.migrations, `relay_${t.name}_migrations`);
+  }
+  return new Relay(options);
+}

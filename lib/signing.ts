@@ -1,0 +1,279 @@
+/**
+ * Standard Webhooks v1 signing and verification (https://www.standardwebhooks.com), plus AES-256-GCM
+ * encryption for signing secrets at rest. node:crypto only, so the published `./signing` subpath has no
+ * runtime dependencies.
+ *
+ * Signed content is `${id}.${timestamp}.${body}` over the exact body bytes, HMAC-SHA256 keyed with the
+ * base64-decoded secret (after the `whsec_` prefix). Several secrets produce several space-separated
+ * signatures, which is how rotation keeps the previous secret valid while receivers catch up.
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const SECRET_PREFIX = 'whsec_';
+const SIGNATURE_VERSION = 'v1';
+const ENCRYPTED_PREFIX = 'enc:v1:';
+const MIN_SECRET_BYTES = 24;
+const MAX_SECRET_BYTES = 64;
+const HMAC_BYTES = 32;
+const AES_KEY_BYTES = 32;
+const GCM_IV_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+
+/** Why {@link verify} rejected a request; stable codes, safe to log and to return to a client. */
+export type WebhookVerificationReason =
+  | 'missing_headers'
+  | 'invalid_timestamp'
+  | 'timestamp_too_old'
+  | 'timestamp_too_new'
+  | 'no_matching_signature';
+
+/** Thrown by {@link verify}. The message never contains a secret or a signature. */
+export class WebhookVerificationError extends Error {
+  override readonly name = 'WebhookVerificationError';
+  constructor(
+    readonly reason: WebhookVerificationReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Anything with a `get(name)` method, such as the Fetch API `Headers`. */
+export interface HeadersLike {
+  get(name: string): string | null | undefined;
+}
+
+/** Plain header records as Node's `IncomingHttpHeaders`, or a `Headers`-like object. */
+export type WebhookHeaders = Record<string, string | string[] | undefined> | HeadersLike;
+
+export type WebhookSignatureHeaders = Record<'webhook-id' | 'webhook-timestamp' | 'webhook-signature', string>;
+
+/**
+ * Create a new signing secret: `whsec_` followed by base64 of `bytes` random bytes.
+ * @param bytes Key length, 24 to 64 (default 32).
+ * @throws RangeError when `bytes` is not an integer in 24..64.
+ */
+export function generateSecret(bytes = 32): string {
+  if (!Number.isInteger(bytes) || bytes < MIN_SECRET_BYTES || bytes > MAX_SECRET_BYTES) {
+    throw new RangeError(`Secret size must be an integer from ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} bytes`);
+  }
+  return SECRET_PREFIX + randomBytes(bytes).toString('base64');
+}
+
+/**
+ * Compute the `webhook-signature` header value: `v1,<base64>` per secret, space-separated.
+ * @param timestamp Unix seconds; must be the same value sent in `webhook-timestamp`.
+ * @param body The exact bytes that will be sent; re-serialising JSON after signing breaks the signature.
+ * @param secret One `whsec_...` secret, or several during rotation (each yields one signature).
+ */
+export function sign({
+  id,
+  timestamp,
+  body,
+  secret,
+}: {
+  id: string;
+  timestamp: number;
+  body: string | Buffer;
+  secret: string | string[];
+}): string {
+  if (!id) throw new Error('Webhook id must be a non-empty string');
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new RangeError('Webhook timestamp must be a non-negative integer number of Unix seconds');
+  }
+  const content = signedContent(id, timestamp, body);
+  return secretKeys(secret)
+    .map((key) => `${SIGNATURE_VERSION},${hmac(key, content).toString('base64')}`)
+    .join(' ');
+}
+
+/**
+ * The three Standard Webhooks headers for one request.
+ * @param timestamp Unix seconds; defaults to now.
+ */
+export function signHeaders({
+  id,
+  body,
+  secret,
+  timestamp = Math.floor(Date.now() / 1000),
+}: {
+  id: string;
+  body: string | Buffer;
+  secret: string | string[];
+  timestamp?: number;
+}): WebhookSignatureHeaders {
+  return {
+    'webhook-id': id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': sign({ id, timestamp, body, secret }),
+  };
+}
+
+/**
+ * Verify a received webhook. Header names are matched case-insensitively, and `svix-*` headers are
+ * accepted when the `webhook-*` ones are absent. Signatures of other versions (e.g. `v1a`) are ignored.
+ * @param rawBody The body exactly as received, before any JSON parsing.
+ * @param secret One secret, or several to accept any of them (e.g. during rotation).
+ * @param options.toleranceSec How far the timestamp may be from `now`, either way (default 300).
+ * @param options.now Current time in Unix seconds (default: the clock); for tests and replays.
+ * @returns The verified message id and timestamp, e.g. for idempotency checks.
+ * @throws WebhookVerificationError with a `reason` code when the request must be rejected.
+ */
+export function verify(
+  rawBody: string | Buffer,
+  headers: WebhookHeaders,
+  secret: string | string[],
+  { toleranceSec = 300, now }: { toleranceSec?: number; now?: number } = {},
+): { id: string; timestamp: number } {
+  if (!Number.isFinite(toleranceSec) || toleranceSec < 0) {
+    throw new RangeError('toleranceSec must be a non-negative number of seconds');
+  }
+  // Decode secrets first: a misconfigured secret is our bug, not the sender's, so it throws a plain Error.
+  const keys = secretKeys(secret);
+
+  const id = header(headers, 'id');
+  const timestampHeader = header(headers, 'timestamp');
+  const signatureHeader = header(headers, 'signature');
+  if (!id || !timestampHeader || !signatureHeader) {
+    throw new WebhookVerificationError('missing_headers', 'Missing webhook-id, webhook-timestamp or webhook-signature header');
+  }
+
+  if (!/^\d{1,15}$/.test(timestampHeader)) {
+    throw new WebhookVerificationError('invalid_timestamp', 'webhook-timestamp must be an integer number of Unix seconds');
+  }
+  const timestamp = Number(timestampHeader);
+  const nowSec = now ?? Math.floor(Date.now() / 1000);
+  if (nowSec - timestamp > toleranceSec) {
+    throw new WebhookVerificationError('timestamp_too_old', 'Webhook timestamp is too old');
+  }
+  if (timestamp - nowSec > toleranceSec) {
+    throw new WebhookVerificationError('timestamp_too_new', 'Webhook timestamp is too far in the future');
+  }
+
+  const content = signedContent(id, timestamp, rawBody);
+  const expected = keys.map((key) => hmac(key, content));
+  const received = signatureHeader
+    .split(/\s+/)
+    .map((part) => part.split(','))
+    .filter(([version, value]) => version === SIGNATURE_VERSION && value)
+    .map(([, value]) => Buffer.from(value!, 'base64'));
+
+  // Compare every pair without early exit on content; timingSafeEqual needs equal lengths.
+  let matched = false;
+  for (const candidate of received) {
+    if (candidate.length !== HMAC_BYTES) continue;
+    for (const digest of expected) {
+      if (timingSafeEqual(candidate, digest)) matched = true;
+    }
+  }
+  if (!matched) {
+    throw new WebhookVerificationError('no_matching_signature', 'No matching webhook signature');
+  }
+  return { id, timestamp };
+}
+
+/**
+ * Encrypt a signing secret for storage with AES-256-GCM and a random 12-byte IV.
+ * @param key 32 bytes, usually from {@link parseEncryptionKey}.
+ * @returns `enc:v1:<base64 iv>:<base64 tag>:<base64 ciphertext>`.
+ */
+export function encryptSecret(plain: string, key: Buffer): string {
+  assertAesKey(key);
+  const iv = randomBytes(GCM_IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  const tag = cipher.getAuthTag();
+  return `${ENCRYPTED_PREFIX}${iv.toString('base64')}:${tag.toString('base64')}:${ciphertext.toString('base64')}`;
+}
+
+/**
+ * Decrypt a value written by {@link encryptSecret}. Values without the `enc:v1:` prefix are returned
+ * unchanged, so secrets stored in plaintext before encryption was configured keep working.
+ * @throws Error when the value is malformed, the key is wrong or the value was tampered with.
+ */
+export function decryptSecret(stored: string, key: Buffer): string {
+  if (!stored.startsWith(ENCRYPTED_PREFIX)) return stored;
+  assertAesKey(key);
+  const parts = stored.slice(ENCRYPTED_PREFIX.length).split(':');
+  const [iv, tag, ciphertext] = parts.map((part) => Buffer.from(part, 'base64'));
+  if (parts.length !== 3 || !iv || !tag || !ciphertext || iv.length !== GCM_IV_BYTES || tag.length !== GCM_TAG_BYTES) {
+    throw new Error('Encrypted secret is malformed; expected enc:v1:<iv>:<tag>:<ciphertext>');
+  }
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: GCM_TAG_BYTES });
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
+  } catch (cause) {
+    throw new Error('Could not decrypt secret: the encryption key is wrong or the stored value was altered', {
+      cause,
+    });
+  }
+}
+
+/**
+ * Parse a 32-byte AES key given as 64 hex characters or as base64 (standard or URL-safe).
+ * @throws Error saying how to generate a valid key; the message never includes the value.
+ */
+export function parseEncryptionKey(value: string): Buffer {
+  const trimmed = value.trim();
+  let key: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) {
+    key = Buffer.from(trimmed, 'hex');
+  } else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(trimmed)) {
+    key = Buffer.from(trimmed, 'base64');
+  }
+  if (key?.length !== AES_KEY_BYTES) {
+    throw new Error(
+      `Encryption key must be 32 bytes written as 64 hex characters or base64 (got ${trimmed.length} characters); ` +
+        'generate one with `openssl rand -hex 32`',
+    );
+  }
+  return key;
+}
+
+function assertAesKey(key: Buffer): void {
+  if (key.length !== AES_KEY_BYTES) {
+    throw new Error('Encryption key must be 32 bytes; build it with parseEncryptionKey()');
+  }
+}
+
+function signedContent(id: string, timestamp: number, body: string | Buffer): Buffer {
+  const bodyBytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, 'utf8'), bodyBytes]);
+}
+
+function hmac(key: Buffer, content: Buffer): Buffer {
+  return createHmac('sha256', key).update(content).digest();
+}
+
+function secretKeys(secret: string | string[]): Buffer[] {
+  const secrets = Array.isArray(secret) ? secret : [secret];
+  if (secrets.length === 0) throw new Error('At least one webhook secret is required');
+  return secrets.map((s, i) => {
+    const encoded = s.startsWith(SECRET_PREFIX) ? s.slice(SECRET_PREFIX.length) : s;
+    // Buffer's base64 decoder skips invalid characters, so check the alphabet ourselves.
+    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64') : Buffer.alloc(0);
+    if (key.length === 0) {
+      throw new Error(`Webhook secret #${i + 1} is not valid: expected whsec_ followed by base64 (see generateSecret())`);
+    }
+    return key;
+  });
+}
+
+function header(headers: WebhookHeaders, suffix: 'id' | 'timestamp' | 'signature'): string | undefined {
+  return readHeader(headers, `webhook-${suffix}`) ?? readHeader(headers, `svix-${suffix}`);
+}
+
+function readHeader(headers: WebhookHeaders, name: string): string | undefined {
+  let value: string | string[] | null | undefined;
+  if (typeof headers.get === 'function') {
+    value = (headers as HeadersLike).get(name);
+  } else {
+    const record = headers as Record<string, string | string[] | undefined>;
+    const key = Object.keys(record).find((k) => k.toLowerCase() === name);
+    value = key === undefined ? undefined : record[key];
+  }
+  // Repeated headers arrive as arrays; for the signature header they are simply more candidates.
+  if (Array.isArray(value)) value = value.join(' ');
+  return value ? value : undefined;
+}

@@ -1,0 +1,120 @@
+/**
+ * Claim due deliveries as a lease, in one statement.
+ *
+ * Shape: the innermost SELECT takes the oldest due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
+ * dispatchers never claim the same row and never wait on each other); a window function then caps how many
+ * rows one circuit key (a target or one webhook endpoint) may take, so a backlog for a slow endpoint cannot
+ * fill the batch and then sit in memory past its lease; the UPDATE flips the survivors to `inflight` with a
+ * lease that is longer than a request can take. Keys whose circuit is open or whose concurrency is used up
+ * are excluded up front.
+ */
+import { QueryTypes } from 'sequelize';
+import type { Sequelize } from 'sequelize';
+import type { Dialect } from '../db.js';
+
+export interface ClaimedRow {
+  id: number;
+  event_id: string;
+  event_type: string;
+  deviceid: string | null;
+  target: string;
+  endpoint_id: string | null;
+  circuit_key: string;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: number;
+}
+
+export interface ClaimOptions {
+  dialect: Dialect;
+  owner: string;
+  now: number;
+  leaseMs: number;
+  limit: number;
+  /** Per-target cap of rows per circuit key in one claim. */
+  perKeyCap: Record<string, number>;
+  defaultPerKeyCap: number;
+  excludeKeys: string[];
+  /** Targets this dispatcher has plugins for. */
+  targets: string[];
+  /** Claim only this key (a circuit probe). */
+  onlyKey?: string;
+}
+
+export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions): Promise<ClaimedRow[]> {
+  const replacements: Record<string, unknown> = {
+    now: o.now,
+    leaseUntil: o.now + o.leaseMs,
+    owner: o.owner,
+    limit: o.limit,
+    defaultCap: o.defaultPerKeyCap,
+  };
+  let filter = ' AND target IN (:targets)';
+  replacements.targets = o.targets;
+  if (o.excludeKeys.length > 0) {
+    filter += ' AND circuit_key NOT IN (:excluded)';
+    replacements.excluded = o.excludeKeys;
+  }
+  if (o.onlyKey !== undefined) {
+    filter += ' AND circuit_key = :onlyKey';
+    replacements.onlyKey = o.onlyKey;
+  }
+  const caps = Object.entries(o.perKeyCap);
+  const capExpr = caps.length
+    ? `CASE target ${caps.map(([, ], i) => `WHEN :t${i} THEN :c${i}`).join(' ')} ELSE :defaultCap END`
+    : ':defaultCap';
+  caps.forEach(([t, c], i) => {
+    replacements[`t${i}`] = t;
+    replacements[`c${i}`] = c;
+  });
+  const lock = o.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+  const sql = `
+    UPDATE relay_deliveries
+       SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
+     WHERE id IN (
+       SELECT id FROM (
+         SELECT id, target, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn
+           FROM (
+             SELECT id, target, circuit_key, next_attempt_at FROM relay_deliveries
+              WHERE status = 'pending' AND next_attempt_at <= :now${filter}
+              ORDER BY next_attempt_at, id
+              LIMIT :limit ${lock}
+           ) due
+       ) ranked
+       WHERE rn <= ${capExpr}
+     ) AND status = 'pending'
+    RETURNING id, event_id, event_type, deviceid, target, endpoint_id, circuit_key, attempts, max_attempts,
+              next_attempt_at`;
+  const rows = await sequelize.query<ClaimedRow>(sql, { replacements, type: QueryTypes.SELECT });
+  return rows
+    .map((r) => ({
+      ...r,
+      id: Number(r.id),
+      attempts: Number(r.attempts),
+      max_attempts: Number(r.max_attempts),
+      next_attempt_at: Number(r.next_attempt_at),
+    }))
+    .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
+}
+
+export interface EventRow {
+  id: string;
+  type: string;
+  deviceid: string | null;
+  timestamp: string;
+  data: string;
+  request_id: string | null;
+}
+
+/** The events behind claimed rows, by id. */
+export async function loadEvents(
+  sequelize: Sequelize,
+  ids: string[],
+): Promise<Map<string, EventRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await sequelize.query<EventRow>(
+    'SELECT id, type, deviceid, timestamp, data, request_id FROM relay_events WHERE id IN (:ids)',
+    { replacements: { ids }, type: QueryTypes.SELECT },
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}

@@ -1,0 +1,68 @@
+/**
+ * The target-plugin interface. A plugin is a plain object: it decides which deliveries an event needs,
+ * turns events into an HTTP request, and says what a response means. The dispatcher does the rest.
+ */
+import type { Transaction } from 'sequelize';
+import type { CircuitOptions } from './circuit.js';
+import type { RelayEvent } from './events.js';
+import type { Migration } from './migrate.js';
+import type { RetryPolicy } from './retry.js';
+import type { OutboundRequest, OutboundResponse } from './transport.js';
+
+export type Verdict = 'success' | 'retry' | 'permanent';
+
+export interface RouteContext {
+  transaction: Transaction | undefined;
+}
+
+export interface PrepareContext {
+  endpointId: string | null;
+}
+
+export interface OutcomeInfo {
+  endpointId: string | null;
+  events: RelayEvent[];
+  verdict: Verdict;
+  statusCode: number | null;
+  error: string | null;
+  /** True when the delivery is now dead (retries exhausted or permanent). */
+  dead: boolean;
+}
+
+export interface TargetPlugin {
+  /** Stable name stored on each delivery row (`mentor`, `webhooks`, ...). */
+  name: string;
+  retry: RetryPolicy;
+  /** Concurrent requests per circuit key. */
+  concurrency?: number;
+  circuit?: Partial<CircuitOptions>;
+  /** Events with the same non-null batch key may be sent together in one request (an array body). */
+  batch?: { maxSize: number; key(event: RelayEvent): string | null };
+  /**
+   * Deliveries this event needs: none, one (`[{ endpointId: null }]`), or one per subscribed endpoint.
+   * Runs inside the publish transaction.
+   */
+  route(event: RelayEvent, ctx: RouteContext): Promise<Array<{ endpointId: string | null }>> | Array<{ endpointId: string | null }>;
+  /** Build the request for one event, or for a batch of events sharing a batch key. */
+  prepare(events: RelayEvent[], ctx: PrepareContext): Promise<OutboundRequest> | OutboundRequest;
+  /** What a response means; the default treats 2xx as success, 408/429/5xx as retry, 3xx/4xx as permanent. */
+  classify?(res: OutboundResponse): Verdict;
+  /** Told after every request (for example, to disable a webhook endpoint on 410). Must not throw. */
+  onOutcome?(info: OutcomeInfo): void | Promise<void>;
+  /** Schema this plugin needs (for example webhook endpoints), applied by `createRelay`. */
+  migrations?: Migration[];
+  /** Called once when the relay stops. */
+  close?(): Promise<void>;
+}
+
+export function defaultClassify(res: Pick<OutboundResponse, 'statusCode'>): Verdict {
+  const s = res.statusCode;
+  if (s >= 200 && s < 300) return 'success';
+  if (s === 408 || s === 429 || s >= 500) return 'retry';
+  return 'permanent';
+}
+
+/** Circuit key of a delivery: the target, or the target and one endpoint. */
+export function circuitKey(target: string, endpointId: string | null): string {
+  return endpointId === null ? target : `${target}:${endpointId}`;
+}

@@ -1,0 +1,104 @@
+/**
+ * The mentor preset (SPEC section 4): the devices host's events to the mentor's routes, in the seed's
+ * record shape, with `FORWARD_*` toggles, the seed's retry schedule, signing with `MENTOR_SIGNING_SECRET`,
+ * and batching of metrics, activities, alerts and screenshots when a backlog exists. Also the reverse
+ * direction: `command.created` from the mentor to the devices host.
+ */
+import type { CircuitOptions } from '../lib/circuit.js';
+import type { Toggles } from '../lib/config.js';
+import type { RelayEvent } from '../lib/events.js';
+import { exponentialBackoff } from '../lib/retry.js';
+import { defaultClassify } from '../lib/target.js';
+import type { TargetPlugin } from '../lib/target.js';
+import { httpTarget } from './http.js';
+
+export interface MentorTargetOptions {
+  /** `MENTOR_API_URL`. */
+  url: string;
+  signingSecret?: string;
+  toggles?: Partial<Toggles>;
+  /** `FORWARD_MAX_RETRIES` (3). */
+  maxRetries?: number;
+  /** `FORWARD_BACKOFF_BASE` in ms (1000). */
+  backoffBaseMs?: number;
+  concurrency?: number;
+  maxBatchSize?: number;
+  circuit?: Partial<CircuitOptions>;
+}
+
+/**
+ * A process snapshot goes as the seed's array of process records; an empty snapshot (the device's list was
+ * cleared) has no records to carry the device id, so it goes as `{deviceid, snapshot_at, processes: []}`.
+ */
+export function processSnapshotBody(e: RelayEvent): unknown {
+  const d = e.data as { deviceid: string; snapshot_at: string; processes: Array<Record<string, unknown>> };
+  if (d.processes.length === 0) return { deviceid: d.deviceid, snapshot_at: d.snapshot_at, processes: [] };
+  return d.processes.map((p) => ({ ...p, deviceid: d.deviceid, snapshot_at: d.snapshot_at }));
+}
+
+export const MENTOR_ROUTES = {
+  'device.registered': { path: '/devices/register' },
+  'metric.submitted': { path: '/devices/metrics', batch: true },
+  'activity.submitted': { path: '/devices/activity', batch: true },
+  'process.snapshot': { path: '/devices/processes', body: processSnapshotBody },
+  'alert.submitted': { path: '/devices/alerts', batch: true },
+  'screenshot.submitted': { path: '/devices/screenshots', batch: true },
+  'command.updated': { path: '/commands/status' },
+} as const;
+
+export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
+  const backoffBaseMs = o.backoffBaseMs ?? 1000;
+  return httpTarget({
+    name: 'mentor',
+    baseUrl: o.url,
+    routes: MENTOR_ROUTES,
+    signingSecret: o.signingSecret,
+    enabled: (type) => o.toggles?.[type as keyof Toggles] ?? true,
+    retry: exponentialBackoff({ retries: o.maxRetries ?? 3, baseMs: backoffBaseMs }),
+    concurrency: o.concurrency ?? 4,
+    maxBatchSize: o.maxBatchSize ?? 100,
+    // Probe soon after an outage begins, then back off to at most 30 x base (30 s by default).
+    circuit: {
+      cooldownMs: Math.max(50, Math.min(5_000, 2 * backoffBaseMs)),
+      maxCooldownMs: Math.max(500, Math.min(30_000, 30 * backoffBaseMs)),
+      ...o.circuit,
+    },
+    // The mentor's other 4xx mean the record itself is refused: retrying cannot help.
+    classify: defaultClassify,
+  });
+}
+
+export interface DevicesCommandTargetOptions {
+  /** `DEVICES_API_URL`. */
+  url: string;
+  signingSecret?: string;
+  maxRetries?: number;
+  backoffBaseMs?: number;
+  circuit?: Partial<CircuitOptions>;
+}
+
+/** Mentor side: deliver `command.created` to the devices host's `POST /api/v1/devices/{id}/commands`. */
+export function devicesCommandTarget(o: DevicesCommandTargetOptions): TargetPlugin {
+  const backoffBaseMs = o.backoffBaseMs ?? 1000;
+  return httpTarget({
+    name: 'devices',
+    baseUrl: o.url,
+    routes: {
+      'command.created': {
+        path: (e) => `/api/v1/devices/${encodeURIComponent(String(e.deviceid))}/commands`,
+        body: (e) => {
+          const d = e.data as { commandid: string; command_text: string; created_at?: string };
+          return { commandid: d.commandid, command_text: d.command_text, created_at: d.created_at };
+        },
+      },
+    },
+    signingSecret: o.signingSecret,
+    retry: exponentialBackoff({ retries: o.maxRetries ?? 3, baseMs: backoffBaseMs }),
+    concurrency: 4,
+    circuit: {
+      cooldownMs: Math.max(50, Math.min(5_000, 2 * backoffBaseMs)),
+      maxCooldownMs: Math.max(500, Math.min(30_000, 30 * backoffBaseMs)),
+      ...o.circuit,
+    },
+  });
+}
