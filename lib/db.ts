@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { Sequelize, Transaction } from 'sequelize';
 import type { Options } from 'sequelize';
+import type sqlite3Types from 'sqlite3';
 
 const require = createRequire(import.meta.url);
 
@@ -25,7 +26,7 @@ const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 
 /** sqlite3, with every new connection configured the same way (sequelize opens one per transaction). */
 function sqliteModule() {
-  const sqlite3 = require('sqlite3') as typeof import('sqlite3');
+  const sqlite3 = require('sqlite3') as typeof sqlite3Types;
   class Database extends sqlite3.Database {
     constructor(filename: string, mode: number, callback: (err: Error | null) => void) {
       super(filename, mode, (err) => {

@@ -2,7 +2,8 @@
  * Prometheus metrics of the relay. The host owns the registry (and `/metrics`); the relay registers its
  * instruments there. Queue depth and dead letters are read from the outbox at scrape time.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
 
 export interface RelayMetrics {
   registry: Registry;

@@ -28,8 +28,8 @@ describe.each(DIALECTS)('outbox publish (%s)', (dialect) => {
         throw new Error('caller fails after publishing');
       }),
     ).rejects.toThrow('caller fails');
-    const [{ n }] = await fx.tdb.db.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM relay_deliveries', { type: QueryTypes.SELECT });
-    expect(Number(n)).toBe(0);
+    const rows = await fx.tdb.db.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM relay_deliveries', { type: QueryTypes.SELECT });
+    expect(Number(rows[0]?.n)).toBe(0);
     // A later committed publish is delivered; the rolled-back one never is.
     const ok = metricEvent();
     await fx.tdb.db.transaction((transaction) => relay.publish(ok, { transaction }));

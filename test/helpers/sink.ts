@@ -79,13 +79,13 @@ export async function startSink(port = 0): Promise<Sink> {
 }
 
 /** Poll `fn` until it returns truthy (or throw after `timeoutMs`). */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 25): Promise<T> {
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 25): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as NonNullable<T>;
     } catch (err) {
       last = err;
     }
