@@ -39,6 +39,8 @@ export interface RelayOptions {
   migrate?: boolean;
   /** Listen for NOTIFY on PostgreSQL so commits in other processes wake this dispatcher (default true). */
   listen?: boolean;
+  /** Prune finished deliveries older than this many days, hourly while started (`RELAY_RETENTION_DAYS`). */
+  retentionDays?: number;
 }
 
 export interface PublishOptions {
@@ -61,6 +63,8 @@ export class Relay {
   private readonly listenEnabled: boolean;
   private listener: pg.Client | null = null;
   private listenerRetry: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private readonly retentionDays: number | undefined;
   private started = false;
   private stopping: Promise<void> | null = null;
   private countsCache: { at: number; value: Promise<Array<{ target: string; status: string; n: number }>> } | null = null;
@@ -77,6 +81,7 @@ export class Relay {
     this.metrics = createRelayMetrics(options.registry ?? new Registry(), () => this.counts().then((byStatus) => ({ byStatus })));
     this.ownAgent = options.agent ? null : createAgent();
     this.listenEnabled = options.listen ?? true;
+    this.retentionDays = options.retentionDays;
     this.dispatcher = new Dispatcher(
       {
         db: this.db,
@@ -137,6 +142,16 @@ export class Relay {
     this.started = true;
     if (this.db.dialect === 'postgres' && this.listenEnabled) await this.listen();
     this.dispatcher.start();
+    if (this.retentionDays !== undefined) {
+      const days = this.retentionDays;
+      const prune = () =>
+        this.prune(days)
+          .then((n) => n > 0 && this.logger.info({ pruned: n, retentionDays: days }, `pruned ${n} finished deliveries`))
+          .catch((err) => this.logger.warn({ error: describeError(err) }, 'pruning the delivery log failed'));
+      this.pruneTimer = setInterval(prune, 3_600_000);
+      this.pruneTimer.unref();
+      void prune();
+    }
   }
 
   /** Stop claiming, drain in-flight requests (bounded), release leases, close connections it owns. */
@@ -145,6 +160,7 @@ export class Relay {
     this.stopping = (async () => {
       await this.dispatcher.stop(options);
       if (this.listenerRetry) clearTimeout(this.listenerRetry);
+      if (this.pruneTimer) clearInterval(this.pruneTimer);
       const l = this.listener;
       this.listener = null;
       await l?.end().catch(() => undefined);
