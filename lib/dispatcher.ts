@@ -279,6 +279,13 @@ export class Dispatcher {
     const k = this.keys.get(key);
     if (!k) return;
     const limit = k.plugin.concurrency ?? this.options.concurrency;
+    if (!probe && k.queue.length > 0 && this.circuits.state(key) !== 'closed') {
+      // The circuit opened while these waited: hand them back unsent so they spend no attempt.
+      const unsent = k.queue.splice(0).map((r) => r.id);
+      if (k.inflightRequests === 0) this.keys.delete(key);
+      releaseOwnLeases(this.deps.db.sequelize, this.options.workerId, unsent, Date.now()).catch((err) => this.report(err, 'release'));
+      return;
+    }
     while (k.queue.length > 0 && k.inflightRequests < limit && this.running) {
       const group = this.takeGroup(k);
       k.inflightRequests += 1;

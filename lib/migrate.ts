@@ -27,8 +27,8 @@ export async function runMigrations(db: Database, migrations: Migration[], table
   const umzug = new Umzug({
     migrations: migrations.map((m) => ({
       name: m.name,
-      up: () => sequelize.transaction((transaction) => m.up({ ...context, transaction })),
-      down: m.down ? () => sequelize.transaction((transaction) => m.down!({ ...context, transaction })) : undefined,
+      up: () => db.transaction((transaction) => m.up({ ...context, transaction })),
+      down: m.down ? () => db.transaction((transaction) => m.down!({ ...context, transaction })) : undefined,
     })),
     context,
     storage: new SequelizeStorage({ sequelize, tableName: table, modelName: `${table}_meta` }),
