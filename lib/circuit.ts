@@ -63,14 +63,13 @@ export class CircuitBreakers {
     return keys;
   }
 
-  /** A probe found nothing to send: let the next cycle try again. */
+  /**
+   * A probe found nothing to send. The key stays half-open (nothing proved the target is back); the next
+   * delivery that comes due becomes the probe.
+   */
   probeSkipped(key: string): void {
     const e = this.entries.get(key);
-    if (e) {
-      // Nothing is queued for this key; close it so new work flows normally.
-      e.probing = false;
-      this.recordSuccess(key);
-    }
+    if (e) e.probing = false;
   }
 
   /** Earliest time a blocked key becomes probe-able, for the dispatcher's timer. */

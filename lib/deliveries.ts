@@ -188,6 +188,20 @@ export async function recoverDeadDeliveries(
   return Number(count ?? 0);
 }
 
+/**
+ * After a target recovers, re-queue the deliveries that died of the outage: dead with a retryable cause
+ * (no response, 408, 429, 5xx) for this circuit key, finished since `since`. Permanent refusals stay dead.
+ */
+export async function redriveDead(db: Database, circuitKey: string, since: number, now = Date.now()): Promise<number> {
+  const count = await db.sequelize.query(
+    `UPDATE relay_deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now, finished_at = NULL
+      WHERE status = 'dead' AND circuit_key = :circuitKey AND finished_at >= :since
+        AND (last_status_code IS NULL OR last_status_code >= 500 OR last_status_code IN (408, 429))`,
+    { replacements: { circuitKey, since, now }, type: QueryTypes.BULKUPDATE },
+  );
+  return Number(count ?? 0);
+}
+
 /** Delete finished deliveries (and their attempts and orphaned events) older than the retention window. */
 export async function pruneDeliveries(db: Database, retentionDays: number, now = Date.now()): Promise<number> {
   const before = now - retentionDays * 86_400_000;

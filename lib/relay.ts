@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import type { Transaction } from 'sequelize';
 import type { Dispatcher as UndiciDispatcher } from 'undici';
 import type { Database } from './db.js';
-import { countByStatus, getDelivery, listDeliveries, pruneDeliveries, recoverDeadDeliveries, retryDelivery } from './deliveries.js';
+import { countByStatus, getDelivery, listDeliveries, pruneDeliveries, recoverDeadDeliveries, redriveDead, retryDelivery } from './deliveries.js';
 import type { DeliveryFilter } from './deliveries.js';
 import { Dispatcher } from './dispatcher.js';
 import type { DispatcherOptions } from './dispatcher.js';
@@ -39,6 +39,12 @@ export interface RelayOptions {
   migrate?: boolean;
   /** Listen for NOTIFY on PostgreSQL so commits in other processes wake this dispatcher (default true). */
   listen?: boolean;
+  /**
+   * When a circuit closes after an outage, re-queue deliveries of that key that died of it (retryable
+   * causes only) within `redriveWindowMs` before the circuit opened. Default true.
+   */
+  redriveOnRecovery?: boolean;
+  redriveWindowMs?: number;
   /** Prune finished deliveries older than this many days, hourly while started (`RELAY_RETENTION_DAYS`). */
   retentionDays?: number;
 }
@@ -93,6 +99,18 @@ export class Relay {
       },
       options.dispatcher,
     );
+    if (options.redriveOnRecovery ?? true) {
+      const window = options.redriveWindowMs ?? 3_600_000;
+      this.events.on('circuit:closed', (t) => {
+        redriveDead(this.db, t.key, t.openedAt - window)
+          .then(async (n) => {
+            if (n === 0) return;
+            this.logger.info({ circuitKey: t.key, requeued: n }, `${t.key} recovered: re-queued ${n} deliveries that died during the outage`);
+            await this.notify();
+          })
+          .catch((err) => this.logger.warn({ error: describeError(err), circuitKey: t.key }, 'redrive after recovery failed'));
+      });
+    }
   }
 
   get targets(): TargetPlugin[] {

@@ -52,6 +52,15 @@ describe('CircuitBreakers', () => {
     expect(events.map((e) => e.to)).toEqual(['open', 'half-open', 'open', 'half-open', 'open', 'half-open', 'open', 'half-open', 'closed']);
   });
 
+  it('stays half-open when a probe finds nothing to send, and probes again next time', () => {
+    const c = new CircuitBreakers(() => opts);
+    for (let i = 0; i < 3; i++) c.recordFailure('m', 0);
+    expect(c.takeProbes(1000)).toEqual(['m']);
+    c.probeSkipped('m');
+    expect(c.state('m', 1000)).toBe('half-open');
+    expect(c.takeProbes(1001)).toEqual(['m']);
+  });
+
   it('keeps keys apart', () => {
     const c = new CircuitBreakers(() => opts);
     for (let i = 0; i < 3; i++) c.recordFailure('webhooks:a', 0);

@@ -55,3 +55,43 @@ describe.each(DIALECTS)('circuit breaker (%s)', (dialect) => {
     }
   });
 });
+
+describe.each(DIALECTS)('redrive after recovery (%s)', (dialect) => {
+  let fx: RelayFixture;
+  beforeEach(async () => {
+    fx = await relayFixture(dialect);
+  });
+  afterEach(async () => {
+    await fx.cleanup();
+  });
+
+  it('re-queues deliveries that died of an outage once a probe succeeds, and leaves permanent refusals dead', async () => {
+    const reserved = await startSink();
+    const port = reserved.port;
+    await reserved.close();
+    // No retries at all: the first refused connection kills the delivery and opens the circuit.
+    const relay = await fx.make({
+      targets: [mentorTarget({ url: `http://127.0.0.1:${port}`, maxRetries: 0, circuit: { cooldownMs: 100, maxCooldownMs: 200 } })],
+      dispatcher: { pollIntervalMs: 50 },
+    });
+    await relay.start();
+    const lost = metricEvent('dev-outage');
+    await relay.publish(lost);
+    await eventually(async () => (await relay.listDeliveries({ status: 'dead' })).data.length === 1);
+
+    const sink = await startSink(port);
+    try {
+      sink.respond((r) => (JSON.parse(r.body).deviceid === 'dev-refused' ? { status: 422 } : { status: 200 }));
+      // New traffic becomes the probe; its success closes the circuit and re-drives the outage's dead.
+      await relay.publish(metricEvent('dev-refused'));
+      await relay.publish(metricEvent('dev-after'));
+      await eventually(async () => (await relay.listDeliveries({ status: 'succeeded' })).data.length === 2);
+      const got = sink.requests.flatMap((r) => [JSON.parse(r.body)].flat().map((m: { deviceid: string }) => m.deviceid));
+      expect(got).toContain('dev-outage');
+      const dead = (await relay.listDeliveries({ status: 'dead' })).data;
+      expect(dead.map((d) => d.deviceid)).toEqual(['dev-refused']);
+    } finally {
+      await sink.close();
+    }
+  });
+});
