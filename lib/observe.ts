@@ -1,0 +1,88 @@
+/**
+ * Logs, metrics and relay events for one request's outcome, in the seed's words: success at info, each
+ * failed attempt at warn ("attempt 2/4"), dead at error with the reason. Every line names the event id,
+ * type, device id and target; no line carries a secret (requests' headers are never logged).
+ */
+import type { RelayEmitter } from './emitter.js';
+import type { Logger } from './logger.js';
+import type { RelayMetrics } from './metrics.js';
+import type { Verdict } from './target.js';
+
+export interface ObservedRow {
+  id: number;
+  event_id: string;
+  event_type: string;
+  deviceid: string | null;
+  endpoint_id: string | null;
+  attempts: number;
+  max_attempts: number;
+}
+
+export interface Observation<R extends ObservedRow> {
+  target: string;
+  rows: R[];
+  verdict: Verdict;
+  released: boolean;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+  dead: R[];
+  retrying: R[];
+  circuitState: string;
+}
+
+export function observeOutcome<R extends ObservedRow>(
+  deps: { logger: Logger; metrics: RelayMetrics; emitter: RelayEmitter },
+  o: Observation<R>,
+): void {
+  const { logger, metrics, emitter } = deps;
+  const { target, rows } = o;
+  const endpointId = rows[0]?.endpoint_id ?? null;
+  metrics.duration.observe({ target, outcome: o.verdict }, o.durationMs / 1000);
+  const dead = new Set(o.dead);
+  for (const row of rows) {
+    const fields = {
+      eventId: row.event_id,
+      type: row.event_type,
+      deviceid: row.deviceid,
+      target,
+      endpointId,
+      deliveryId: row.id,
+      statusCode: o.statusCode,
+      durationMs: o.durationMs,
+    };
+    const attempt = `attempt ${row.attempts + 1}/${row.max_attempts}`;
+    if (o.verdict === 'success') {
+      metrics.success.inc({ data_type: row.event_type, target });
+      logger.info(fields, `forwarded ${row.event_type} to ${target}`);
+    } else if (o.released) {
+      logger.warn({ ...fields, error: o.error, circuit: o.circuitState }, `${target} still unavailable, ${row.event_type} waits without spending an attempt`);
+    } else if (dead.has(row)) {
+      metrics.failure.inc({ data_type: row.event_type, target });
+      metrics.dead.inc({ data_type: row.event_type, target });
+      const why = o.verdict === 'permanent' ? `permanent failure: ${o.error}` : `retries exhausted (${attempt}): ${o.error}`;
+      logger.error({ ...fields, error: o.error }, `forward of ${row.event_type} to ${target} is dead, ${why}`);
+    } else {
+      metrics.failure.inc({ data_type: row.event_type, target });
+      logger.warn({ ...fields, error: o.error }, `failed to forward ${row.event_type} to ${target} (${attempt}), will retry`);
+    }
+  }
+  const info = (list: R[]) => ({
+    deliveryIds: list.map((x) => x.id),
+    eventIds: list.map((x) => x.event_id),
+    eventType: list[0]!.event_type,
+    target,
+    endpointId,
+    statusCode: o.statusCode,
+    error: o.error,
+    durationMs: o.durationMs,
+  });
+  if (o.verdict === 'success') emitter.safeEmit('delivery:succeeded', info(rows));
+  else if (!o.released) {
+    if (o.retrying.length) emitter.safeEmit('delivery:failed', { ...info(o.retrying), willRetry: true });
+    if (o.dead.length) {
+      emitter.safeEmit('delivery:failed', { ...info(o.dead), willRetry: false });
+      emitter.safeEmit('delivery:dead', info(o.dead));
+    }
+  }
+}
