@@ -29,13 +29,15 @@ import { reclaimExpiredLeases, releaseOwnLeases } from './sql/releaseLeases.js';
 import { defaultClassify } from './target.js';
 import type { TargetPlugin, Verdict } from './target.js';
 import { send } from './transport.js';
-import type { OutboundResponse } from './transport.js';
+import type { OutboundRequest, OutboundResponse } from './transport.js';
 
 export interface DispatcherOptions {
   /** Rows per claim. */
   batchSize?: number;
   /** Fallback poll when nothing wakes the dispatcher. */
   pollIntervalMs?: number;
+  /** Least time between two claims while caught up: wake-ups inside it are coalesced into one claim (10 ms). */
+  claimIntervalMs?: number;
   /** Per-request timeout. */
   requestTimeoutMs?: number;
   /** Lease per claim; must exceed the request timeout (default 2 x timeout + 30 s). */
@@ -49,6 +51,7 @@ export interface DispatcherOptions {
 export interface ResolvedDispatcherOptions {
   batchSize: number;
   pollIntervalMs: number;
+  claimIntervalMs: number;
   requestTimeoutMs: number;
   leaseMs: number;
   concurrency: number;
@@ -62,6 +65,7 @@ export function resolveDispatcherOptions(o: DispatcherOptions = {}): ResolvedDis
   return {
     batchSize: o.batchSize ?? 100,
     pollIntervalMs: o.pollIntervalMs ?? 1000,
+    claimIntervalMs: o.claimIntervalMs ?? 10,
     requestTimeoutMs,
     leaseMs,
     concurrency: o.concurrency ?? 8,
@@ -107,6 +111,7 @@ export class Dispatcher {
   private dueTimer: NodeJS.Timeout | null = null;
   private dueAt = Infinity;
   private lastReclaim = 0;
+  private lastClaimAt = 0;
 
   constructor(
     private readonly deps: Deps,
@@ -172,6 +177,7 @@ export class Dispatcher {
       let claimed = 0;
       try {
         await this.reclaimIfDue();
+        this.lastClaimAt = Date.now();
         claimed = await this.claim();
         await this.probe();
       } catch (err) {
@@ -183,8 +189,20 @@ export class Dispatcher {
       // A full claim means more may be due right away, unless local capacity is used up.
       if (claimed < this.options.batchSize || this.localRows() >= 2 * this.options.batchSize) {
         await this.sleep(this.options.pollIntervalMs);
+        await this.coalesce();
       }
     }
+  }
+
+  /**
+   * Under a steady stream every commit wakes the dispatcher, and each wake-up costs a claim, an event read,
+   * a request and a flush transaction for the one or two rows that came due: at 400 ingests/s that doubled
+   * the devices host's CPU per record. Claiming at most once per `claimIntervalMs` (after a claim that
+   * emptied the queue) turns those into one claim and one batch, for a few milliseconds of latency.
+   */
+  private async coalesce(): Promise<void> {
+    const wait = this.lastClaimAt + this.options.claimIntervalMs - Date.now();
+    if (wait > 0 && this.running) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   private sleep(ms: number): Promise<void> {
@@ -334,16 +352,20 @@ export class Dispatcher {
     const endpointId = rows[0]!.endpoint_id;
     const events = rows.map((r) => r.event);
     const startedAt = Date.now();
+    let req: OutboundRequest | null = null;
     let res: OutboundResponse | null = null;
     let error: string | null = null;
+    let refused = false;
     try {
-      const req = await plugin.prepare(events, { endpointId });
+      req = await plugin.prepare(events, { endpointId });
       res = await send(this.deps.agent, req, this.options.requestTimeoutMs, this.abort.signal);
     } catch (err) {
       error = this.abort.signal.aborted ? 'aborted: dispatcher stopping' : describeError(err);
+      // A plugin refuses to build a request it can never send (say, a deleted endpoint) with `permanent: true`.
+      refused = req === null && (err as { permanent?: unknown } | null)?.permanent === true;
     }
     const durationMs = Date.now() - startedAt;
-    const verdict: Verdict = res ? (plugin.classify ?? defaultClassify)(res) : 'retry';
+    const verdict: Verdict = res ? (plugin.classify ?? defaultClassify)(res) : refused ? 'permanent' : 'retry';
 
     // One bad record must not sink a whole batch: a permanent answer to a batch is retried one by one.
     if (verdict === 'permanent' && rows.length > 1) {
@@ -351,8 +373,11 @@ export class Dispatcher {
       return;
     }
 
-    const targetDown = res === null || res.statusCode >= 500;
-    if (this.abort.signal.aborted && res === null) {
+    // Only a request that went out says anything about the target's health.
+    const targetDown = req !== null && (res === null || res.statusCode >= 500);
+    if (req === null) {
+      // prepare failed: nothing was sent
+    } else if (this.abort.signal.aborted && res === null) {
       // Interrupted by our own shutdown: not the target's fault, no attempt spent.
     } else if (targetDown) this.circuits.recordFailure(key);
     else this.circuits.recordSuccess(key);

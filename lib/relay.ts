@@ -70,6 +70,7 @@ export class Relay {
   private listener: pg.Client | null = null;
   private listenerRetry: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private pruning: Promise<unknown> = Promise.resolve();
   private readonly retentionDays: number | undefined;
   private started = false;
   private stopping: Promise<void> | null = null;
@@ -163,9 +164,9 @@ export class Relay {
     if (this.retentionDays !== undefined) {
       const days = this.retentionDays;
       const prune = () =>
-        this.prune(days)
+        (this.pruning = this.prune(days)
           .then((n) => n > 0 && this.logger.info({ pruned: n, retentionDays: days }, `pruned ${n} finished deliveries`))
-          .catch((err) => this.logger.warn({ error: describeError(err) }, 'pruning the delivery log failed'));
+          .catch((err) => this.logger.warn({ error: describeError(err) }, 'pruning the delivery log failed')));
       this.pruneTimer = setInterval(prune, 3_600_000);
       this.pruneTimer.unref();
       void prune();
@@ -179,6 +180,7 @@ export class Relay {
       await this.dispatcher.stop(options);
       if (this.listenerRetry) clearTimeout(this.listenerRetry);
       if (this.pruneTimer) clearInterval(this.pruneTimer);
+      await this.pruning;
       const l = this.listener;
       this.listener = null;
       await l?.end().catch(() => undefined);

@@ -43,7 +43,11 @@ export interface TargetPlugin {
    * Runs inside the publish transaction.
    */
   route(event: RelayEvent, ctx: RouteContext): Promise<Array<{ endpointId: string | null }>> | Array<{ endpointId: string | null }>;
-  /** Build the request for one event, or for a batch of events sharing a batch key. */
+  /**
+   * Build the request for one event, or for a batch of events sharing a batch key. Throw an error with
+   * `permanent: true` when the request can never be built (the delivery is then dead at once); any other
+   * error is retried on the plugin's schedule.
+   */
   prepare(events: RelayEvent[], ctx: PrepareContext): Promise<OutboundRequest> | OutboundRequest;
   /** What a response means; the default treats 2xx as success, 408/429/5xx as retry, 3xx/4xx as permanent. */
   classify?(res: OutboundResponse): Verdict;

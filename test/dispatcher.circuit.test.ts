@@ -29,6 +29,8 @@ describe.each(DIALECTS)('circuit breaker (%s)', (dialect) => {
     const first = Array.from({ length: 3 }, () => metricEvent('dev-a'));
     for (const e of first) await relay.publish(e);
     await eventually(() => opened.includes('mentor'));
+    // The request that opened the circuit has its result written, too.
+    await eventually(async () => (await relay.listDeliveries()).data.every((d) => d.status === 'pending'));
 
     // While open, new work waits and the counters of waiting deliveries do not move.
     const backlog = Array.from({ length: 40 }, () => metricEvent('dev-b'));

@@ -9,7 +9,7 @@
  * are excluded up front.
  */
 import { QueryTypes } from 'sequelize';
-import type { Sequelize } from 'sequelize';
+import type { Sequelize, Transaction } from 'sequelize';
 import type { Dialect } from '../db.js';
 
 export interface ClaimedRow {
@@ -41,7 +41,7 @@ export interface ClaimOptions {
   onlyKey?: string;
 }
 
-export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions): Promise<ClaimedRow[]> {
+export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, transaction?: Transaction): Promise<ClaimedRow[]> {
   const replacements: Record<string, unknown> = {
     now: o.now,
     leaseUntil: o.now + o.leaseMs,
@@ -68,24 +68,34 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions): Pr
     replacements[`c${i}`] = c;
   });
   const lock = o.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
-  const sql = `
-    UPDATE relay_deliveries
-       SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
-     WHERE id IN (
-       SELECT id FROM (
-         SELECT id, target, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn
-           FROM (
-             SELECT id, target, circuit_key, next_attempt_at FROM relay_deliveries
-              WHERE status = 'pending' AND next_attempt_at <= :now${filter}
-              ORDER BY next_attempt_at, id
-              LIMIT :limit ${lock}
-           ) due
-       ) ranked
-       WHERE rn <= ${capExpr}
-     ) AND status = 'pending'
-    RETURNING id, event_id, event_type, deviceid, target, endpoint_id, circuit_key, attempts, max_attempts,
-              next_attempt_at`;
-  const rows = await sequelize.query<ClaimedRow>(sql, { replacements, type: QueryTypes.SELECT });
+  // Without statistics SQLite picks the (status, id) index, reads every pending row and sorts them: 10 ms
+  // per claim with 50,000 pending, growing with the backlog. The partial due index reads only the first rows
+  // in order (1 ms, flat).
+  const index = o.dialect === 'sqlite' ? ' INDEXED BY relay_deliveries_due' : '';
+  const due = `
+    SELECT id, target, circuit_key, next_attempt_at FROM relay_deliveries${index}
+     WHERE status = 'pending' AND next_attempt_at <= :now${filter}
+     ORDER BY next_attempt_at, id
+     LIMIT :limit ${lock}`;
+  const ranked = `SELECT id, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn, target FROM due`;
+  const columns = 'id, event_id, event_type, deviceid, target, endpoint_id, circuit_key, attempts, max_attempts, next_attempt_at';
+  // PostgreSQL: the locked rows are read once into a materialised CTE and joined. Written as
+  // `WHERE id IN (subquery ... LIMIT ... FOR UPDATE SKIP LOCKED)` the planner may re-run the subquery and
+  // update more rows than the limit (and more than a key's cap).
+  const sql =
+    o.dialect === 'postgres'
+      ? `WITH due AS MATERIALIZED (${due}), ranked AS (${ranked})
+         UPDATE relay_deliveries d
+            SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
+           FROM ranked r
+          WHERE d.id = r.id AND r.rn <= ${capExpr.replace(/\btarget\b/, 'r.target')} AND d.status = 'pending'
+         RETURNING ${columns.split(', ').map((c) => `d.${c}`).join(', ')}`
+      : `WITH due AS (${due}), ranked AS (${ranked})
+         UPDATE relay_deliveries
+            SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
+          WHERE id IN (SELECT id FROM ranked WHERE rn <= ${capExpr}) AND status = 'pending'
+         RETURNING ${columns}`;
+  const rows = await sequelize.query<ClaimedRow>(sql, { replacements, transaction, type: QueryTypes.SELECT });
   return rows
     .map((r) => ({
       ...r,

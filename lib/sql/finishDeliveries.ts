@@ -5,6 +5,7 @@
  */
 import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
+import { insertRows } from './insertRows.js';
 
 export interface AttemptRecord {
   deliveryId: number;
@@ -36,19 +37,13 @@ export async function finishDeliveries(
   owner: string,
   now: number,
 ): Promise<void> {
-  if (attempts.length > 0) {
-    const values: unknown[] = [];
-    const rows = attempts.map((a) => {
-      const i = values.length;
-      values.push(a.deliveryId, a.number, a.startedAt, a.durationMs, a.statusCode, a.outcome, a.spent, a.error, a.responseBody);
-      return `(${Array.from({ length: 9 }, (_, k) => `$${i + k + 1}`).join(', ')})`;
-    });
-    await sequelize.query(
-      `INSERT INTO relay_attempts (delivery_id, number, started_at, duration_ms, status_code, outcome, spent, error, response_body)
-       VALUES ${rows.join(', ')}`,
-      { bind: values, transaction, type: QueryTypes.INSERT },
-    );
-  }
+  await insertRows(
+    sequelize,
+    'relay_attempts',
+    ['delivery_id', 'number', 'started_at', 'duration_ms', 'status_code', 'outcome', 'spent', 'error', 'response_body'],
+    attempts.map((a) => [a.deliveryId, a.number, a.startedAt, a.durationMs, a.statusCode, a.outcome, a.spent, a.error, a.responseBody]),
+    transaction,
+  );
   for (const u of updates) {
     if (u.ids.length === 0) continue;
     const done = u.status !== 'pending';

@@ -1,10 +1,10 @@
 /**
- * Write events and their delivery rows in the caller's transaction: two multi-row INSERTs, whatever the
- * number of events, so publishing costs the ingest path two statements and no model instantiation.
+ * Write events and their delivery rows in the caller's transaction: two multi-row INSERTs (`insertRows`),
+ * whatever the number of events, so publishing costs the ingest path two statements and no model instantiation.
  */
-import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
 import type { RelayEvent } from '../events.js';
+import { insertRows } from './insertRows.js';
 
 export interface NewDelivery {
   event: RelayEvent;
@@ -23,31 +23,21 @@ export async function insertOutbox(
   now = Date.now(),
 ): Promise<void> {
   if (deliveries.length === 0) return;
-  const eventValues: unknown[] = [];
-  const eventRows = events.map((e) => {
-    const i = eventValues.length;
-    eventValues.push(e.id, e.type, e.deviceid, e.timestamp, JSON.stringify(e.data), e.requestId ?? null, now);
-    return `($${i + 1}, $${i + 2}, $${i + 3}, $${i + 4}, $${i + 5}, $${i + 6}, $${i + 7})`;
-  });
-  await sequelize.query(
-    `INSERT INTO relay_events (id, type, deviceid, timestamp, data, request_id, created_at) VALUES ${eventRows.join(', ')}`,
-    { bind: eventValues, transaction, type: QueryTypes.INSERT },
+  await insertRows(
+    sequelize,
+    'relay_events',
+    ['id', 'type', 'deviceid', 'timestamp', 'data', 'request_id', 'created_at'],
+    events.map((e) => [e.id, e.type, e.deviceid, e.timestamp, JSON.stringify(e.data), e.requestId ?? null, now]),
+    transaction,
   );
-  const values: unknown[] = [];
-  const rows = deliveries.map((d) => {
-    const i = values.length;
-    values.push(
+  await insertRows(
+    sequelize,
+    'relay_deliveries',
+    ['event_id', 'event_type', 'deviceid', 'target', 'endpoint_id', 'circuit_key', 'status', 'attempts', 'max_attempts', 'next_attempt_at', 'created_at', 'updated_at'],
+    deliveries.map((d) => [
       d.event.id, d.event.type, d.event.deviceid, d.target, d.endpointId, d.circuitKey,
-      d.maxAttempts, d.nextAttemptAt, now,
-    );
-    const p = (k: number) => `$${i + k}`;
-    return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, 'pending', 0, ${p(7)}, ${p(8)}, ${p(9)}, ${p(9)})`;
-  });
-  await sequelize.query(
-    `INSERT INTO relay_deliveries
-       (event_id, event_type, deviceid, target, endpoint_id, circuit_key, status, attempts, max_attempts,
-        next_attempt_at, created_at, updated_at)
-     VALUES ${rows.join(', ')}`,
-    { bind: values, transaction, type: QueryTypes.INSERT },
+      'pending', 0, d.maxAttempts, d.nextAttemptAt, now, now,
+    ]),
+    transaction,
   );
 }
