@@ -33,7 +33,7 @@ export function requestIdOf(req: IncomingMessage): string {
   return v && REQUEST_ID.test(v) ? v : randomUUID();
 }
 
-export function createBaseApp({ service, logger, bodyLimit }: BaseAppOptions): Express {
+export function createBaseApp({ logger, bodyLimit }: BaseAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -45,7 +45,6 @@ export function createBaseApp({ service, logger, bodyLimit }: BaseAppOptions): E
         res.setHeader('X-Request-ID', id);
         return id;
       },
-      customProps: () => ({ service }),
       customLogLevel(_req, res, err) {
         if (err || res.statusCode >= 500) return 'error';
         if (res.statusCode >= 400) return 'warn';

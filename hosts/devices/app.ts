@@ -1,0 +1,72 @@
+/** The devices host's Express app: ops endpoints, the `/api/v1` device API, and routers the host adds. */
+import type { Express, Router } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger as PinoLogger } from 'pino';
+import { z } from 'zod';
+import type { ResolvedConfig } from '../../lib/config.js';
+import type { Database } from '../../lib/db.js';
+import { createBaseApp, finishApp } from '../../lib/http/app.js';
+import { buildOpenApi, OPS_ROUTES } from '../../lib/http/openapi.js';
+import type { RouteDoc } from '../../lib/http/openapi.js';
+import { mountOps } from '../../lib/http/ops.js';
+import type { Relay } from '../../lib/relay.js';
+import { activitiesDocs, activitiesRouter } from './routes/activities.js';
+import { alertsDocs, alertsRouter } from './routes/alerts.js';
+import { commandsDocs, commandsRouter } from './routes/commands.js';
+import { devicesDocs, devicesRouter } from './routes/devices.js';
+import { metricsDocs, metricsRouter } from './routes/metrics.js';
+import { processesDocs, processesRouter } from './routes/processes.js';
+import { screenshotsDocs, screenshotsRouter } from './routes/screenshots.js';
+import { commandParams, deviceParams, screenshotParams } from './schemas.js';
+import type { DevicesContext } from './store.js';
+
+export const API_PREFIX = '/api/v1';
+
+export const DEVICES_DOCS: RouteDoc[] = [
+  ...devicesDocs,
+  ...metricsDocs,
+  ...processesDocs,
+  ...activitiesDocs,
+  ...alertsDocs,
+  ...screenshotsDocs,
+  ...commandsDocs,
+];
+
+/** The path parameters of the device API, as the routes validate them. */
+const PATH_PARAMS = z.object({ ...deviceParams.shape, ...commandParams.shape, ...screenshotParams.shape });
+
+export interface DevicesAppOptions {
+  config: ResolvedConfig;
+  db: Database;
+  relay: Relay;
+  logger: PinoLogger;
+  /** The Prometheus registry the relay registered its metrics on. */
+  registry: Registry;
+  /** More routers under `/api/v1` (webhooks, deliveries, reconcile), mounted after the device API. */
+  extraRouters?: Router[];
+  /** Their OpenAPI descriptors (paths relative to `/api/v1`). */
+  extraDocs?: RouteDoc[];
+}
+
+export function createDevicesApp({ config, db, relay, logger, registry, extraRouters = [], extraDocs = [] }: DevicesAppOptions): Express {
+  const app = createBaseApp({ service: 'devices', logger, bodyLimit: config.bodyLimit });
+  mountOps(app, {
+    service: 'devices',
+    db,
+    registry,
+    openapi: () =>
+      buildOpenApi(
+        { title: 'raqeem-relay devices host', version: '1', description: 'Device telemetry ingestion, forwarded to the mentor and to webhook subscribers.' },
+        [
+          { prefix: API_PREFIX, routes: [...DEVICES_DOCS, ...extraDocs], params: PATH_PARAMS },
+          { prefix: '', routes: OPS_ROUTES },
+        ],
+      ),
+  });
+  const ctx: DevicesContext = { db, relay, config, logger };
+  for (const router of [devicesRouter, metricsRouter, processesRouter, activitiesRouter, alertsRouter, screenshotsRouter, commandsRouter]) {
+    app.use(API_PREFIX, router(ctx));
+  }
+  for (const router of extraRouters) app.use(API_PREFIX, router);
+  return finishApp(app, logger);
+}

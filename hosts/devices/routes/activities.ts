@@ -1,0 +1,56 @@
+/** `POST /devices/{id}/activities` (one `activity.submitted` per item) and its read API. */
+import { randomUUID } from 'node:crypto';
+import { Router } from 'express';
+import { z } from 'zod';
+import { createEvent } from '../../../lib/events.js';
+import { parseOr422, requireJson } from '../../../lib/http/problem.js';
+import type { RouteDoc } from '../../../lib/http/openapi.js';
+import { activityRecord } from '../records.js';
+import { activitiesBody, listQuery } from '../schemas.js';
+import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
+import type { DevicesContext } from '../store.js';
+
+export function activitiesRouter(ctx: DevicesContext): Router {
+  const router = Router();
+
+  router.post('/devices/:id/activities', requireJson, async (req, res) => {
+    const deviceid = deviceIdOf(req);
+    const items = parseOr422(activitiesBody, req.body);
+    const inserted = await ingest(ctx, deviceid, async (t) => {
+      const timestamp = Date.now();
+      const rows = items.map((a) => ({
+        activityid: randomUUID(),
+        deviceid,
+        timestamp,
+        activity_type: a.activity_type,
+        description: a.description ?? null,
+        app: a.app ?? null,
+        duration: a.duration ?? null,
+      }));
+      await insertRows(ctx.db, 'activities', rows, t);
+      const requestId = requestIdOf(req);
+      const events = rows.map((r) => createEvent({ type: 'activity.submitted', deviceid, data: activityRecord(r), requestId }));
+      return { events, result: rows.length };
+    });
+    res.json({ inserted });
+  });
+
+  router.get('/devices/:id/activities', async (req, res) => {
+    const rows = await listNewest(ctx.db, 'activities', deviceIdOf(req), limitOf(req));
+    res.json(rows.map(activityRecord));
+  });
+
+  return router;
+}
+
+export const activitiesDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/devices/:id/activities',
+    summary: 'Submit activities (each forwarded as `activity.submitted`)',
+    tags: ['telemetry'],
+    body: activitiesBody,
+    responses: { '200': { description: 'Stored', schema: z.object({ inserted: z.int() }) }, '404': { description: 'Unknown device' } },
+  },
+  { method: 'get', path: '/devices/:id/activities', summary: 'Activities, newest first', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Activities' } } },
+];

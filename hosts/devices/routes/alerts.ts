@@ -1,0 +1,57 @@
+/** `POST /devices/{id}/alerts` (one `alert.submitted` per item) and its read API. */
+import { randomUUID } from 'node:crypto';
+import { Router } from 'express';
+import { z } from 'zod';
+import { createEvent } from '../../../lib/events.js';
+import { parseOr422, requireJson } from '../../../lib/http/problem.js';
+import type { RouteDoc } from '../../../lib/http/openapi.js';
+import { alertRecord } from '../records.js';
+import { alertsBody, listQuery } from '../schemas.js';
+import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
+import type { DevicesContext } from '../store.js';
+
+export function alertsRouter(ctx: DevicesContext): Router {
+  const router = Router();
+
+  router.post('/devices/:id/alerts', requireJson, async (req, res) => {
+    const deviceid = deviceIdOf(req);
+    const items = parseOr422(alertsBody, req.body);
+    const inserted = await ingest(ctx, deviceid, async (t) => {
+      const timestamp = Date.now();
+      const rows = items.map((a) => ({
+        alertid: randomUUID(),
+        deviceid,
+        timestamp,
+        level: a.level,
+        alert_type: a.alert_type,
+        message: a.message ?? null,
+        value: a.value ?? null,
+        threshold: a.threshold ?? null,
+      }));
+      await insertRows(ctx.db, 'alerts', rows, t);
+      const requestId = requestIdOf(req);
+      const events = rows.map((r) => createEvent({ type: 'alert.submitted', deviceid, data: alertRecord(r), requestId }));
+      return { events, result: rows.length };
+    });
+    res.json({ inserted });
+  });
+
+  router.get('/devices/:id/alerts', async (req, res) => {
+    const rows = await listNewest(ctx.db, 'alerts', deviceIdOf(req), limitOf(req));
+    res.json(rows.map(alertRecord));
+  });
+
+  return router;
+}
+
+export const alertsDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/devices/:id/alerts',
+    summary: 'Submit alerts (each forwarded as `alert.submitted`)',
+    tags: ['telemetry'],
+    body: alertsBody,
+    responses: { '200': { description: 'Stored', schema: z.object({ inserted: z.int() }) }, '404': { description: 'Unknown device' } },
+  },
+  { method: 'get', path: '/devices/:id/alerts', summary: 'Alerts, newest first', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Alerts' } } },
+];

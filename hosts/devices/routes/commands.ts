@@ -1,0 +1,137 @@
+/**
+ * Remote commands. The mentor delivers `command.created` to `POST /devices/{id}/commands` (signed when
+ * `MENTOR_SIGNING_SECRET` is set, idempotent by `commandid`); the agent polls `.../commands/pending` and
+ * reports `POST /devices/commands/{commandid}/result`, which is forwarded as `command.updated`.
+ */
+import { Router } from 'express';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { createEvent } from '../../../lib/events.js';
+import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
+import type { RouteDoc } from '../../../lib/http/openapi.js';
+import { verify, WebhookVerificationError } from '../../../lib/signing.js';
+import { commandRecord, commandUpdate } from '../records.js';
+import { commandBody, commandParams, commandResultBody, listQuery } from '../schemas.js';
+import { deviceIdOf, insertIgnore, limitOf, listNewest, publishAll, requestIdOf, requireDevice, select } from '../store.js';
+import type { DevicesContext } from '../store.js';
+
+/** 401 unless the request carries a valid Standard Webhooks signature over its exact bytes. */
+export function requireSignature(secret: string | undefined): RequestHandler {
+  return (req, _res, next) => {
+    if (!secret) return next();
+    try {
+      verify(req.rawBody ?? Buffer.alloc(0), req.headers, secret);
+      next();
+    } catch (err) {
+      if (!(err instanceof WebhookVerificationError)) throw err;
+      next(new HttpProblem(401, `The request signature was rejected (${err.reason}): ${err.message}`));
+    }
+  };
+}
+
+const dateOr = (value: string | null | undefined, fallback: number) => {
+  const ms = value ? Date.parse(value) : NaN;
+  return Number.isFinite(ms) ? ms : fallback;
+};
+
+export function commandsRouter(ctx: DevicesContext): Router {
+  const { db, relay } = ctx;
+  const router = Router();
+
+  router.post('/devices/:id/commands', requireSignature(ctx.config.mentorSigningSecret), requireJson, async (req, res) => {
+    const deviceid = deviceIdOf(req);
+    const body = parseOr422(commandBody, req.body);
+    const now = Date.now();
+    const created = await db.transaction(async (t) => {
+      await requireDevice(db, deviceid, t);
+      // A redelivery (same commandid) is answered 200 and changes nothing.
+      const inserted = await insertIgnore(
+        db,
+        `INSERT INTO commands (commandid, deviceid, command_text, status, created_at, updated_at)
+         VALUES (:commandid, :deviceid, :text, 'pending', :createdAt, :now)
+         ON CONFLICT (commandid) DO NOTHING`,
+        { commandid: body.commandid, deviceid, text: body.command_text, createdAt: dateOr(body.created_at, now), now },
+        t,
+      );
+      if (inserted) return true;
+      const [existing] = await select(db, 'SELECT deviceid FROM commands WHERE commandid = :commandid', { commandid: body.commandid }, t);
+      if (existing && existing.deviceid !== deviceid) {
+        throw new HttpProblem(409, `Command ${JSON.stringify(body.commandid)} already exists for another device`);
+      }
+      return false;
+    });
+    res.json({ status: 'ok', commandid: body.commandid, deviceid, created });
+  });
+
+  router.get('/devices/:id/commands/pending', async (req, res) => {
+    const deviceid = deviceIdOf(req);
+    const limit = limitOf(req);
+    await requireDevice(db, deviceid);
+    const rows = await select(db, "SELECT * FROM commands WHERE deviceid = :deviceid AND status = 'pending' ORDER BY seq LIMIT :limit", { deviceid, limit });
+    res.json(rows.map(commandRecord));
+  });
+
+  router.get('/devices/:id/commands', async (req, res) => {
+    const rows = await listNewest(db, 'commands', deviceIdOf(req), limitOf(req));
+    res.json(rows.map(commandRecord));
+  });
+
+  router.post('/devices/commands/:commandid/result', requireJson, async (req, res) => {
+    const { commandid } = parseOr422(commandParams, req.params, 'path');
+    const body = parseOr422(commandResultBody, req.body);
+    await db.transaction(async (t) => {
+      const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+      const [row] = await select(db, `SELECT * FROM commands WHERE commandid = :commandid${lock}`, { commandid }, t);
+      if (!row) throw notFound(`No command ${JSON.stringify(commandid)}`);
+      const set = ['status = :status', 'updated_at = :now'];
+      if (body.result !== undefined) set.push('result = :result');
+      if (body.exit_code !== undefined) set.push('exit_code = :exitCode');
+      await db.sequelize.query(`UPDATE commands SET ${set.join(', ')} WHERE commandid = :commandid`, {
+        replacements: { commandid, status: body.status, now: Date.now(), result: body.result ?? null, exitCode: body.exit_code ?? null },
+        transaction: t,
+      });
+      const [updated] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
+      const data = commandUpdate(updated!);
+      await publishAll(relay, [createEvent({ type: 'command.updated', deviceid: data.deviceid, data, requestId: requestIdOf(req) })], t);
+    });
+    res.json({ status: 'ok', commandid });
+  });
+
+  return router;
+}
+
+const commandObject = z.object({
+  commandid: z.string(),
+  deviceid: z.string(),
+  command_text: z.string(),
+  status: z.string(),
+  result: z.string().nullable(),
+  exit_code: z.int().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const commandsDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/devices/:id/commands',
+    summary: 'Queue a command for the device (sent by the mentor as `command.created`; signed when MENTOR_SIGNING_SECRET is set)',
+    tags: ['commands'],
+    body: commandBody,
+    responses: {
+      '200': { description: 'Queued (`created: false` for a redelivery)', schema: z.object({ status: z.literal('ok'), commandid: z.string(), deviceid: z.string(), created: z.boolean() }) },
+      '401': { description: 'Missing or invalid signature' },
+      '404': { description: 'Unknown device' },
+    },
+  },
+  { method: 'get', path: '/devices/:id/commands/pending', summary: 'Pending commands, oldest first', tags: ['commands'], query: listQuery, responses: { '200': { description: 'Commands', schema: z.array(commandObject) } } },
+  { method: 'get', path: '/devices/:id/commands', summary: 'Commands, newest first', tags: ['commands'], query: listQuery, responses: { '200': { description: 'Commands', schema: z.array(commandObject) } } },
+  {
+    method: 'post',
+    path: '/devices/commands/:commandid/result',
+    summary: 'Report a command result (forwarded as `command.updated`)',
+    tags: ['commands'],
+    body: commandResultBody,
+    responses: { '200': { description: 'Updated', schema: z.object({ status: z.literal('ok'), commandid: z.string() }) }, '404': { description: 'Unknown command' } },
+  },
+];

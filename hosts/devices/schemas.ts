@@ -1,0 +1,121 @@
+/**
+ * Request schemas of the devices API (SPEC section 7). Routes validate with these and the OpenAPI document
+ * is generated from the same objects. `z.object` strips unknown keys, so unknown fields are ignored; optional
+ * fields also accept `null` (agents send it for "unknown"), stored as null.
+ */
+import { z } from 'zod';
+
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** UUIDs are compared lower-cased; other ids are case-sensitive. */
+export const normalizeId = (id: string): string => (UUID.test(id) ? id.toLowerCase() : id);
+
+export const deviceId = z
+  .string()
+  .regex(DEVICE_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
+  .transform(normalizeId);
+
+/** PostgreSQL refuses NUL in text columns, so it is a validation error here rather than a 500 there. */
+export const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters');
+
+const count = () => z.int().min(0).nullish();
+
+/** At most this many items in one array body: one request is one bounded transaction. */
+export const MAX_ITEMS = 5000;
+const items = <T extends z.ZodType>(item: T) => z.array(item).max(MAX_ITEMS);
+
+export const registerBody = z.object({
+  deviceid: deviceId,
+  device_name: text(255).nullish(),
+  device_type: text(255).nullish(),
+  os: text(255).nullish(),
+  device_location: text(255).nullish(),
+  ip_address: text(255).nullish(),
+  mac_address: text(255).nullish(),
+  current_user: text(255).nullish(),
+});
+
+export const metricsBody = z.object({
+  cpu_usage: z.number().min(0).max(100).nullish(),
+  cpu_temp: z.number().min(-50).max(150).nullish(),
+  memory_total: count(),
+  memory_used: count(),
+  swap_used: count(),
+  disk_total: count(),
+  disk_used: count(),
+  net_bytes_in: count(),
+  net_bytes_out: count(),
+});
+
+export const processItem = z.object({
+  pid: z.int().min(0),
+  process_name: text(255),
+  cpu: z.number().min(0).max(100).nullish(),
+  memory: count(),
+  command_text: text(4096).nullish(),
+});
+export const processesBody = items(processItem);
+
+export const activityItem = z.object({
+  activity_type: text(255).min(1),
+  description: text(1000).nullish(),
+  app: text(255).nullish(),
+  duration: z.int().min(0).max(86_400).nullish(),
+});
+export const activitiesBody = items(activityItem);
+
+export const alertItem = z.object({
+  level: z.enum(['info', 'warning', 'critical']),
+  alert_type: text(255).min(1),
+  message: text(500).nullish(),
+  value: z.number().nullish(),
+  threshold: z.number().nullish(),
+});
+export const alertsBody = items(alertItem);
+
+/** Screenshot metadata when the image lives elsewhere (the JSON form of the upload route). */
+export const screenshotBody = z.object({
+  path: text(1024).min(1),
+  resolution: text(64).nullish(),
+  size: count(),
+});
+
+/** The non-file fields of the multipart form. */
+export const screenshotFields = z.object({ resolution: text(64).optional() });
+
+/** The multipart form, for the OpenAPI document only (multer reads it). */
+export const screenshotUpload = z.object({
+  file: z.string().meta({ format: 'binary', description: 'png, jpeg or webp; at most SCREENSHOT_MAX_BYTES' }),
+  resolution: text(64).optional(),
+});
+
+export const commandId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_", ":" or "-"')
+  .transform(normalizeId);
+
+/** `command.created` forwarded by the mentor. */
+export const commandBody = z.object({
+  commandid: commandId,
+  command_text: text(4096).min(1),
+  created_at: z.string().max(64).nullish(),
+});
+
+export const commandResultBody = z.object({
+  status: z.enum(['running', 'completed', 'failed']),
+  result: text(10_000).nullish(),
+  exit_code: z.int().min(0).max(255).nullish(),
+});
+
+export const deviceParams = z.object({ id: deviceId });
+export const commandParams = z.object({ commandid: commandId });
+export const screenshotParams = z.object({ screenshotid: z.string().regex(UUID, 'must be a UUID').transform((s) => s.toLowerCase()) });
+
+export const listQuery = z.object({
+  limit: z.coerce.number<unknown>().int().min(1).max(1000).default(100),
+});

@@ -1,0 +1,138 @@
+/**
+ * Start the devices host: open the database, apply the relay's and the host's migrations, create the relay
+ * (with the mentor target when `MENTOR_API_URL` is set; standalone otherwise), start dispatching and listen.
+ * Installs no signal handlers: the CLI owns the process.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express, Router } from 'express';
+import { Registry } from 'prom-client';
+import type { Logger as PinoLogger } from 'pino';
+import { ConfigError } from '../../lib/config.js';
+import type { ResolvedConfig } from '../../lib/config.js';
+import { openDatabase } from '../../lib/db.js';
+import type { Database } from '../../lib/db.js';
+import type { RouteDoc } from '../../lib/http/openapi.js';
+import { createLogger } from '../../lib/logging.js';
+import { runMigrations } from '../../lib/migrate.js';
+import { createRelay } from '../../lib/relay.js';
+import type { Relay } from '../../lib/relay.js';
+import { sign } from '../../lib/signing.js';
+import type { TargetPlugin } from '../../lib/target.js';
+import { mentorTarget } from '../../plugins/mentor.js';
+import { createDevicesApp } from './app.js';
+import { devicesMigrations } from './migrations.js';
+
+export interface DevicesHostOptions {
+  logger?: PinoLogger;
+  /** Listen address (127.0.0.1); `0.0.0.0` to accept other machines. */
+  host?: string;
+  registry?: Registry;
+  /** More targets beside the mentor (e.g. the webhooks plugin). */
+  targets?: TargetPlugin[] | ((db: Database) => TargetPlugin[]);
+  /** Routers under `/api/v1` built once the relay exists (management API). */
+  extraRouters?: Router[] | ((relay: Relay, db: Database) => Router[]);
+  extraDocs?: RouteDoc[];
+  /** Bound on draining in-flight deliveries at close (default 10 s). */
+  stopTimeoutMs?: number;
+}
+
+export interface DevicesHost {
+  url: string;
+  port: number;
+  app: Express;
+  relay: Relay;
+  db: Database;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Fail at start-up, naming the variable, rather than on the first signed request. */
+function checkSigningSecret(secret: string | undefined): void {
+  if (!secret) return;
+  try {
+    sign({ id: 'check', timestamp: 0, body: '', secret });
+  } catch {
+    throw new ConfigError('Invalid configuration: MENTOR_SIGNING_SECRET must be whsec_ followed by base64 (generate one with `raqeem-relay` or generateSecret())');
+  }
+}
+
+export async function startDevicesHost(config: ResolvedConfig, options: DevicesHostOptions = {}): Promise<DevicesHost> {
+  checkSigningSecret(config.mentorSigningSecret);
+  const logger = options.logger ?? createLogger({ level: config.logLevel, service: 'devices' });
+  const registry = options.registry ?? new Registry();
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = openDatabase(config.databaseUrl);
+  let relay: Relay | undefined;
+  try {
+    const targets: TargetPlugin[] = [];
+    if (config.mentorApiUrl) {
+      targets.push(
+        mentorTarget({
+          url: config.mentorApiUrl,
+          signingSecret: config.mentorSigningSecret,
+          toggles: config.forward.toggles,
+          maxRetries: config.forward.maxRetries,
+          backoffBaseMs: config.forward.backoffBaseMs,
+        }),
+      );
+    }
+    const extra = typeof options.targets === 'function' ? options.targets(db) : (options.targets ?? []);
+    relay = await createRelay({
+      db,
+      targets: [...targets, ...extra],
+      logger,
+      registry,
+      dispatcher: { requestTimeoutMs: config.forward.timeoutMs },
+      retentionDays: config.retentionDays,
+    });
+    await runMigrations(db, devicesMigrations, 'devices_migrations');
+    await relay.start();
+    const routers = typeof options.extraRouters === 'function' ? options.extraRouters(relay, db) : (options.extraRouters ?? []);
+    const app = createDevicesApp({ config, db, relay, logger, registry, extraRouters: routers, extraDocs: options.extraDocs });
+    const server = await listen(app, config.port, options.host ?? '127.0.0.1');
+    const port = (server.address() as AddressInfo).port;
+    const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    logger.info({ url, mentor: config.mentorApiUrl ?? null, dialect: db.dialect }, config.mentorApiUrl ? 'devices host listening' : 'devices host listening (standalone: no MENTOR_API_URL)');
+    const r = relay;
+    let closing: Promise<void> | null = null;
+    return {
+      url,
+      port,
+      app,
+      relay: r,
+      db,
+      server,
+      close: () =>
+        (closing ??= (async () => {
+          await closeServer(server);
+          await r.stop({ timeoutMs: options.stopTimeoutMs ?? 10_000 });
+          await db.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing the database failed'));
+        })()),
+    };
+  } catch (err) {
+    await relay?.stop({ timeoutMs: 1000 }).catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function listen(app: Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+/** Stop accepting, let requests in progress finish, then drop idle keep-alive sockets. */
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    // Requests still running after 5 s are cut rather than holding shutdown open.
+    setTimeout(() => server.closeAllConnections(), 5000).unref();
+  });
+}
