@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+/**
+ * `raqeem-relay devices | mentor | worker | demo | simulate | reconcile | migrate` (SPEC section 11).
+ * Every command reads its configuration with `loadConfig`; an invalid one stops it with ONE line on stderr
+ * and exit code 1 (usage errors exit 2). Long-running commands shut down gracefully on SIGTERM/SIGINT: a
+ * second signal, or a shutdown that overruns, exits at once.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../lib/config.js';
+import type { ResolvedConfig } from '../lib/config.js';
+import { openDatabase } from '../lib/db.js';
+import { createLogger } from '../lib/logging.js';
+import { runMigrations } from '../lib/migrate.js';
+import { createRelay } from '../lib/relay.js';
+import { devicesMigrations } from './devices/migrations.js';
+import { RECONCILE_TYPES, republish } from './devices/reconcile.js';
+import { migrateMentor, startMentorHost } from './mentor/server.js';
+import { devicesTargets, runDemo, startDevicesService } from './demo.js';
+import { runSimulation, printSummary } from './simulate.js';
+
+const USAGE = `Usage: raqeem-relay <command> [options]
+
+  devices    [--host H]   the devices host (PORT 30080, DATABASE_URL, MENTOR_API_URL, ...)
+  mentor     [--host H]   the mentor host (PORT 30081, DATABASE_URL, DEVICES_API_URL, ...)
+  worker                  only a dispatcher for the devices outbox at DATABASE_URL: mentor and webhooks
+                          (scale-out on PostgreSQL)
+  demo       [--devices-port P] [--mentor-port P] [--host H]
+                          both hosts on SQLite under DATA_DIR (./data), wired together, signed (npm start)
+  simulate   [--devices N] [--rate R] [--duration S] [--url U]
+                          N fake devices sending R requests/s in all to a devices host
+  reconcile  --since ISO [--types a,b]
+                          re-publish stored records to the mentor (safe: the mentor de-duplicates)
+  migrate    [devices|mentor]
+                          apply migrations and exit (both hosts' databases by default)
+
+Configuration is read from the environment; see docs/configuration.md.`;
+
+class UsageError extends Error {}
+
+type Stop = () => Promise<void>;
+
+/** SIGTERM/SIGINT: stop gracefully once; a second signal or a stuck shutdown exits at once. */
+function stopOnSignals(stop: Stop, graceMs = 30_000): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    process.stderr.write(`raqeem-relay: ${signal} received, shutting down\n`);
+    setTimeout(() => process.exit(1), graceMs).unref();
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`raqeem-relay: shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+const hostFlag = { host: { type: 'string' } } as const;
+const listenHost = (flag: string | undefined, fallback: string) => flag ?? (process.env.HOST?.trim() || fallback);
+
+async function devices(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: hostFlag, strict: true });
+  const config = loadConfig('devices');
+  const host = await startDevicesService(config, { host: listenHost(values.host, '0.0.0.0') });
+  stopOnSignals(() => host.close());
+}
+
+async function mentor(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: hostFlag, strict: true });
+  const config = loadConfig('mentor');
+  const host = await startMentorHost(config, { host: listenHost(values.host, '0.0.0.0') });
+  stopOnSignals(() => host.close());
+}
+
+/**
+ * A dispatcher with no HTTP server: scale-out for the devices outbox (every process on one PostgreSQL).
+ * It delivers to the mentor (when MENTOR_API_URL is set) and to webhook subscribers; it claims only
+ * deliveries of the targets it has, so it never takes work it cannot do.
+ */
+async function worker(args: string[]): Promise<void> {
+  parseArgs({ args, options: {}, strict: true });
+  const config = loadConfig('devices');
+  const logger = createLogger({ level: config.logLevel, service: 'worker' });
+  const db = openDatabase(config.databaseUrl);
+  const relay = await createRelay({
+    db,
+    targets: devicesTargets(config, db, logger),
+    logger,
+    dispatcher: { requestTimeoutMs: config.forward.timeoutMs },
+    retentionDays: config.retentionDays,
+  });
+  await relay.start();
+  const targets = relay.targets.map((t) => t.name);
+  logger.info({ targets, mentor: config.mentorApiUrl ?? null, dialect: db.dialect }, `worker dispatching to ${targets.join(' and ')}`);
+  stopOnSignals(async () => {
+    await relay.stop({ timeoutMs: 10_000 });
+    await db.close();
+  });
+}
+
+async function reconcile(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { since: { type: 'string' }, types: { type: 'string' } }, strict: true });
+  if (!values.since || !Number.isFinite(Date.parse(values.since))) throw new UsageError('reconcile needs --since <ISO-8601 time>, e.g. --since 2025-01-01T00:00:00Z');
+  const types = values.types?.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = (types ?? []).filter((t) => !(RECONCILE_TYPES as readonly string[]).includes(t));
+  if (unknown.length) throw new UsageError(`unknown --types ${unknown.join(', ')}; known: ${RECONCILE_TYPES.join(', ')}`);
+  const config = loadConfig('devices');
+  if (!config.mentorApiUrl) throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
+  const db = openDatabase(config.databaseUrl);
+  try {
+    await runMigrations(db, devicesMigrations, 'devices_migrations');
+    // Publish only: the running devices host (or a worker) delivers what this enqueues.
+    const relay = await createRelay({ db, targets: devicesTargets(config, db), listen: false });
+    const n = await republish(db, relay, { since: values.since, types });
+    await relay.stop();
+    process.stdout.write(`republished ${n} record${n === 1 ? '' : 's'} to the mentor since ${new Date(values.since).toISOString()}\n`);
+  } finally {
+    await db.close();
+  }
+}
+
+async function migrateOne(config: ResolvedConfig): Promise<string[]> {
+  const db = openDatabase(config.databaseUrl);
+  try {
+    // createRelay applies the outbox migrations and those of every target plugin it is given.
+    const relay = await createRelay({ db, targets: config.service === 'devices' ? devicesTargets(config, db) : [], listen: false });
+    await relay.stop();
+    return config.service === 'devices' ? await runMigrations(db, devicesMigrations, 'devices_migrations') : await migrateMentor(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function migrate(args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  const which = positionals[0];
+  if (positionals.length > 1 || (which !== undefined && which !== 'devices' && which !== 'mentor')) {
+    throw new UsageError('migrate takes one optional argument: devices or mentor');
+  }
+  const services: Array<'devices' | 'mentor'> = which ? [which] : ['devices', 'mentor'];
+  const configs = services.map((s) => loadConfig(s));
+  if (configs.length === 2 && configs[0]!.databaseUrl === configs[1]!.databaseUrl) {
+    throw new ConfigError('Invalid configuration: DATABASE_URL is shared by both hosts; run `migrate devices` and `migrate mentor` each with its own DATABASE_URL');
+  }
+  for (const config of configs) {
+    const applied = await migrateOne(config);
+    process.stdout.write(`${config.service}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
+  }
+}
+
+async function demo(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { 'devices-port': { type: 'string' }, 'mentor-port': { type: 'string' }, ...hostFlag },
+    strict: true,
+  });
+  const port = (v: string | undefined, fallback: number, flag: string) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag} must be a port number from 0 to 65535`);
+    return n;
+  };
+  const running = await runDemo({
+    devicesPort: port(values['devices-port'], 30080, 'devices-port'),
+    mentorPort: port(values['mentor-port'], 30081, 'mentor-port'),
+    host: values.host ?? '127.0.0.1',
+  });
+  stopOnSignals(() => running.close());
+}
+
+async function simulate(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { devices: { type: 'string' }, rate: { type: 'string' }, duration: { type: 'string' }, url: { type: 'string' } },
+    strict: true,
+  });
+  const number = (v: string | undefined, fallback: number, flag: string, min: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new UsageError(`--${flag} must be a number >= ${min}`);
+    return n;
+  };
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  process.once('SIGTERM', () => controller.abort());
+  const summary = await runSimulation({
+    url: (values.url ?? process.env.DEVICES_API_URL ?? 'http://127.0.0.1:30080').replace(/\/+$/, ''),
+    devices: Math.floor(number(values.devices, 10, 'devices', 1)),
+    rate: number(values.rate, 50, 'rate', 0.1),
+    durationSec: number(values.duration, 10, 'duration', 0.1),
+    signal: controller.signal,
+  });
+  printSummary(summary, process.stdout);
+  process.exitCode = summary.failed > 0 ? 1 : 0;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { devices, mentor, worker, demo, simulate, reconcile, migrate };
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw new UsageError(`unknown command "${command}"; expected one of ${Object.keys(COMMANDS).join(', ')}`);
+  await run(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err as Error & { code?: string };
+  if (err instanceof ConfigError) {
+    process.stderr.write(`raqeem-relay: ${e.message}\n`);
+    process.exit(1);
+  }
+  if (err instanceof UsageError || (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS'))) {
+    process.stderr.write(`raqeem-relay: ${e.message.split('\n')[0]} (see raqeem-relay --help)\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`raqeem-relay: ${e?.message ?? String(err)}\n`);
+  if (process.env.LOG_LEVEL === 'debug' && e?.stack) process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+/**
+ * The mentor's Express app: the shared base (request ids, logging, raw-body JSON), the operations
+ * endpoints, then ingest, commands and the read API. Thin by design: routes validate and call the store.
+ */
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger as PinoLogger } from 'pino';
+import type { ResolvedConfig } from '../../lib/config.js';
+import type { Database } from '../../lib/db.js';
+import { createBaseApp, finishApp } from '../../lib/http/app.js';
+import { buildOpenApi, OPS_ROUTES } from '../../lib/http/openapi.js';
+import { mountOps } from '../../lib/http/ops.js';
+import type { Relay } from '../../lib/relay.js';
+import { commandRoutes, commandsRouter } from './routes/commands.js';
+import { ingestRouter, ingestRoutes } from './routes/ingest.js';
+import { readRouter, readRoutes } from './routes/read.js';
+
+export interface MentorAppDeps {
+  config: ResolvedConfig;
+  db: Database;
+  relay: Relay;
+  logger: PinoLogger;
+  registry: Registry;
+}
+
+export function mentorOpenApi(): Record<string, unknown> {
+  return buildOpenApi(
+    {
+      title: 'raqeem-relay mentor host',
+      version: '0.1.0',
+      description:
+        'The central store: receives forwards from the devices host idempotently (keyed by origin record id), serves the ' +
+        'dashboards read API and originates remote commands. With MENTOR_SIGNING_SECRET set, ingest routes require a ' +
+        'Standard Webhooks signature.',
+    },
+    [{ prefix: '', routes: [...OPS_ROUTES, ...ingestRoutes, ...commandRoutes, ...readRoutes] }],
+  );
+}
+
+export function createMentorApp({ config, db, relay, logger, registry }: MentorAppDeps): Express {
+  const app = createBaseApp({ service: 'mentor', logger, bodyLimit: config.bodyLimit });
+  mountOps(app, { service: 'mentor', db, registry, openapi: mentorOpenApi });
+  app.use(ingestRouter(db, config.mentorSigningSecret));
+  app.use(commandsRouter(db, relay, config.mentorSigningSecret));
+  app.use(readRouter(db));
+  return finishApp(app, logger);
+}

@@ -1,0 +1,84 @@
+/**
+ * Remote commands: a dashboard creates one (`POST /devices/{id}/commands`), the relay delivers it to the
+ * devices host, and the device's result comes back as a forward to `POST /commands/status`.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Database } from '../../../lib/db.js';
+import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
+import type { RouteDoc } from '../../../lib/http/openapi.js';
+import type { Relay } from '../../../lib/relay.js';
+import { COMMAND_WHITELIST, commandStatusSchema, deviceId, newCommandSchema } from '../schemas.js';
+import { requireSignature } from '../signature.js';
+import { createCommand, updateCommandStatus } from '../store/commands.js';
+
+const ALLOWED = new Set<string>(COMMAND_WHITELIST);
+
+export function commandsRouter(db: Database, relay: Relay, signingSecret: string | undefined): Router {
+  const router = Router();
+
+  router.post('/devices/:id/commands', requireJson, async (req, res) => {
+    const deviceid = parseOr422(deviceId, req.params.id, 'path');
+    const { command_text } = parseOr422(newCommandSchema, req.body);
+    const verb = command_text.split(/\s+/, 1)[0]!;
+    if (!ALLOWED.has(verb)) {
+      throw new HttpProblem(400, `Command "${verb.slice(0, 64)}" is not allowed; the first word must be one of ${COMMAND_WHITELIST.join(', ')}`, [
+        { path: 'command_text', message: `must start with one of ${COMMAND_WHITELIST.join(', ')}` },
+      ]);
+    }
+    const command = await createCommand(db, relay, { deviceid, command_text, requestId: String(req.id ?? '') || null });
+    if (!command) throw notFound(`Device ${deviceid} is not registered`);
+    res.status(201).json(command);
+  });
+
+  router.post('/commands/status', requireJson, requireSignature(signingSecret), async (req, res) => {
+    const status = parseOr422(commandStatusSchema, req.body);
+    const r = await updateCommandStatus(db, status);
+    if (r.outcome === 'not_found') throw notFound(`Command ${status.commandid} is not known`);
+    if (r.outcome === 'wrong_device') throw notFound(`Command ${status.commandid} does not belong to device ${status.deviceid}`);
+    res.json({ status: 'ok', applied: r.outcome === 'applied', command: r.command });
+  });
+
+  return router;
+}
+
+const command = z.object({
+  commandid: z.string(),
+  deviceid: z.string(),
+  command_text: z.string(),
+  status: z.enum(['pending', 'running', 'completed', 'failed']),
+  result: z.string().nullable(),
+  exit_code: z.number().int().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const commandRoutes: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/devices/:id/commands',
+    summary: 'Create a command; it is stored pending and delivered to the devices host as command.created',
+    tags: ['commands'],
+    params: { id: 'Device id' },
+    body: newCommandSchema,
+    responses: {
+      '201': { description: 'Created', schema: command },
+      '400': { description: `The first word is not one of ${COMMAND_WHITELIST.join(', ')}` },
+      '404': { description: 'Unknown device' },
+      '422': { description: 'A field failed validation' },
+    },
+  },
+  {
+    method: 'post',
+    path: '/commands/status',
+    summary: "Apply a device's command status report (an older report than the stored one is ignored)",
+    tags: ['ingest', 'commands'],
+    body: commandStatusSchema,
+    responses: {
+      '200': { description: 'Applied (or stale and ignored)', schema: z.object({ status: z.literal('ok'), applied: z.boolean(), command }) },
+      '401': { description: 'Missing or invalid signature (when MENTOR_SIGNING_SECRET is set)' },
+      '404': { description: 'Unknown command' },
+      '422': { description: 'A field failed validation' },
+    },
+  },
+];
