@@ -1,0 +1,47 @@
+/**
+ * `Authorization: Bearer <token>` for the management API (RFC 6750). Both sides are hashed before the
+ * timing-safe compare, so neither the token's content nor its length leaks through response times. The
+ * token is never logged and never echoed in an error.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { HttpProblem } from './problem.js';
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/** Constant-time string equality. */
+export function tokensEqual(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+const REALM = 'Bearer realm="raqeem-relay"';
+
+/**
+ * Require the admin token. Without a configured token the API is off: 503 saying how to turn it on.
+ * A missing header, another scheme (`Basic`, a bare token) or a wrong token is a 401 with
+ * `WWW-Authenticate: Bearer`.
+ */
+export function requireAdminToken(token: string | undefined): RequestHandler {
+  const expected = token?.trim() ? token.trim() : undefined;
+  return (req, _res, next) => {
+    if (expected === undefined) {
+      next(new HttpProblem(503, 'The management API is disabled: set RELAY_ADMIN_TOKEN to enable it'));
+      return;
+    }
+    const header = req.headers.authorization;
+    if (!header) {
+      next(new HttpProblem(401, 'Authentication required: send Authorization: Bearer <RELAY_ADMIN_TOKEN>', undefined, { 'WWW-Authenticate': REALM }));
+      return;
+    }
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (!m) {
+      next(new HttpProblem(401, 'The Authorization header must use the Bearer scheme', undefined, { 'WWW-Authenticate': `${REALM}, error="invalid_request"` }));
+      return;
+    }
+    if (!tokensEqual(m[1]!, expected)) {
+      next(new HttpProblem(401, 'The bearer token is not valid', undefined, { 'WWW-Authenticate': `${REALM}, error="invalid_token"` }));
+      return;
+    }
+    next();
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * Signed webhooks (SPEC sections 5-7): every event fans out to each enabled endpoint whose `events` match
+ * (exact type, `*`, `prefix.*`), as `{type, timestamp, data}` signed per Standard Webhooks with the
+ * endpoint's secret (and the previous one during a rotation). Each endpoint is its own circuit key
+ * (`webhooks:<id>`) with its own concurrency, so a slow subscriber only slows itself.
+ *
+ * Every non-2xx answer retries on the webhook schedule (3xx too: redirects are never followed); 410 is
+ * permanent and disables the endpoint at once; an endpoint failing without a success for `disableAfterMs`
+ * is disabled. Connections go through the SSRF guard (`lib/ssrf.ts`).
+ */
+import type { CircuitOptions } from '../lib/circuit.js';
+import type { Database } from '../lib/db.js';
+import { EVENT_TYPES, createEvent } from '../lib/events.js';
+import type { RelayEvent } from '../lib/events.js';
+import { silentLogger } from '../lib/logger.js';
+import type { Logger } from '../lib/logger.js';
+import { WEBHOOK_SCHEDULE_MS, scheduleBackoff } from '../lib/retry.js';
+import { parseEncryptionKey, signHeaders } from '../lib/signing.js';
+import { checkWebhookUrl } from '../lib/ssrf.js';
+import type { Resolver, SsrfPolicy, UrlCheck } from '../lib/ssrf.js';
+import type { TargetPlugin } from '../lib/target.js';
+import { createGuardedAgent } from './webhooks/agent.js';
+import { webhookMigrations } from './webhooks/migrations.js';
+import { WebhookStore } from './webhooks/store.js';
+import type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
+
+export type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
+export { eventPatternProblem } from './webhooks/patterns.js';
+export { webhookMigrations } from './webhooks/migrations.js';
+
+export const WEBHOOKS_TARGET = 'webhooks';
+
+export interface WebhooksTargetOptions {
+  db: Database;
+  /** `RELAY_ENCRYPTION_KEY` (64 hex characters or base64 of 32 bytes): secrets are stored AES-256-GCM encrypted. */
+  encryptionKey?: string | Buffer;
+  /** `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (false). */
+  allowPrivateNetworks?: boolean;
+  /** `WEBHOOK_ALLOWED_HOSTS` ([]): hostnames, `*.suffix`, IPs or CIDR blocks always allowed. */
+  allowedHosts?: readonly string[];
+  /** `WEBHOOK_DISABLE_AFTER`: disable an endpoint failing without a success this long (5 days). */
+  disableAfterMs?: number;
+  /** Delays after each failed attempt (Svix's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
+  schedule?: readonly number[];
+  /** Retry jitter fraction (0.2). */
+  jitter?: number;
+  /** Per-request timeout for webhooks; can only shorten the dispatcher's. */
+  requestTimeoutMs?: number;
+  /** Concurrent requests per endpoint (4). */
+  concurrency?: number;
+  circuit?: Partial<CircuitOptions>;
+  /** Event types endpoints may subscribe to (the SPEC's catalogue). */
+  eventTypes?: readonly string[];
+  /** How long the in-memory endpoint list may be reused before re-reading (5000 ms); writes here drop it at once. */
+  cacheTtlMs?: number;
+  /** DNS resolution for the SSRF checks (default `dns.lookup`); for tests. */
+  resolve?: Resolver;
+  logger?: Logger;
+}
+
+/** The plugin plus the endpoint registry the management API drives. */
+export interface WebhooksPlugin extends TargetPlugin {
+  readonly policy: SsrfPolicy;
+  readonly eventTypes: readonly string[];
+  /** Drop the in-memory endpoint list (every write through this object already does). */
+  invalidate(): void;
+  /** The registration-time SSRF check. */
+  checkUrl(url: string): Promise<UrlCheck>;
+  /** @throws WebhookUrlError when the URL is refused. Does not validate `events`; see {@link eventPatternProblem}. */
+  create(input: { url: string; events: string[]; description?: string | null; enabled?: boolean }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
+  list(): Promise<WebhookEndpoint[]>;
+  get(id: string): Promise<WebhookEndpoint | null>;
+  /** @throws WebhookUrlError when a new URL is refused. */
+  update(id: string, patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean }): Promise<WebhookEndpoint | null>;
+  remove(id: string): Promise<boolean>;
+  secret(id: string): Promise<EndpointSecret | null>;
+  rotateSecret(id: string): Promise<EndpointSecret | null>;
+  disable(id: string, reason: string): Promise<boolean>;
+  /** A `webhook.test` event routed to this endpoint only; publish it with the relay. */
+  testEvent(id: string): RelayEvent;
+}
+
+/** A webhook URL refused at registration; `reason` says why and how to allow it. */
+export class WebhookUrlError extends Error {
+  override readonly name = 'WebhookUrlError';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** An error from `prepare` that retrying cannot fix (the endpoint is gone or disabled): dead at once. */
+function permanentError(message: string): Error {
+  return Object.assign(new Error(message), { permanent: true });
+}
+
+export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
+  const disableAfterMs = o.disableAfterMs ?? 5 * 24 * 3600_000;
+  const concurrency = o.concurrency ?? 4;
+  const schedule = o.schedule ?? WEBHOOK_SCHEDULE_MS;
+  if (!(disableAfterMs > 0)) throw new Error('webhooks disableAfterMs must be a positive number of milliseconds');
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('webhooks concurrency must be a whole number >= 1');
+  if (schedule.some((d) => !(d >= 0))) throw new Error('webhooks schedule must be a list of delays in milliseconds >= 0');
+  const key = o.encryptionKey === undefined ? null : typeof o.encryptionKey === 'string' ? parseEncryptionKey(o.encryptionKey) : o.encryptionKey;
+  const policy: SsrfPolicy = { allowPrivateNetworks: o.allowPrivateNetworks ?? false, allowedHosts: o.allowedHosts ?? [], resolve: o.resolve };
+  const logger = o.logger ?? silentLogger;
+  const store = new WebhookStore({ db: o.db, target: WEBHOOKS_TARGET, key, cacheTtlMs: o.cacheTtlMs ?? 5000 });
+  const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs });
+
+  const checked = async (url: string) => {
+    const r = await checkWebhookUrl(url, policy);
+    if (!r.ok) throw new WebhookUrlError(r.reason);
+    return r.url.toString();
+  };
+
+  const disable = async (id: string, reason: string) => {
+    const changed = await store.disable(id, reason);
+    if (changed) logger.warn({ webhookId: id, reason }, `webhook endpoint ${id} disabled: ${reason}`);
+    return changed;
+  };
+
+  return {
+    name: WEBHOOKS_TARGET,
+    retry: scheduleBackoff(schedule, { jitter: o.jitter }),
+    concurrency,
+    circuit: o.circuit,
+    migrations: webhookMigrations,
+    policy,
+    eventTypes: o.eventTypes ?? EVENT_TYPES,
+
+    async route(event, { transaction }) {
+      if (event.type === 'webhook.test') {
+        const id = (event.data as { webhook_id?: unknown }).webhook_id;
+        const snapshot = await store.load(transaction);
+        return typeof id === 'string' && snapshot.byId.has(id) ? [{ endpointId: id }] : [];
+      }
+      return store.route(event.type, transaction);
+    },
+
+    async prepare(events, { endpointId }) {
+      const event = events[0]!;
+      const ep = endpointId === null ? null : await store.live(endpointId);
+      if (!ep) throw permanentError(`webhook endpoint ${endpointId} was deleted; there is nothing to deliver to`);
+      if (!ep.enabled) throw permanentError(`webhook endpoint ${ep.id} is disabled; re-enable it, then recover the delivery`);
+      // The exact bytes that are signed are the bytes sent.
+      const body = JSON.stringify({ type: event.type, timestamp: event.timestamp, data: event.data });
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'user-agent': 'raqeem-relay-webhooks',
+        'idempotency-key': event.id,
+        ...signHeaders({ id: event.id, body, secret: ep.signingSecrets() }),
+      };
+      if (event.requestId) headers['x-request-id'] = event.requestId;
+      return { url: ep.url, headers, body, dispatcher: agent.dispatcher };
+    },
+
+    classify(res) {
+      if (res.statusCode >= 200 && res.statusCode < 300) return 'success';
+      return res.statusCode === 410 ? 'permanent' : 'retry';
+    },
+
+    async onOutcome(info) {
+      const id = info.endpointId;
+      // Our own shutdown says nothing about the receiver.
+      if (id === null || info.error?.startsWith('aborted')) return;
+      if (info.statusCode === 410) {
+        await disable(id, 'the receiver answered 410 Gone');
+        return;
+      }
+      const ep = (await store.load()).byId.get(id);
+      // Gone or disabled: `prepare` refused the request as permanent, the delivery is already dead.
+      if (!ep || !ep.enabled) return;
+      const now = Date.now();
+      if (info.verdict === 'success') {
+        if (ep.failingSince !== null) await store.setFailing(id, false);
+      } else if (ep.failingSince === null) {
+        await store.setFailing(id, true, now);
+      } else if (now - ep.failingSince >= disableAfterMs) {
+        await disable(id, `failing without a success since ${new Date(ep.failingSince).toISOString()} (WEBHOOK_DISABLE_AFTER)`);
+      }
+    },
+
+    async close() {
+      await agent.close();
+    },
+    invalidate: () => store.invalidate(),
+    checkUrl: (url) => checkWebhookUrl(url, policy),
+
+    async create(input) {
+      const url = await checked(input.url);
+      const r = await store.create({ url, events: input.events, description: input.description ?? null, enabled: input.enabled ?? true });
+      logger.info({ webhookId: r.endpoint.id, events: r.endpoint.events }, `webhook endpoint ${r.endpoint.id} created`);
+      return r;
+    },
+    list: () => store.list(),
+    get: (id) => store.get(id),
+    async update(id, patch) {
+      const url = patch.url === undefined ? undefined : await checked(patch.url);
+      const r = await store.update(id, { ...patch, url });
+      if (r) logger.info({ webhookId: id, fields: Object.keys(patch) }, `webhook endpoint ${id} updated`);
+      return r;
+    },
+    async remove(id) {
+      const r = await store.remove(id);
+      if (r) logger.info({ webhookId: id }, `webhook endpoint ${id} deleted`);
+      return r;
+    },
+    secret: (id) => store.secret(id),
+    async rotateSecret(id) {
+      const r = await store.rotate(id);
+      if (r) logger.info({ webhookId: id }, `webhook endpoint ${id} secret rotated; the previous one signs until ${r.previous_secret_expires_at}`);
+      return r;
+    },
+    disable,
+    testEvent: (id) => createEvent({ type: 'webhook.test', data: { webhook_id: id, message: 'A test event from raqeem-relay' } }),
+  };
+}

@@ -1,0 +1,109 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { tokensEqual } from '../lib/http/auth.js';
+import { managementDocs, managementRouter } from '../lib/http/management.js';
+import { problemHandler, routeNotFound } from '../lib/http/problem.js';
+import { DIALECTS } from './helpers/db.js';
+import { ADMIN_TOKEN, webhookFixture } from './helpers/webhooks.js';
+import type { WebhookFixture } from './helpers/webhooks.js';
+
+const PATHS: Array<[string, string]> = [
+  ['GET', '/webhooks'],
+  ['POST', '/webhooks'],
+  ['GET', '/webhooks/wh_x'],
+  ['GET', '/webhooks/wh_x/secret'],
+  ['POST', '/webhooks/wh_x/rotate-secret'],
+  ['GET', '/deliveries'],
+  ['GET', '/deliveries/1'],
+  ['POST', '/deliveries/1/retry'],
+  ['POST', '/deliveries/recover'],
+  ['POST', '/reconcile'],
+];
+
+describe('tokensEqual', () => {
+  it('compares whole tokens of any length', () => {
+    expect(tokensEqual('abc', 'abc')).toBe(true);
+    expect(tokensEqual('abc', 'abd')).toBe(false);
+    expect(tokensEqual('abc', 'abcd')).toBe(false);
+    expect(tokensEqual('', 'a')).toBe(false);
+  });
+});
+
+describe.each(DIALECTS)('management API authentication (%s)', (dialect) => {
+  let f: WebhookFixture;
+  let server: Server | null = null;
+  afterEach(async () => {
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    server = null;
+    await f?.cleanup();
+  });
+
+  const call = (method: string, path: string, authorization?: string) =>
+    f.api(method, path, method === 'POST' ? {} : undefined, authorization === undefined ? { authorization: '' } : { authorization });
+
+  it.each([
+    ['no Authorization header', undefined],
+    ['a wrong token', `Bearer ${ADMIN_TOKEN}x`],
+    ['a prefix of the token', `Bearer ${ADMIN_TOKEN.slice(0, -1)}`],
+    ['the token in the Basic scheme', `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}`],
+    ['the token with another scheme name', `Token ${ADMIN_TOKEN}`],
+    ['the bare token', ADMIN_TOKEN],
+    ['Bearer with no token', 'Bearer '],
+  ])('answers 401 with WWW-Authenticate to %s on every route', async (_label, authorization) => {
+    f = await webhookFixture(dialect, { paused: true });
+    for (const [method, path] of PATHS) {
+      const r = await call(method, path, authorization);
+      expect(r.status, `${method} ${path}`).toBe(401);
+      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="raqeem-relay"/);
+      expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(r.text).not.toContain(ADMIN_TOKEN);
+    }
+  });
+
+  it('accepts the right token, with the scheme in any case', async () => {
+    f = await webhookFixture(dialect, { paused: true });
+    expect((await call('GET', '/webhooks', `Bearer ${ADMIN_TOKEN}`)).status).toBe(200);
+    expect((await call('GET', '/deliveries', `bearer ${ADMIN_TOKEN}`)).status).toBe(200);
+  });
+
+  it('answers 503 saying how to enable the API when no token is configured', async () => {
+    f = await webhookFixture(dialect, { paused: true, router: { adminToken: undefined } });
+    for (const [method, path] of PATHS) {
+      const r = await call(method, path, 'Bearer anything');
+      expect(r.status, `${method} ${path}`).toBe(503);
+      expect(r.body.detail).toMatch(/set RELAY_ADMIN_TOKEN/);
+    }
+  });
+
+  it('guards only its own paths, so device routes under the same prefix stay open', async () => {
+    f = await webhookFixture(dialect, { paused: true });
+    const app = express();
+    app.use('/api/v1', managementRouter({ relay: f.relay, webhooks: f.webhooks, adminToken: ADMIN_TOKEN }));
+    app.get('/api/v1/devices', (_req, res) => void res.json({ devices: [] }));
+    app.use(routeNotFound);
+    app.use(problemHandler());
+    server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1`;
+    expect((await fetch(`${base}/devices`)).status).toBe(200);
+    expect((await fetch(`${base}/nothing-here`)).status).toBe(404);
+    expect((await fetch(`${base}/webhooks`)).status).toBe(401);
+  });
+
+  it('answers every route its OpenAPI descriptors document (and needs the token for each)', async () => {
+    f = await webhookFixture(dialect, { paused: true });
+    const docs = managementDocs();
+    expect(docs.length).toBeGreaterThanOrEqual(13);
+    for (const d of docs) {
+      const path = d.path.replace(':id', d.path.startsWith('/deliveries') ? '424242' : 'wh_unknown');
+      const method = d.method.toUpperCase();
+      const r = await f.api(method, path, ['POST', 'PATCH'].includes(method) ? {} : undefined);
+      expect(r.body?.detail ?? '', `${method} ${path}`).not.toMatch(/^No route for/);
+      expect(d.auth).toBe(true);
+      expect((await call(method, path, undefined)).status, `${method} ${path}`).toBe(401);
+    }
+  });
+});
