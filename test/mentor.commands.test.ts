@@ -70,6 +70,20 @@ describe.each(DIALECTS)('mentor commands (%s)', (dialect) => {
     expect(sink.requests).toHaveLength(0);
   });
 
+  it('requires the admin token to create commands when RELAY_ADMIN_TOKEN is set on the mentor', async () => {
+    m = await startMentorFixture(dialect, { RELAY_ADMIN_TOKEN: 'mentor-admin-token' });
+    await m.post('/devices/register', fixtures.registration('dev-1'));
+    const none = await m.post('/devices/dev-1/commands', { command_text: 'status' });
+    expect(none.status).toBe(401);
+    expect(none.contentType).toContain('application/problem+json');
+    const wrong = await m.post('/devices/dev-1/commands', { command_text: 'status' }, { headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+    expect(JSON.stringify(wrong.body)).not.toContain('mentor-admin-token');
+    expect((await m.get('/devices/dev-1/commands')).body).toEqual([]);
+    const ok = await m.post('/devices/dev-1/commands', { command_text: 'status' }, { headers: { authorization: 'Bearer mentor-admin-token' } });
+    expect(ok.status).toBe(201);
+  });
+
   it('answers 404 for a command to an unknown device', async () => {
     m = await startMentorFixture(dialect);
     const r = await m.post('/devices/nobody/commands', { command_text: 'status' });

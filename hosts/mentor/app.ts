@@ -41,7 +41,7 @@ export function createMentorApp({ config, db, relay, logger, registry }: MentorA
   const app = createBaseApp({ service: 'mentor', logger, bodyLimit: config.bodyLimit });
   mountOps(app, { service: 'mentor', db, registry, openapi: mentorOpenApi });
   app.use(ingestRouter(db, config.mentorSigningSecret));
-  app.use(commandsRouter(db, relay, config.mentorSigningSecret));
+  app.use(commandsRouter(db, relay, config.mentorSigningSecret, config.adminToken));
   app.use(readRouter(db));
   return finishApp(app, logger);
 }
