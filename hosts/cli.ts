@@ -15,7 +15,9 @@ import { createRelay } from '../lib/relay.js';
 import { devicesMigrations } from './devices/migrations.js';
 import { RECONCILE_TYPES, republish } from './devices/reconcile.js';
 import { migrateMentor, startMentorHost } from './mentor/server.js';
-import { devicesTargets, runDemo, startDevicesService } from './demo.js';
+import { runDemo } from './demo.js';
+import { startDevicesHost } from './devices/server.js';
+import { devicesTargets } from './devices/targets.js';
 import { runSimulation, printSummary } from './simulate.js';
 
 const USAGE = `Usage: raqeem-relay <command> [options]
@@ -65,7 +67,7 @@ const listenHost = (flag: string | undefined, fallback: string) => flag ?? (proc
 async function devices(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: hostFlag, strict: true });
   const config = loadConfig('devices');
-  const host = await startDevicesService(config, { host: listenHost(values.host, '0.0.0.0') });
+  const host = await startDevicesHost(config, { host: listenHost(values.host, '0.0.0.0') });
   stopOnSignals(() => host.close());
 }
 
@@ -88,7 +90,7 @@ async function worker(args: string[]): Promise<void> {
   const db = openDatabase(config.databaseUrl);
   const relay = await createRelay({
     db,
-    targets: devicesTargets(config, db, logger),
+    targets: devicesTargets(config, db, logger).targets,
     logger,
     dispatcher: { requestTimeoutMs: config.forward.timeoutMs },
     retentionDays: config.retentionDays,
@@ -114,7 +116,7 @@ async function reconcile(args: string[]): Promise<void> {
   try {
     await runMigrations(db, devicesMigrations, 'devices_migrations');
     // Publish only: the running devices host (or a worker) delivers what this enqueues.
-    const relay = await createRelay({ db, targets: devicesTargets(config, db), listen: false });
+    const relay = await createRelay({ db, targets: devicesTargets(config, db).targets, listen: false });
     const n = await republish(db, relay, { since: values.since, types });
     await relay.stop();
     process.stdout.write(`republished ${n} record${n === 1 ? '' : 's'} to the mentor since ${new Date(values.since).toISOString()}\n`);
@@ -127,7 +129,7 @@ async function migrateOne(config: ResolvedConfig): Promise<string[]> {
   const db = openDatabase(config.databaseUrl);
   try {
     // createRelay applies the outbox migrations and those of every target plugin it is given.
-    const relay = await createRelay({ db, targets: config.service === 'devices' ? devicesTargets(config, db) : [], listen: false });
+    const relay = await createRelay({ db, targets: config.service === 'devices' ? devicesTargets(config, db).targets : [], listen: false });
     await relay.stop();
     return config.service === 'devices' ? await runMigrations(db, devicesMigrations, 'devices_migrations') : await migrateMentor(db);
   } finally {

@@ -2,81 +2,15 @@
  * `raqeem-relay demo` (what `npm start` runs): both hosts in one process on embedded SQLite under
  * `DATA_DIR`, wired together (devices -> mentor for telemetry, mentor -> devices for commands) with a
  * freshly generated shared signing secret, so the seed document's manual test works as written.
- *
- * Also the devices host as the CLI runs it (`startDevicesService`): the device API plus the webhooks target
- * and the management API, which `startDevicesHost` leaves to its caller.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../lib/config.js';
-import type { ResolvedConfig } from '../lib/config.js';
-import type { Database } from '../lib/db.js';
-import { managementDocs, managementRouter } from '../lib/http/management.js';
-import type { Logger } from '../lib/logger.js';
-import { createLogger } from '../lib/logging.js';
-import type { PinoLogger } from '../lib/logging.js';
 import { generateSecret } from '../lib/signing.js';
-import type { TargetPlugin } from '../lib/target.js';
-import { mentorTarget } from '../plugins/mentor.js';
-import { webhooksTarget } from '../plugins/webhooks.js';
-import type { WebhooksPlugin } from '../plugins/webhooks.js';
-import { republish } from './devices/reconcile.js';
 import { startDevicesHost } from './devices/server.js';
 import type { DevicesHost } from './devices/server.js';
 import { startMentorHost } from './mentor/server.js';
-
-/** The devices outbox's targets: the mentor (unless standalone) and the webhook subscribers. */
-export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Logger): TargetPlugin[] {
-  const targets: TargetPlugin[] = [];
-  if (config.mentorApiUrl) {
-    targets.push(
-      mentorTarget({
-        url: config.mentorApiUrl,
-        signingSecret: config.mentorSigningSecret,
-        toggles: config.forward.toggles,
-        maxRetries: config.forward.maxRetries,
-        backoffBaseMs: config.forward.backoffBaseMs,
-      }),
-    );
-  }
-  targets.push(webhooksPlugin(config, db, logger));
-  return targets;
-}
-
-function webhooksPlugin(config: ResolvedConfig, db: Database, logger?: Logger): WebhooksPlugin {
-  return webhooksTarget({
-    db,
-    encryptionKey: config.encryptionKey,
-    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
-    allowedHosts: config.webhooks.allowedHosts,
-    disableAfterMs: config.webhooks.disableAfterMs,
-    logger,
-  });
-}
-
-/** The full devices host: device API, webhooks, delivery log, dead letters and reconcile. */
-export async function startDevicesService(config: ResolvedConfig, options: { logger?: PinoLogger; host?: string } = {}): Promise<DevicesHost> {
-  const logger = options.logger ?? createLogger({ level: config.logLevel, service: 'devices' });
-  let webhooks: WebhooksPlugin | undefined;
-  return startDevicesHost(config, {
-    logger,
-    host: options.host,
-    // startDevicesHost adds the mentor target itself; this adds the webhook subscribers.
-    targets: (db) => [(webhooks = webhooksPlugin(config, db, logger))],
-    extraRouters: (relay, db) => [
-      managementRouter({
-        relay,
-        webhooks,
-        adminToken: config.adminToken,
-        republish: (o) => republish(db, relay, o),
-        logger,
-        bodyLimit: config.bodyLimit,
-      }),
-    ],
-    extraDocs: managementDocs(),
-  });
-}
 
 /** A port nobody is listening on right now (the OS picks it), for wiring two hosts whose ports are 0. */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -123,7 +57,7 @@ export async function runDemo(o: DemoOptions): Promise<{ devicesUrl: string; men
   const mentor = await startMentorHost(mentorConfig, { host: o.host });
   let devices: DevicesHost;
   try {
-    devices = await startDevicesService(devicesConfig, { host: o.host });
+    devices = await startDevicesHost(devicesConfig, { host: o.host });
   } catch (err) {
     await mentor.close();
     throw err;

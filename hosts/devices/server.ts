@@ -1,39 +1,35 @@
 /**
  * Start the devices host: open the database, apply the relay's and the host's migrations, create the relay
- * (with the mentor target when `MENTOR_API_URL` is set; standalone otherwise), start dispatching and listen.
- * Installs no signal handlers: the CLI owns the process.
+ * (the mentor target when `MENTOR_API_URL` is set, standalone otherwise, and the webhook subscribers),
+ * mount the device API and the management API, start dispatching and listen. Installs no signal handlers:
+ * the CLI owns the process.
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Express, Router } from 'express';
+import type { Express } from 'express';
 import { Registry } from 'prom-client';
 import type { Logger as PinoLogger } from 'pino';
 import { ConfigError } from '../../lib/config.js';
 import type { ResolvedConfig } from '../../lib/config.js';
 import { openDatabase } from '../../lib/db.js';
 import type { Database } from '../../lib/db.js';
-import type { RouteDoc } from '../../lib/http/openapi.js';
+import { managementDocs, managementRouter } from '../../lib/http/management.js';
 import { createLogger } from '../../lib/logging.js';
 import { runMigrations } from '../../lib/migrate.js';
 import { createRelay } from '../../lib/relay.js';
 import type { Relay } from '../../lib/relay.js';
 import { sign } from '../../lib/signing.js';
-import type { TargetPlugin } from '../../lib/target.js';
-import { mentorTarget } from '../../plugins/mentor.js';
 import { createDevicesApp } from './app.js';
 import { devicesMigrations } from './migrations.js';
+import { republish } from './reconcile.js';
+import { devicesTargets } from './targets.js';
 
 export interface DevicesHostOptions {
   logger?: PinoLogger;
   /** Listen address (127.0.0.1); `0.0.0.0` to accept other machines. */
   host?: string;
   registry?: Registry;
-  /** More targets beside the mentor (e.g. the webhooks plugin). */
-  targets?: TargetPlugin[] | ((db: Database) => TargetPlugin[]);
-  /** Routers under `/api/v1` built once the relay exists (management API). */
-  extraRouters?: Router[] | ((relay: Relay, db: Database) => Router[]);
-  extraDocs?: RouteDoc[];
   /** Bound on draining in-flight deliveries at close (default 10 s). */
   stopTimeoutMs?: number;
 }
@@ -66,22 +62,10 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
   const db = openDatabase(config.databaseUrl);
   let relay: Relay | undefined;
   try {
-    const targets: TargetPlugin[] = [];
-    if (config.mentorApiUrl) {
-      targets.push(
-        mentorTarget({
-          url: config.mentorApiUrl,
-          signingSecret: config.mentorSigningSecret,
-          toggles: config.forward.toggles,
-          maxRetries: config.forward.maxRetries,
-          backoffBaseMs: config.forward.backoffBaseMs,
-        }),
-      );
-    }
-    const extra = typeof options.targets === 'function' ? options.targets(db) : (options.targets ?? []);
+    const { targets, webhooks } = devicesTargets(config, db, logger);
     relay = await createRelay({
       db,
-      targets: [...targets, ...extra],
+      targets,
       logger,
       registry,
       dispatcher: { requestTimeoutMs: config.forward.timeoutMs },
@@ -89,8 +73,16 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
     });
     await runMigrations(db, devicesMigrations, 'devices_migrations');
     await relay.start();
-    const routers = typeof options.extraRouters === 'function' ? options.extraRouters(relay, db) : (options.extraRouters ?? []);
-    const app = createDevicesApp({ config, db, relay, logger, registry, extraRouters: routers, extraDocs: options.extraDocs });
+    const r0 = relay;
+    const management = managementRouter({
+      relay: r0,
+      webhooks,
+      adminToken: config.adminToken,
+      republish: (o) => republish(db, r0, o),
+      logger,
+      bodyLimit: config.bodyLimit,
+    });
+    const app = createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs() });
     const server = await listen(app, config.port, options.host ?? '127.0.0.1');
     const port = (server.address() as AddressInfo).port;
     const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';

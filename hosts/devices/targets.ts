@@ -1,0 +1,42 @@
+/**
+ * The devices outbox's targets, built from configuration in one place for the host, `worker`,
+ * `reconcile` and `migrate`: the mentor (unless standalone) and the webhook subscribers.
+ */
+import type { ResolvedConfig } from '../../lib/config.js';
+import type { Database } from '../../lib/db.js';
+import type { Logger } from '../../lib/logger.js';
+import type { TargetPlugin } from '../../lib/target.js';
+import { mentorTarget } from '../../plugins/mentor.js';
+import { webhooksTarget } from '../../plugins/webhooks.js';
+import type { WebhooksPlugin } from '../../plugins/webhooks.js';
+
+export interface DevicesTargets {
+  targets: TargetPlugin[];
+  /** The webhooks plugin, which the management API also drives (endpoint CRUD). */
+  webhooks: WebhooksPlugin;
+}
+
+export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Logger): DevicesTargets {
+  const targets: TargetPlugin[] = [];
+  if (config.mentorApiUrl) {
+    targets.push(
+      mentorTarget({
+        url: config.mentorApiUrl,
+        signingSecret: config.mentorSigningSecret,
+        toggles: config.forward.toggles,
+        maxRetries: config.forward.maxRetries,
+        backoffBaseMs: config.forward.backoffBaseMs,
+      }),
+    );
+  }
+  const webhooks = webhooksTarget({
+    db,
+    encryptionKey: config.encryptionKey,
+    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    allowedHosts: config.webhooks.allowedHosts,
+    disableAfterMs: config.webhooks.disableAfterMs,
+    logger,
+  });
+  targets.push(webhooks);
+  return { targets, webhooks };
+}
