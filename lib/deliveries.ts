@@ -151,17 +151,34 @@ export async function getDelivery(db: Database, id: number): Promise<(Delivery &
   };
 }
 
+/** Attempts a re-queued delivery gets afresh, per target (the plugins' retry budgets). */
+export type RetryBudgets = Record<string, number>;
+
+/**
+ * The SET clause of every re-queue: due now, and a fresh budget of attempts on top of those already made,
+ * so attempt numbers in the log keep counting up (1, 2, 3, then 4, 5 after a retry) instead of restarting.
+ */
+function requeue(budgets: RetryBudgets, replacements: Record<string, unknown>): string {
+  const entries = Object.entries(budgets);
+  entries.forEach(([t, b], i) => {
+    replacements[`bt${i}`] = t;
+    replacements[`bb${i}`] = b;
+  });
+  const budget = entries.length ? `CASE target ${entries.map((_, i) => `WHEN :bt${i} THEN :bb${i}`).join(' ')} ELSE max_attempts END` : 'max_attempts';
+  return `status = 'pending', max_attempts = attempts + ${budget}, next_attempt_at = :now, updated_at = :now,
+          finished_at = NULL, lease_owner = NULL, lease_until = NULL`;
+}
+
 /**
  * Re-queue one delivery now with a fresh set of attempts. Refused (returns 'inflight') while a dispatcher
  * holds it; 'not_found' when there is no such delivery.
  */
-export async function retryDelivery(db: Database, id: number, now = Date.now()): Promise<'requeued' | 'inflight' | 'not_found'> {
-  const count = await db.sequelize.query(
-    `UPDATE relay_deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now,
-            finished_at = NULL, lease_owner = NULL, lease_until = NULL
-      WHERE id = :id AND status <> 'inflight'`,
-    { replacements: { id, now }, type: QueryTypes.BULKUPDATE },
-  );
+export async function retryDelivery(db: Database, id: number, budgets: RetryBudgets = {}, now = Date.now()): Promise<'requeued' | 'inflight' | 'not_found'> {
+  const replacements: Record<string, unknown> = { id, now };
+  const count = await db.sequelize.query(`UPDATE relay_deliveries SET ${requeue(budgets, replacements)} WHERE id = :id AND status <> 'inflight'`, {
+    replacements,
+    type: QueryTypes.BULKUPDATE,
+  });
   if (Number(count) > 0) return 'requeued';
   const [row] = await db.sequelize.query<{ status: string }>('SELECT status FROM relay_deliveries WHERE id = :id', {
     replacements: { id },
@@ -174,17 +191,18 @@ export async function retryDelivery(db: Database, id: number, now = Date.now()):
 export async function recoverDeadDeliveries(
   db: Database,
   w: { since: number; until?: number; target?: string; webhookId?: string },
+  budgets: RetryBudgets = {},
   now = Date.now(),
 ): Promise<number> {
   const where = ["status = 'dead'", 'created_at >= :since'];
   if (w.until !== undefined) where.push('created_at < :until');
   if (w.target !== undefined) where.push('target = :target');
   if (w.webhookId !== undefined) where.push('endpoint_id = :webhookId');
-  const count = await db.sequelize.query(
-    `UPDATE relay_deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now, finished_at = NULL
-      WHERE ${where.join(' AND ')}`,
-    { replacements: { ...w, now }, type: QueryTypes.BULKUPDATE },
-  );
+  const replacements: Record<string, unknown> = { ...w, now };
+  const count = await db.sequelize.query(`UPDATE relay_deliveries SET ${requeue(budgets, replacements)} WHERE ${where.join(' AND ')}`, {
+    replacements,
+    type: QueryTypes.BULKUPDATE,
+  });
   return Number(count ?? 0);
 }
 
@@ -192,12 +210,13 @@ export async function recoverDeadDeliveries(
  * After a target recovers, re-queue the deliveries that died of the outage: dead with a retryable cause
  * (no response, 408, 429, 5xx) for this circuit key, finished since `since`. Permanent refusals stay dead.
  */
-export async function redriveDead(db: Database, circuitKey: string, since: number, now = Date.now()): Promise<number> {
+export async function redriveDead(db: Database, circuitKey: string, since: number, budgets: RetryBudgets = {}, now = Date.now()): Promise<number> {
+  const replacements: Record<string, unknown> = { circuitKey, since, now };
   const count = await db.sequelize.query(
-    `UPDATE relay_deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now, finished_at = NULL
+    `UPDATE relay_deliveries SET ${requeue(budgets, replacements)}
       WHERE status = 'dead' AND circuit_key = :circuitKey AND finished_at >= :since
         AND (last_status_code IS NULL OR last_status_code >= 500 OR last_status_code IN (408, 429))`,
-    { replacements: { circuitKey, since, now }, type: QueryTypes.BULKUPDATE },
+    { replacements, type: QueryTypes.BULKUPDATE },
   );
   return Number(count ?? 0);
 }

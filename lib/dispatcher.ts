@@ -241,11 +241,19 @@ export class Dispatcher {
   }
 
   private async claim(onlyKey?: string): Promise<number> {
+    // A relay with no targets (say, a mentor without DEVICES_API_URL) has nothing it could claim.
+    if (this.deps.plugins.size === 0) return 0;
     const room = 2 * this.options.batchSize - this.localRows();
     if (room <= 0 && onlyKey === undefined) return 0;
     const exclude = onlyKey === undefined ? this.circuits.blockedKeys() : [];
+    // A key never holds more than its cap (concurrency x batch size) here, queued and in flight together.
+    const heldKeyRoom: Record<string, number> = {};
     if (onlyKey === undefined) {
-      for (const [key, k] of this.keys) if (k.queue.length + k.inflightRows >= this.cap(k.plugin)) exclude.push(key);
+      for (const [key, k] of this.keys) {
+        const room = this.cap(k.plugin) - k.queue.length - k.inflightRows;
+        if (room <= 0) exclude.push(key);
+        else heldKeyRoom[key] = room;
+      }
     }
     const perKeyCap: Record<string, number> = {};
     for (const p of this.deps.plugins.values()) perKeyCap[p.name] = onlyKey === undefined ? this.cap(p) : 1;
@@ -258,6 +266,7 @@ export class Dispatcher {
       limit: onlyKey === undefined ? Math.min(this.options.batchSize, room) : 1,
       perKeyCap,
       defaultPerKeyCap: 1,
+      heldKeyRoom,
       excludeKeys: exclude,
       targets: [...this.deps.plugins.keys()],
       onlyKey,

@@ -103,7 +103,7 @@ export class Relay {
     if (options.redriveOnRecovery ?? true) {
       const window = options.redriveWindowMs ?? 3_600_000;
       this.events.on('circuit:closed', (t) => {
-        redriveDead(this.db, t.key, t.openedAt - window)
+        redriveDead(this.db, t.key, t.openedAt - window, this.budgets())
           .then(async (n) => {
             if (n === 0) return;
             this.logger.info({ circuitKey: t.key, requeued: n }, `${t.key} recovered: re-queued ${n} deliveries that died during the outage`);
@@ -204,13 +204,13 @@ export class Relay {
   }
 
   async retryDelivery(id: number) {
-    const r = await retryDelivery(this.db, id);
+    const r = await retryDelivery(this.db, id, this.budgets());
     if (r === 'requeued') await this.notify();
     return r;
   }
 
   async recoverDead(window: { since: number; until?: number; target?: string; webhookId?: string }) {
-    const n = await recoverDeadDeliveries(this.db, window);
+    const n = await recoverDeadDeliveries(this.db, window, this.budgets());
     if (n > 0) await this.notify();
     return n;
   }
@@ -228,6 +228,11 @@ export class Relay {
       this.countsCache = { at: now, value };
     }
     return this.countsCache.value;
+  }
+
+  /** Each target's attempts per delivery, for re-queued deliveries. */
+  private budgets(): Record<string, number> {
+    return Object.fromEntries([...this.plugins.values()].map((p) => [p.name, p.retry.maxAttempts]));
   }
 
   private async notify(): Promise<void> {

@@ -45,6 +45,9 @@ describe.each(DIALECTS)('delivery log and dead letters (%s)', (dialect) => {
     await eventually(async () => (await relay.listDeliveries({ status: 'succeeded' })).data.length === 4);
     const d = (await relay.getDelivery(byDevice.data[0]!.id))!;
     expect(d.attempts_log.map((a) => a.status_code)).toEqual([422, 200]);
+    // Attempt numbers keep counting across a re-queue, which gives a fresh budget on top of those made.
+    expect(d.attempts_log.map((a) => a.number)).toEqual([1, 2]);
+    expect(d).toMatchObject({ attempts: 2, max_attempts: 5 });
     expect(d.event).toMatchObject({ id: events[2]!.id, type: 'metric.submitted' });
   });
 

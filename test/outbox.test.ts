@@ -54,3 +54,20 @@ describe.each(DIALECTS)('outbox publish (%s)', (dialect) => {
     expect(JSON.parse(req.body)).toEqual(e.data);
   });
 });
+
+describe('a relay without targets', () => {
+  it('publishes nothing and dispatches without errors', async () => {
+    const fx = await relayFixture('sqlite');
+    try {
+      const relay = await fx.make({ targets: [], dispatcher: { pollIntervalMs: 20 } });
+      const errors: Error[] = [];
+      relay.events.on('dispatcher:error', ({ error }) => errors.push(error));
+      await relay.start();
+      expect(await relay.publish(metricEvent())).toEqual({ deliveries: 0 });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(errors).toEqual([]);
+    } finally {
+      await fx.cleanup();
+    }
+  });
+});

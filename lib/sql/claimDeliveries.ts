@@ -34,6 +34,8 @@ export interface ClaimOptions {
   /** Per-target cap of rows per circuit key in one claim. */
   perKeyCap: Record<string, number>;
   defaultPerKeyCap: number;
+  /** Room left for keys this dispatcher already holds rows of (overrides the per-target cap). */
+  heldKeyRoom?: Record<string, number>;
   excludeKeys: string[];
   /** Targets this dispatcher has plugins for. */
   targets: string[];
@@ -60,13 +62,19 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
     replacements.onlyKey = o.onlyKey;
   }
   const caps = Object.entries(o.perKeyCap);
-  const capExpr = caps.length
-    ? `CASE target ${caps.map(([, ], i) => `WHEN :t${i} THEN :c${i}`).join(' ')} ELSE :defaultCap END`
+  const targetCap = caps.length
+    ? `CASE target ${caps.map((_, i) => `WHEN :t${i} THEN :c${i}`).join(' ')} ELSE :defaultCap END`
     : ':defaultCap';
   caps.forEach(([t, c], i) => {
     replacements[`t${i}`] = t;
     replacements[`c${i}`] = c;
   });
+  const held = Object.entries(o.heldKeyRoom ?? {});
+  held.forEach(([k, room], i) => {
+    replacements[`hk${i}`] = k;
+    replacements[`hr${i}`] = room;
+  });
+  const capExpr = held.length ? `CASE circuit_key ${held.map((_, i) => `WHEN :hk${i} THEN :hr${i}`).join(' ')} ELSE ${targetCap} END` : targetCap;
   const lock = o.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
   // Without statistics SQLite picks the (status, id) index, reads every pending row and sorts them: 10 ms
   // per claim with 50,000 pending, growing with the backlog. The partial due index reads only the first rows
@@ -77,7 +85,7 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
      WHERE status = 'pending' AND next_attempt_at <= :now${filter}
      ORDER BY next_attempt_at, id
      LIMIT :limit ${lock}`;
-  const ranked = `SELECT id, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn, target FROM due`;
+  const ranked = `SELECT id, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn, target, circuit_key FROM due`;
   const columns = 'id, event_id, event_type, deviceid, target, endpoint_id, circuit_key, attempts, max_attempts, next_attempt_at';
   // PostgreSQL: the locked rows are read once into a materialised CTE and joined. Written as
   // `WHERE id IN (subquery ... LIMIT ... FOR UPDATE SKIP LOCKED)` the planner may re-run the subquery and
@@ -88,7 +96,7 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
          UPDATE relay_deliveries d
             SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
            FROM ranked r
-          WHERE d.id = r.id AND r.rn <= ${capExpr.replace(/\btarget\b/, 'r.target')} AND d.status = 'pending'
+          WHERE d.id = r.id AND r.rn <= ${capExpr.replace(/\b(target|circuit_key)\b/g, 'r.$1')} AND d.status = 'pending'
          RETURNING ${columns.split(', ').map((c) => `d.${c}`).join(', ')}`
       : `WITH due AS (${due}), ranked AS (${ranked})
          UPDATE relay_deliveries
