@@ -56,7 +56,7 @@ export function createDevicesApp({ config, db, relay, logger, registry, extraRou
     registry,
     openapi: () =>
       buildOpenApi(
-        { title: 'raqeem-relay devices host', version: '1', description: 'Device telemetry ingestion, forwarded to the mentor and to webhook subscribers.' },
+        { title: 'raqeem-relay devices host', version: '0.1.0', description: 'Device telemetry ingestion, forwarded to the mentor and to webhook subscribers.' },
         [
           { prefix: API_PREFIX, routes: [...DEVICES_DOCS, ...extraDocs], params: PATH_PARAMS },
           { prefix: '', routes: OPS_ROUTES },
