@@ -62,6 +62,12 @@ export function createBaseApp({ logger, bodyLimit }: BaseAppOptions): Express {
       },
     }),
   );
+  // express.json reads an empty body as `{}`, which would pass every all-optional schema. No body is no body:
+  // routes that need one answer 422 naming it; routes that take none (rotate-secret, test) do not care.
+  app.use((req: Request, _res, next) => {
+    if (req.rawBody === undefined || req.rawBody.length === 0) req.body = undefined;
+    next();
+  });
   return app;
 }
 
