@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --scenario NAME[,NAME]] [--dialect sqlite|postgres] [--quick] [--no-docs]`
+ * `npm run bench [-- --scenario NAME[,NAME]] [--dialect sqlite|postgres] [--quick] [--no-docs | --docs-only]`
  *
  * Runs each scenario on SQLite and on PostgreSQL (a fresh database per scenario), prints the table,
  * merges the results into bench/results/latest.json and regenerates the tables in docs/performance.md.
@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PG_ADMIN_URL } from '../test/helpers/db.js';
 import { buildHosts, Workspace } from './lib/hosts.js';
-import { machine, printTable, saveResults, updateDoc } from './lib/report.js';
+import { loadResults, machine, printTable, saveResults, updateDoc } from './lib/report.js';
 import type { Dialect, ScenarioResult } from './lib/report.js';
 import { baseline } from './scenarios/baseline.js';
 import { delivery } from './scenarios/delivery.js';
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     dialect: { type: 'string', multiple: true },
     quick: { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
+    'docs-only': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -44,6 +45,14 @@ if (dialects.some((d) => d !== 'sqlite' && d !== 'postgres')) {
   process.exit(2);
 }
 const quick = values.quick ?? false;
+if (values['docs-only']) {
+  // Re-render docs/performance.md from bench/results/latest.json without running anything.
+  const stored = loadResults();
+  if (!stored) throw new Error('no bench/results/latest.json yet: run the benchmarks first');
+  updateDoc(stored);
+  printTable(stored.results);
+  process.exit(0);
+}
 const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
 
 async function postgresVersion(): Promise<string> {
