@@ -53,7 +53,7 @@ export const metricsBody = z.object({
 });
 
 export const processItem = z.object({
-  pid: z.int().min(0),
+  pid: z.int().min(0).max(2 ** 31 - 1),
   process_name: text(255),
   cpu: z.number().min(0).max(100).nullish(),
   memory: count(),
