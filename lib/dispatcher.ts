@@ -21,7 +21,7 @@ import type { RelayMetrics } from './metrics.js';
 import { observeOutcome } from './observe.js';
 import { planOutcomes } from './outcome.js';
 import { parseRetryAfter } from './retry.js';
-import { claimDeliveries, loadEvents } from './sql/claimDeliveries.js';
+import { claimDeliveries } from './sql/claimDeliveries.js';
 import type { ClaimedRow, ClaimOptions } from './sql/claimDeliveries.js';
 import { finishDeliveries } from './sql/finishDeliveries.js';
 import type { AttemptRecord, StatusUpdate } from './sql/finishDeliveries.js';
@@ -38,12 +38,16 @@ export interface DispatcherOptions {
   pollIntervalMs?: number;
   /** Least time between two claims while caught up: wake-ups inside it are coalesced into one claim (10 ms). */
   claimIntervalMs?: number;
+  /** Longest a result waits in memory to be written with others (10 ms). */
+  flushIntervalMs?: number;
   /** Per-request timeout. */
   requestTimeoutMs?: number;
   /** Lease per claim; must exceed the request timeout (default 2 x timeout + 30 s). */
   leaseMs?: number;
   /** Default concurrent requests per circuit key (a plugin may set its own). */
   concurrency?: number;
+  /** Rows a key of a non-batching plugin may hold per request slot, claimed ahead of sending (16). */
+  queueDepth?: number;
   /** Identifies this dispatcher's leases. */
   workerId?: string;
 }
@@ -52,29 +56,39 @@ export interface ResolvedDispatcherOptions {
   batchSize: number;
   pollIntervalMs: number;
   claimIntervalMs: number;
+  flushIntervalMs: number;
   requestTimeoutMs: number;
   leaseMs: number;
   concurrency: number;
+  queueDepth: number;
   workerId: string;
 }
 
 export function resolveDispatcherOptions(o: DispatcherOptions = {}): ResolvedDispatcherOptions {
   const requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
   const leaseMs = o.leaseMs ?? 2 * requestTimeoutMs + 30_000;
+  if (o.queueDepth !== undefined && !(Number.isInteger(o.queueDepth) && o.queueDepth >= 1)) throw new Error(`dispatcher queueDepth must be a whole number >= 1 (got ${o.queueDepth})`);
   if (leaseMs <= requestTimeoutMs) throw new Error(`dispatcher leaseMs (${leaseMs}) must be longer than requestTimeoutMs (${requestTimeoutMs})`);
   return {
     batchSize: o.batchSize ?? 100,
     pollIntervalMs: o.pollIntervalMs ?? 1000,
     claimIntervalMs: o.claimIntervalMs ?? 10,
+    flushIntervalMs: o.flushIntervalMs ?? 10,
     requestTimeoutMs,
     leaseMs,
     concurrency: o.concurrency ?? 8,
+    queueDepth: o.queueDepth ?? 16,
     workerId: o.workerId ?? `dispatcher-${randomUUID().slice(0, 8)}`,
   };
 }
 
-interface Claimed extends ClaimedRow {
+/** Slack between the end of a request's timeout and the end of its row's lease (clocks, the result write). */
+const LEASE_MARGIN_MS = 2_000;
+
+interface Claimed extends Omit<ClaimedRow, 'event_timestamp' | 'event_data' | 'event_request_id'> {
   event: RelayEvent;
+  /** When this dispatcher's lease on the row runs out. */
+  leaseUntil: number;
 }
 
 interface KeyState {
@@ -236,8 +250,28 @@ export class Dispatcher {
     return n;
   }
 
+  /**
+   * Rows one key may hold here, queued and in flight: its concurrency times a batch for a batching plugin,
+   * times `queueDepth` otherwise. With a cap of one row per request slot, one webhook endpoint cost a claim
+   * round trip per delivery and topped out near 390 deliveries/s; queued rows are sent only while their
+   * lease covers the request (`dropStale`), so depth never risks a second dispatcher sending them too.
+   */
   private cap(plugin: TargetPlugin): number {
-    return (plugin.concurrency ?? this.options.concurrency) * (plugin.batch?.maxSize ?? 1);
+    return (plugin.concurrency ?? this.options.concurrency) * (plugin.batch?.maxSize ?? this.options.queueDepth);
+  }
+
+  /**
+   * Queued rows whose lease would run out before a request started now could finish (a slow key held them
+   * too long) go back to the queue unsent, so no other dispatcher can claim a row while we may still send it.
+   */
+  private dropStale(k: KeyState): void {
+    const { requestTimeoutMs, leaseMs } = this.options;
+    const latest = Date.now() + requestTimeoutMs + Math.min(LEASE_MARGIN_MS, (leaseMs - requestTimeoutMs) / 2);
+    let n = 0;
+    while (n < k.queue.length && k.queue[n]!.leaseUntil < latest) n++;
+    if (n === 0) return;
+    const stale = k.queue.splice(0, n).map((r) => r.id);
+    releaseOwnLeases(this.deps.db.sequelize, this.options.workerId, stale, Date.now()).catch((err) => this.report(err, 'release'));
   }
 
   private async claim(onlyKey?: string): Promise<number> {
@@ -278,22 +312,26 @@ export class Dispatcher {
         ? await db.transaction((t) => claimDeliveries(db.sequelize, claimOptions, t))
         : await claimDeliveries(db.sequelize, claimOptions);
     if (rows.length === 0) return 0;
-    const events = await loadEvents(this.deps.db.sequelize, [...new Set(rows.map((r) => r.event_id))]);
     const lost: number[] = [];
-    for (const row of rows) {
-      const e = events.get(row.event_id);
+    // Rows of one event (its mentor and webhook deliveries) share one parsed copy.
+    const events = new Map<string, RelayEvent>();
+    for (const { event_timestamp: timestamp, event_data: data, event_request_id: requestId, ...row } of rows) {
       const plugin = this.deps.plugins.get(row.target);
-      if (!e || !plugin) {
+      if (data === null || timestamp === null || !plugin) {
         lost.push(row.id);
         continue;
       }
-      const event: RelayEvent = { id: e.id, type: e.type, deviceid: e.deviceid, timestamp: e.timestamp, data: JSON.parse(e.data), requestId: e.request_id };
+      let event = events.get(row.event_id);
+      if (!event) {
+        event = { id: row.event_id, type: row.event_type, deviceid: row.deviceid, timestamp, data: JSON.parse(data), requestId };
+        events.set(row.event_id, event);
+      }
       let k = this.keys.get(row.circuit_key);
       if (!k) {
         k = { plugin, queue: [], inflightRequests: 0, inflightRows: 0 };
         this.keys.set(row.circuit_key, k);
       }
-      k.queue.push({ ...row, event });
+      k.queue.push({ ...row, event, leaseUntil: claimOptions.now + claimOptions.leaseMs });
     }
     if (lost.length > 0) {
       // The event row is gone (pruned) or no plugin is registered: dead-letter with the reason, never spin.
@@ -322,6 +360,7 @@ export class Dispatcher {
       releaseOwnLeases(this.deps.db.sequelize, this.options.workerId, unsent, Date.now()).catch((err) => this.report(err, 'release'));
       return;
     }
+    this.dropStale(k);
     while (k.queue.length > 0 && k.inflightRequests < limit && this.running) {
       const group = this.takeGroup(k);
       k.inflightRequests += 1;
@@ -440,13 +479,18 @@ export class Dispatcher {
     this.dueTimer.unref?.();
   }
 
+  /**
+   * Results are written at most once per `flushIntervalMs`: under a stream of single-event requests (one
+   * webhook endpoint) each completion arrives on its own, and writing each in its own round trip cost as
+   * much as the request. The leases keep the rows ours until then.
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.flushScheduled = false;
       void this.flush();
-    });
+    }, this.options.flushIntervalMs);
   }
 
   /** Write buffered results; a failed write keeps them and tries again (the leases still protect the rows). */
@@ -457,8 +501,8 @@ export class Dispatcher {
     const updates = this.updates;
     this.attempts = [];
     this.updates = [];
-    this.flushing = this.deps.db
-      .transaction((t) => finishDeliveries(this.deps.db.sequelize, t, attempts, updates, this.options.workerId, Date.now()))
+    const { db } = this.deps;
+    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, this.options.workerId, Date.now(), (fn) => db.transaction(fn))
       .catch(async (err) => {
         this.report(err, 'flush');
         this.attempts = attempts.concat(this.attempts);

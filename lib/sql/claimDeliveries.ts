@@ -6,7 +6,8 @@
  * rows one circuit key (a target or one webhook endpoint) may take, so a backlog for a slow endpoint cannot
  * fill the batch and then sit in memory past its lease; the UPDATE flips the survivors to `inflight` with a
  * lease that is longer than a request can take. Keys whose circuit is open or whose concurrency is used up
- * are excluded up front.
+ * are excluded up front. The event each row carries is read in the same statement (a join on PostgreSQL,
+ * subqueries in `RETURNING` on SQLite), so a claim is one round trip.
  */
 import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
@@ -23,6 +24,10 @@ export interface ClaimedRow {
   attempts: number;
   max_attempts: number;
   next_attempt_at: number;
+  /** The event's own columns, read in the same statement; null when the event row is gone (pruned). */
+  event_timestamp: string | null;
+  event_data: string | null;
+  event_request_id: string | null;
 }
 
 export interface ClaimOptions {
@@ -81,28 +86,31 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
   // in order (1 ms, flat).
   const index = o.dialect === 'sqlite' ? ' INDEXED BY relay_deliveries_due' : '';
   const due = `
-    SELECT id, target, circuit_key, next_attempt_at FROM relay_deliveries${index}
+    SELECT id, event_id, target, circuit_key, next_attempt_at FROM relay_deliveries${index}
      WHERE status = 'pending' AND next_attempt_at <= :now${filter}
      ORDER BY next_attempt_at, id
      LIMIT :limit ${lock}`;
-  const ranked = `SELECT id, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn, target, circuit_key FROM due`;
-  const columns = 'id, event_id, event_type, deviceid, target, endpoint_id, circuit_key, attempts, max_attempts, next_attempt_at';
+  const ranked = `SELECT id, event_id, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn, target, circuit_key FROM due`;
+  const columns = ['id', 'event_id', 'event_type', 'deviceid', 'target', 'endpoint_id', 'circuit_key', 'attempts', 'max_attempts', 'next_attempt_at'];
+  const eventColumns = ['timestamp', 'data', 'request_id'];
   // PostgreSQL: the locked rows are read once into a materialised CTE and joined. Written as
   // `WHERE id IN (subquery ... LIMIT ... FOR UPDATE SKIP LOCKED)` the planner may re-run the subquery and
-  // update more rows than the limit (and more than a key's cap).
+  // update more rows than the limit (and more than a key's cap). The event is a LEFT JOIN: a row whose event
+  // is gone is still claimed, and the dispatcher dead-letters it rather than meeting it in every claim.
   const sql =
     o.dialect === 'postgres'
       ? `WITH due AS MATERIALIZED (${due}), ranked AS (${ranked})
          UPDATE relay_deliveries d
             SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
-           FROM ranked r
+           FROM ranked r LEFT JOIN relay_events e ON e.id = r.event_id
           WHERE d.id = r.id AND r.rn <= ${capExpr.replace(/\b(target|circuit_key)\b/g, 'r.$1')} AND d.status = 'pending'
-         RETURNING ${columns.split(', ').map((c) => `d.${c}`).join(', ')}`
+         RETURNING ${columns.map((c) => `d.${c}`).join(', ')}, ${eventColumns.map((c) => `e.${c} AS event_${c}`).join(', ')}`
       : `WITH due AS (${due}), ranked AS (${ranked})
          UPDATE relay_deliveries
             SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
           WHERE id IN (SELECT id FROM ranked WHERE rn <= ${capExpr}) AND status = 'pending'
-         RETURNING ${columns}`;
+         RETURNING ${columns.join(', ')},
+           ${eventColumns.map((c) => `(SELECT e.${c} FROM relay_events e WHERE e.id = relay_deliveries.event_id) AS event_${c}`).join(',\n           ')}`;
   const rows = await sequelize.query<ClaimedRow>(sql, { replacements, transaction, type: QueryTypes.SELECT });
   return rows
     .map((r) => ({
@@ -113,26 +121,4 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
       next_attempt_at: Number(r.next_attempt_at),
     }))
     .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
-}
-
-export interface EventRow {
-  id: string;
-  type: string;
-  deviceid: string | null;
-  timestamp: string;
-  data: string;
-  request_id: string | null;
-}
-
-/** The events behind claimed rows, by id. */
-export async function loadEvents(
-  sequelize: Sequelize,
-  ids: string[],
-): Promise<Map<string, EventRow>> {
-  if (ids.length === 0) return new Map();
-  const rows = await sequelize.query<EventRow>(
-    'SELECT id, type, deviceid, timestamp, data, request_id FROM relay_events WHERE id IN (:ids)',
-    { replacements: { ids }, type: QueryTypes.SELECT },
-  );
-  return new Map(rows.map((r) => [r.id, r]));
 }

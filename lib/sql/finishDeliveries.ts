@@ -1,10 +1,15 @@
 /**
- * Record the outcome of a batch of sends in one transaction: every attempt row in one INSERT, then one
- * UPDATE per distinct outcome (succeeded rows share one; a failed batch request shares one), so a flush of
- * a hundred results is a handful of statements, not a hundred.
+ * Record the outcome of a burst of sends: every attempt row in one INSERT, then one UPDATE per distinct
+ * outcome. Updates that set the same values are merged first (every success of a burst shares one UPDATE,
+ * whichever request it came from), so a flush of a hundred results is a handful of statements, not a hundred.
+ *
+ * PostgreSQL runs the whole write as one statement (data-modifying CTEs, atomic on their own): one round
+ * trip instead of BEGIN, INSERT, UPDATE..., COMMIT. SQLite runs the statements in the caller's transaction;
+ * they do not cross a socket there.
  */
 import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
+import type { Dialect } from '../db.js';
 import { insertRows } from './insertRows.js';
 
 export interface AttemptRecord {
@@ -29,47 +34,79 @@ export interface StatusUpdate {
   error: string | null;
 }
 
+const ATTEMPT_COLUMNS = ['delivery_id', 'number', 'started_at', 'duration_ms', 'status_code', 'outcome', 'spent', 'error', 'response_body'] as const;
+/** Above this many attempt rows PostgreSQL's 65,535-parameter cap is near: write in a transaction instead. */
+const PG_ONE_STATEMENT_MAX = 2_000;
+
+/** Updates with identical values, merged into one id list each (order of first appearance kept). */
+export function mergeUpdates(updates: StatusUpdate[]): StatusUpdate[] {
+  const merged = new Map<string, StatusUpdate>();
+  for (const u of updates) {
+    if (u.ids.length === 0) continue;
+    const sig = JSON.stringify([u.status, u.spent, u.nextAttemptAt, u.statusCode, u.error]);
+    const m = merged.get(sig);
+    if (m) m.ids.push(...u.ids);
+    else merged.set(sig, { ...u, ids: [...u.ids] });
+  }
+  return [...merged.values()];
+}
+
+function attemptValues(a: AttemptRecord): unknown[] {
+  return [a.deliveryId, a.number, a.startedAt, a.durationMs, a.statusCode, a.outcome, a.spent, a.error, a.responseBody];
+}
+
+/**
+ * One UPDATE. A success is recorded even if our lease expired meanwhile (the receiver has it); a failure only
+ * while the row is still ours, so a late failure never overwrites another dispatcher's work.
+ */
+function updateSql(u: StatusUpdate, p: (value: unknown) => string, owner: string, now: number): string {
+  const done = u.status !== 'pending';
+  const guard = u.status === 'succeeded' ? "status IN ('inflight', 'pending')" : `status = 'inflight' AND lease_owner = ${p(owner)}`;
+  const nextAt = u.nextAttemptAt === null ? 'next_attempt_at' : p(u.nextAttemptAt);
+  return `UPDATE relay_deliveries
+     SET status = ${p(u.status)}, attempts = attempts + ${p(u.spent)}, next_attempt_at = ${nextAt},
+         last_status_code = ${p(u.statusCode)}, last_error = ${p(u.error)}, lease_until = NULL, lease_owner = NULL,
+         updated_at = ${p(now)}, finished_at = ${done ? p(now) : 'NULL'}
+   WHERE id IN (${u.ids.map((id) => p(id)).join(', ')}) AND ${guard}`;
+}
+
 export async function finishDeliveries(
   sequelize: Sequelize,
-  transaction: Transaction,
+  dialect: Dialect,
   attempts: AttemptRecord[],
   updates: StatusUpdate[],
   owner: string,
   now: number,
+  transaction: (fn: (t: Transaction) => Promise<void>) => Promise<void>,
 ): Promise<void> {
-  await insertRows(
-    sequelize,
-    'relay_attempts',
-    ['delivery_id', 'number', 'started_at', 'duration_ms', 'status_code', 'outcome', 'spent', 'error', 'response_body'],
-    attempts.map((a) => [a.deliveryId, a.number, a.startedAt, a.durationMs, a.statusCode, a.outcome, a.spent, a.error, a.responseBody]),
-    transaction,
-  );
-  for (const u of updates) {
-    if (u.ids.length === 0) continue;
-    const done = u.status !== 'pending';
-    // A success is recorded even if our lease expired meanwhile (the receiver has it); a failure only while
-    // the row is still ours, so a late failure never overwrites another dispatcher's work.
-    const guard = u.status === 'succeeded' ? "status IN ('inflight', 'pending')" : "status = 'inflight' AND lease_owner = :owner";
-    await sequelize.query(
-      `UPDATE relay_deliveries
-          SET status = :status, attempts = attempts + :spent, next_attempt_at = COALESCE(:nextAt, next_attempt_at),
-              last_status_code = :code, last_error = :error, lease_until = NULL, lease_owner = NULL,
-              updated_at = :now, finished_at = ${done ? ':now' : 'NULL'}
-        WHERE id IN (:ids) AND ${guard}`,
-      {
-        replacements: {
-          status: u.status,
-          spent: u.spent,
-          nextAt: u.nextAttemptAt,
-          code: u.statusCode,
-          error: u.error,
-          now,
-          ids: u.ids,
-          owner,
-        },
-        transaction,
-        type: QueryTypes.UPDATE,
-      },
-    );
+  const merged = mergeUpdates(updates);
+  if (dialect === 'postgres' && attempts.length <= PG_ONE_STATEMENT_MAX) {
+    const bind: unknown[] = [];
+    const p = (value: unknown): string => {
+      bind.push(value);
+      return `$${bind.length}`;
+    };
+    const parts: string[] = [];
+    if (attempts.length > 0) {
+      const tuples = attempts.map((a) => `(${attemptValues(a).map(p).join(', ')})`);
+      parts.push(`INSERT INTO relay_attempts (${ATTEMPT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`);
+    }
+    for (const u of merged) parts.push(updateSql(u, p, owner, now));
+    if (parts.length === 0) return;
+    const sql = parts.length === 1 ? parts[0]! : `WITH ${parts.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
+    await sequelize.query(sql, { bind, type: QueryTypes.RAW });
+    return;
   }
+  await transaction(async (t) => {
+    await insertRows(sequelize, 'relay_attempts', ATTEMPT_COLUMNS, attempts.map(attemptValues), t);
+    for (const u of merged) {
+      const replacements: Record<string, unknown> = {};
+      const p = (value: unknown): string => {
+        const name = `p${Object.keys(replacements).length}`;
+        replacements[name] = value;
+        return `:${name}`;
+      };
+      await sequelize.query(updateSql(u, p, owner, now), { replacements, transaction: t, type: QueryTypes.UPDATE });
+    }
+  });
 }
