@@ -85,7 +85,7 @@ export function resolveDispatcherOptions(o: DispatcherOptions = {}): ResolvedDis
 /** Slack between the end of a request's timeout and the end of its row's lease (clocks, the result write). */
 const LEASE_MARGIN_MS = 2_000;
 
-interface Claimed extends Omit<ClaimedRow, 'event_timestamp' | 'event_data' | 'event_request_id'> {
+export interface Claimed extends Omit<ClaimedRow, 'event_timestamp' | 'event_data' | 'event_request_id'> {
   event: RelayEvent;
   /** When this dispatcher's lease on the row runs out. */
   leaseUntil: number;
@@ -126,6 +126,11 @@ export class Dispatcher {
   private dueAt = Infinity;
   private lastReclaim = 0;
   private lastClaimAt = 0;
+  /** The last claim may have left due rows behind (it was full, or capacity stopped it). */
+  private backlogged = true;
+  /** Keys the last claim left out or filled to their room: they may have due rows in the database. */
+  private backloggedKeys = new Set<string>();
+  private readonly lingering = new Set<string>();
 
   constructor(
     private readonly deps: Deps,
@@ -251,13 +256,13 @@ export class Dispatcher {
   }
 
   /**
-   * Rows one key may hold here, queued and in flight: its concurrency times a batch for a batching plugin,
-   * times `queueDepth` otherwise. With a cap of one row per request slot, one webhook endpoint cost a claim
+   * Rows one key may hold here, queued and in flight: its concurrency times a full batch or `queueDepth`,
+   * whichever is larger. With a cap of one row per request slot, one webhook endpoint cost a claim
    * round trip per delivery and topped out near 390 deliveries/s; queued rows are sent only while their
    * lease covers the request (`dropStale`), so depth never risks a second dispatcher sending them too.
    */
   private cap(plugin: TargetPlugin): number {
-    return (plugin.concurrency ?? this.options.concurrency) * (plugin.batch?.maxSize ?? this.options.queueDepth);
+    return (plugin.concurrency ?? this.options.concurrency) * Math.max(plugin.batch?.maxSize ?? 1, this.options.queueDepth);
   }
 
   /**
@@ -278,7 +283,10 @@ export class Dispatcher {
     // A relay with no targets (say, a mentor without DEVICES_API_URL) has nothing it could claim.
     if (this.deps.plugins.size === 0) return 0;
     const room = 2 * this.options.batchSize - this.localRows();
-    if (room <= 0 && onlyKey === undefined) return 0;
+    if (room <= 0 && onlyKey === undefined) {
+      this.backlogged = true;
+      return 0;
+    }
     const exclude = onlyKey === undefined ? this.circuits.blockedKeys() : [];
     // A key never holds more than its cap (concurrency x batch size) here, queued and in flight together.
     const heldKeyRoom: Record<string, number> = {};
@@ -311,6 +319,13 @@ export class Dispatcher {
       db.dialect === 'sqlite'
         ? await db.transaction((t) => claimDeliveries(db.sequelize, claimOptions, t))
         : await claimDeliveries(db.sequelize, claimOptions);
+    if (onlyKey === undefined) {
+      this.backlogged = rows.length >= claimOptions.limit;
+      const got = new Map<string, { n: number; target: string }>();
+      for (const r of rows) got.set(r.circuit_key, { n: (got.get(r.circuit_key)?.n ?? 0) + 1, target: r.target });
+      this.backloggedKeys = new Set(exclude);
+      for (const [key, { n, target }] of got) if (n >= (heldKeyRoom[key] ?? perKeyCap[target] ?? 1)) this.backloggedKeys.add(key);
+    }
     if (rows.length === 0) return 0;
     const lost: number[] = [];
     // Rows of one event (its mentor and webhook deliveries) share one parsed copy.
@@ -340,6 +355,57 @@ export class Dispatcher {
     }
     for (const key of new Set(rows.map((r) => r.circuit_key))) this.pump(key, onlyKey !== undefined);
     return rows.length;
+  }
+
+  /**
+   * May a delivery for `key` that is being published right now skip the database round trip of a claim
+   * (written already leased to us, sent from memory after commit)? Only while this dispatcher is running and
+   * caught up (no due rows of that key left behind by the last claim, so nothing older is overtaken), the
+   * key's circuit is closed and the key has room. `adding` counts rows of the same publish already taken.
+   */
+  acceptsDirect(key: string, plugin: TargetPlugin, adding: number): boolean {
+    if (!this.running || this.stopping || this.backlogged || this.backloggedKeys.has(key)) return false;
+    if (this.circuits.state(key) !== 'closed') return false;
+    if (this.localRows() + adding >= 2 * this.options.batchSize) return false;
+    const k = this.keys.get(key);
+    const held = k ? k.queue.length + k.inflightRows : 0;
+    return held + adding < this.cap(plugin);
+  }
+
+  /** Leased rows written by a publish that has committed: queue and send them as if claimed. */
+  enqueueDirect(rows: Claimed[]): void {
+    if (!this.running) {
+      releaseOwnLeases(this.deps.db.sequelize, this.options.workerId, rows.map((r) => r.id), Date.now()).catch((err) => this.report(err, 'release'));
+      this.wake();
+      return;
+    }
+    const touched = new Set<string>();
+    for (const row of rows) {
+      const plugin = this.deps.plugins.get(row.target)!;
+      let k = this.keys.get(row.circuit_key);
+      if (!k) {
+        k = { plugin, queue: [], inflightRequests: 0, inflightRows: 0 };
+        this.keys.set(row.circuit_key, k);
+      }
+      k.queue.push(row);
+      touched.add(row.circuit_key);
+    }
+    for (const key of touched) {
+      const k = this.keys.get(key)!;
+      // A batching target waits up to `claimIntervalMs` for more rows to share the request, as a claim would.
+      if (!k.plugin.batch || k.queue.length >= k.plugin.batch.maxSize) this.pump(key);
+      else if (!this.lingering.has(key)) {
+        this.lingering.add(key);
+        setTimeout(() => {
+          this.lingering.delete(key);
+          this.pump(key);
+        }, this.options.claimIntervalMs);
+      }
+    }
+  }
+
+  get leaseOptions(): { owner: string; leaseMs: number } {
+    return { owner: this.options.workerId, leaseMs: this.options.leaseMs };
   }
 
   private async probe(): Promise<void> {
@@ -373,7 +439,8 @@ export class Dispatcher {
           this.sends.delete(p);
           if (k.queue.length === 0 && k.inflightRequests === 0) this.keys.delete(key);
           else this.pump(key);
-          this.wake();
+          // Freed capacity matters only if due rows were left in the database for want of it.
+          if (this.backlogged || this.backloggedKeys.has(key)) this.wake();
         });
       this.sends.add(p);
     }

@@ -10,7 +10,7 @@ import type { Database } from './db.js';
 import { countByStatus, getDelivery, listDeliveries, pruneDeliveries, recoverDeadDeliveries, redriveDead, retryDelivery } from './deliveries.js';
 import type { DeliveryFilter } from './deliveries.js';
 import { Dispatcher } from './dispatcher.js';
-import type { DispatcherOptions } from './dispatcher.js';
+import type { Claimed, DispatcherOptions } from './dispatcher.js';
 import { RelayEmitter } from './emitter.js';
 import { describeError } from './errors.js';
 import type { RelayEvent } from './events.js';
@@ -20,7 +20,7 @@ import { createRelayMetrics } from './metrics.js';
 import type { RelayMetrics } from './metrics.js';
 import { runMigrations } from './migrate.js';
 import { relayMigrations } from './migrations/index.js';
-import { insertOutbox } from './sql/insertOutbox.js';
+import { deliveryKey, insertOutbox } from './sql/insertOutbox.js';
 import type { NewDelivery } from './sql/insertOutbox.js';
 import { circuitKey } from './target.js';
 import type { TargetPlugin } from './target.js';
@@ -130,28 +130,55 @@ export class Relay {
     const now = Date.now();
     const rows: NewDelivery[] = [];
     const routed: RelayEvent[] = [];
+    // Deliveries this process's dispatcher can take at once are written already leased to it and sent from
+    // memory after commit: no claim statement, no event read, no wake-up. If the process dies first, the
+    // lease runs out and any dispatcher re-sends them, as after any crash.
+    const { owner, leaseMs } = this.dispatcher.leaseOptions;
+    const direct = new Map<string, number>();
     for (const event of list) {
       if (event.id.includes('.')) throw new Error(`event id must not contain "." (got ${JSON.stringify(event.id)})`);
       let any = false;
       for (const plugin of this.plugins.values()) {
         if (options.targets && !options.targets.includes(plugin.name)) continue;
         for (const { endpointId } of await plugin.route(event, { transaction })) {
-          rows.push({
-            event,
-            target: plugin.name,
-            endpointId,
-            circuitKey: circuitKey(plugin.name, endpointId),
-            maxAttempts: plugin.retry.maxAttempts,
-            nextAttemptAt: now,
-          });
+          const key = circuitKey(plugin.name, endpointId);
+          const adding = direct.get(key) ?? 0;
+          const lease = this.dispatcher.acceptsDirect(key, plugin, adding) ? { owner, until: now + leaseMs } : undefined;
+          if (lease) direct.set(key, adding + 1);
+          rows.push({ event, target: plugin.name, endpointId, circuitKey: key, maxAttempts: plugin.retry.maxAttempts, nextAttemptAt: now, lease });
           any = true;
         }
       }
       if (any) routed.push(event);
     }
     if (rows.length === 0) return { deliveries: 0 };
-    await insertOutbox(this.db.sequelize, routed, rows, transaction, now);
-    transaction.afterCommit(() => this.dispatcher.wake());
+    const leased = await insertOutbox(this.db.sequelize, routed, rows, transaction, now);
+    const queued: Claimed[] = [];
+    for (const d of rows) {
+      const id = d.lease && leased.get(deliveryKey(d.event.id, d.circuitKey));
+      if (!d.lease || id === undefined) continue;
+      const e = d.event;
+      queued.push({
+        id,
+        event_id: e.id,
+        event_type: e.type,
+        deviceid: e.deviceid,
+        target: d.target,
+        endpoint_id: d.endpointId,
+        circuit_key: d.circuitKey,
+        attempts: 0,
+        max_attempts: d.maxAttempts,
+        next_attempt_at: d.nextAttemptAt,
+        // The stored copy, not the caller's object, which it may change after publishing.
+        event: { ...e, data: JSON.parse(JSON.stringify(e.data)) as RelayEvent['data'], requestId: e.requestId ?? null },
+        leaseUntil: d.lease.until,
+      });
+    }
+    const pending = rows.length > queued.length;
+    transaction.afterCommit(() => {
+      if (queued.length > 0) this.dispatcher.enqueueDirect(queued);
+      if (pending) this.dispatcher.wake();
+    });
     return { deliveries: rows.length };
   }
 

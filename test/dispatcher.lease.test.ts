@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QueryTypes } from 'sequelize';
+import type { Transaction } from 'sequelize';
 import { openDatabase } from '../lib/db.js';
 import { createRelay } from '../lib/relay.js';
 import type { Relay } from '../lib/relay.js';
@@ -86,6 +87,75 @@ describe.each(DIALECTS)('leases and shutdown (%s)', (dialect) => {
     expect(r.deliveries).toBe(1);
     const rows = await fx.tdb.db.sequelize.query<{ event_type: string }>('SELECT event_type FROM relay_deliveries', { type: QueryTypes.SELECT });
     expect(rows.map((x) => x.event_type)).toEqual(['metric.submitted']);
+  });
+
+  /** Start `relay` and let one delivery go through: its claims have found everything that was due. */
+  const caughtUp = async (relay: Relay) => {
+    await relay.start();
+    await relay.publish(metricEvent());
+    await sink.waitFor(1);
+    sink.requests.length = 0;
+    await eventually(async () => (await relay.listDeliveries({ status: 'succeeded' })).data.length === 1);
+    await fx.tdb.db.sequelize.query('DELETE FROM relay_deliveries');
+  };
+
+  const leaseOf = (t?: Transaction) =>
+    fx.tdb.db.sequelize.query<{ status: string; lease_owner: string | null }>('SELECT status, lease_owner FROM relay_deliveries', { type: QueryTypes.SELECT, transaction: t });
+
+  it('writes what a running, caught-up dispatcher can take already leased to it, and sends it once after commit', async () => {
+    const relay = await fx.make({ targets: [mentorTarget({ url: sink.url })], dispatcher: { workerId: 'publisher' } });
+    await caughtUp(relay);
+    const event = metricEvent();
+    await fx.tdb.db.transaction(async (t) => {
+      await relay.publish(event, { transaction: t });
+      expect(await leaseOf(t)).toEqual([{ status: 'inflight', lease_owner: 'publisher' }]);
+      // Nothing goes out before the record is committed.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(sink.requests).toHaveLength(0);
+    });
+    await eventually(async () => (await relay.listDeliveries({ status: 'succeeded' })).data.length === 1);
+    expect(bodyIds(sink)).toEqual([event.data.metricid]);
+  });
+
+  it('hands leased rows back to the queue when its dispatcher stopped before the publish committed', async () => {
+    const a = await fx.make({ targets: [mentorTarget({ url: sink.url })], dispatcher: { workerId: 'a' } });
+    await caughtUp(a);
+    const event = metricEvent();
+    let stopping: Promise<void> | undefined;
+    await fx.tdb.db.transaction(async (t) => {
+      await a.publish(event, { transaction: t });
+      // (Not awaited here: on SQLite the stop's own writes queue behind this transaction.)
+      stopping = a.stop();
+    });
+    await stopping;
+    await eventually(async () => (await leaseOf())[0]?.status === 'pending');
+    expect(await leaseOf()).toEqual([{ status: 'pending', lease_owner: null }]);
+    const b = await fx.make({ targets: [mentorTarget({ url: sink.url })], dispatcher: { workerId: 'b', pollIntervalMs: 50 } });
+    await b.start();
+    await eventually(async () => (await b.listDeliveries({ status: 'succeeded' })).data.length === 1);
+    expect(bodyIds(sink)).toEqual([event.data.metricid]);
+  });
+
+  it('sends a queued row only while its lease covers the request: rows that waited too long go back, none is sent twice', async () => {
+    // One request at a time, 150 ms each; a row may wait in the queue at most leaseMs - timeout - margin =
+    // 700 - 300 - 200 = 200 ms. Without that rule rows would still be queued here when their lease ran out,
+    // be claimed again, and go out twice.
+    sink.respond(async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      return { status: 200 };
+    });
+    const relay = await fx.make({
+      targets: [mentorTarget({ url: sink.url, concurrency: 1, maxBatchSize: 1 })],
+      dispatcher: { requestTimeoutMs: 300, leaseMs: 700, pollIntervalMs: 50 },
+    });
+    const events = Array.from({ length: 12 }, () => metricEvent());
+    await relay.publish(events);
+    await relay.start();
+    await eventually(async () => (await relay.listDeliveries({ status: 'succeeded' })).data.length === 12, 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(bodyIds(sink).sort()).toEqual(events.map((e) => e.data.metricid as string).sort());
+    const attempts = await fx.tdb.db.sequelize.query<{ n: unknown }>('SELECT COUNT(*) AS n FROM relay_attempts', { type: QueryTypes.SELECT });
+    expect(Number(attempts[0]!.n)).toBe(12);
   });
 });
 

@@ -76,4 +76,30 @@ export const relayMigrations: Migration[] = [
       }
     },
   },
+  {
+    name: '000002_lighter_writes',
+    async up({ sequelize, dialect, transaction }) {
+      // Every delivery row is written twice more after its INSERT (claimed, finished) and each write that
+      // changes `status` adds an entry to every index. Only dead rows are ever looked up by status (the
+      // dead-letter list, recover, counts), and only webhook rows by endpoint: index just those.
+      await sequelize.query('DROP INDEX relay_deliveries_status', { transaction });
+      await sequelize.query("CREATE INDEX relay_deliveries_dead ON relay_deliveries (id) WHERE status = 'dead'", { transaction });
+      await sequelize.query('DROP INDEX relay_deliveries_endpoint', { transaction });
+      await sequelize.query('CREATE INDEX relay_deliveries_endpoint ON relay_deliveries (endpoint_id, id) WHERE endpoint_id IS NOT NULL', { transaction });
+      if (dialect !== 'postgres') return;
+      // Deliveries a publisher writes already leased to its own dispatcher need no wake-up anywhere: notify
+      // only when the statement inserted rows that wait to be claimed.
+      await sequelize.query(`
+        CREATE OR REPLACE FUNCTION relay_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF EXISTS (SELECT 1 FROM relay_new_deliveries WHERE status = 'pending') THEN PERFORM pg_notify('relay_outbox', ''); END IF;
+          RETURN NULL;
+        END $$;`, { transaction });
+      await sequelize.query('DROP TRIGGER relay_deliveries_notify ON relay_deliveries', { transaction });
+      await sequelize.query(`
+        CREATE TRIGGER relay_deliveries_notify AFTER INSERT ON relay_deliveries
+        REFERENCING NEW TABLE AS relay_new_deliveries
+        FOR EACH STATEMENT EXECUTE FUNCTION relay_outbox_notify();`, { transaction });
+    },
+  },
 ];

@@ -2,26 +2,18 @@
  * Write events and their delivery rows in the caller's transaction, whatever the number of events, with no
  * model instantiation. PostgreSQL: one statement (the events INSERT as a CTE of the deliveries INSERT), so
  * publishing costs an ingest one round trip. SQLite: two multi-row INSERTs (`insertRows`), in-process.
+ * A delivery may be written already leased to the publishing process's dispatcher (see `Relay.publish`);
+ * the ids of those rows are returned.
  */
+import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
 import type { RelayEvent } from '../events.js';
-import { QueryTypes } from 'sequelize';
-import { insertRows } from './insertRows.js';
+import { insertRows, pgValues } from './insertRows.js';
 
 const EVENT_COLUMNS = ['id', 'type', 'deviceid', 'timestamp', 'data', 'request_id', 'created_at'];
-const DELIVERY_COLUMNS = ['event_id', 'event_type', 'deviceid', 'target', 'endpoint_id', 'circuit_key', 'status', 'attempts', 'max_attempts', 'next_attempt_at', 'created_at', 'updated_at'];
+const DELIVERY_COLUMNS = ['event_id', 'event_type', 'deviceid', 'target', 'endpoint_id', 'circuit_key', 'status', 'attempts', 'max_attempts', 'next_attempt_at', 'lease_until', 'lease_owner', 'created_at', 'updated_at'];
 /** Above this many parameters the rows go in chunked statements (PostgreSQL's cap is 65,535). */
 const PG_ONE_STATEMENT_PARAMS = 30_000;
-
-function valuesList(rows: unknown[][], bind: unknown[]): string {
-  return rows
-    .map((row) => {
-      const first = bind.length;
-      bind.push(...row);
-      return `(${row.map((_, k) => `$${first + k + 1}`).join(', ')})`;
-    })
-    .join(', ');
-}
 
 export interface NewDelivery {
   event: RelayEvent;
@@ -30,7 +22,14 @@ export interface NewDelivery {
   circuitKey: string;
   maxAttempts: number;
   nextAttemptAt: number;
+  /** Written already leased to this dispatcher (`inflight`), to be sent from memory after commit. */
+  lease?: { owner: string; until: number };
 }
+
+/** The id of each leased delivery, by `${event id} ${circuit key}` (unique per delivery). */
+export type LeasedIds = Map<string, number>;
+
+export const deliveryKey = (eventId: string, circuitKey: string): string => `${eventId} ${circuitKey}`;
 
 export async function insertOutbox(
   sequelize: Sequelize,
@@ -38,21 +37,28 @@ export async function insertOutbox(
   deliveries: NewDelivery[],
   transaction: Transaction | undefined,
   now = Date.now(),
-): Promise<void> {
-  if (deliveries.length === 0) return;
+): Promise<LeasedIds> {
+  const leased: LeasedIds = new Map();
+  if (deliveries.length === 0) return leased;
   const eventRows = events.map((e) => [e.id, e.type, e.deviceid, e.timestamp, JSON.stringify(e.data), e.requestId ?? null, now]);
   const deliveryRows = deliveries.map((d) => [
     d.event.id, d.event.type, d.event.deviceid, d.target, d.endpointId, d.circuitKey,
-    'pending', 0, d.maxAttempts, d.nextAttemptAt, now, now,
+    d.lease ? 'inflight' : 'pending', 0, d.maxAttempts, d.nextAttemptAt, d.lease?.until ?? null, d.lease?.owner ?? null, now, now,
   ]);
+  // Only leased rows are sent from memory, so only they need their ids back.
+  const returning = deliveries.some((d) => d.lease) ? 'id, event_id, circuit_key, status' : undefined;
+  const keep = (rows: Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>) => {
+    for (const r of rows) if (r.status === 'inflight') leased.set(deliveryKey(r.event_id, r.circuit_key), Number(r.id));
+    return leased;
+  };
   const params = eventRows.length * EVENT_COLUMNS.length + deliveryRows.length * DELIVERY_COLUMNS.length;
   if (sequelize.getDialect() === 'postgres' && params <= PG_ONE_STATEMENT_PARAMS) {
     const bind: unknown[] = [];
-    const sql = `WITH ev AS (INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${valuesList(eventRows, bind)})
-      INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${valuesList(deliveryRows, bind)}`;
-    await sequelize.query(sql, { bind, transaction, type: QueryTypes.INSERT });
-    return;
+    const sql = `WITH ev AS (INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)})
+      INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${pgValues(deliveryRows, bind)}${returning ? ` RETURNING ${returning}` : ''}`;
+    const out = await sequelize.query(sql, { bind, transaction, type: returning ? QueryTypes.SELECT : QueryTypes.INSERT });
+    return returning ? keep(out as never) : leased;
   }
   await insertRows(sequelize, 'relay_events', EVENT_COLUMNS, eventRows, transaction);
-  await insertRows(sequelize, 'relay_deliveries', DELIVERY_COLUMNS, deliveryRows, transaction);
+  return keep(await insertRows(sequelize, 'relay_deliveries', DELIVERY_COLUMNS, deliveryRows, transaction, returning));
 }

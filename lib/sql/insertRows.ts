@@ -14,32 +14,48 @@ import type { Sequelize, Transaction } from 'sequelize';
 
 const PG_MAX_PARAMS = 30_000;
 
-export async function insertRows(
+/** `($1, $2, ...), (...)` for PostgreSQL, appending the values to `bind`. */
+export function pgValues(rows: unknown[][], bind: unknown[]): string {
+  return rows
+    .map((row) => {
+      const first = bind.length;
+      bind.push(...row);
+      return `(${row.map((_, k) => `$${first + k + 1}`).join(', ')})`;
+    })
+    .join(', ');
+}
+
+/** Insert `rows`; with `returning` (a column list), the inserted rows' values of those columns. */
+export async function insertRows<R extends object = Record<string, unknown>>(
   sequelize: Sequelize,
   table: string,
   columns: readonly string[],
   rows: unknown[][],
   transaction: Transaction | undefined,
-): Promise<void> {
-  if (rows.length === 0) return;
+  returning?: string,
+): Promise<R[]> {
+  if (rows.length === 0) return [];
   const cols = columns.join(', ');
+  const tail = returning ? ` RETURNING ${returning}` : '';
+  const type = returning ? QueryTypes.SELECT : QueryTypes.INSERT;
   if (sequelize.getDialect() === 'sqlite') {
     const picks = columns.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ');
-    await sequelize.query(`INSERT INTO ${table} (${cols}) SELECT ${picks} FROM json_each($1)`, {
+    // Written as a CTE so that sequelize, which runs any statement starting with INSERT without reading rows,
+    // reads the RETURNING rows.
+    const out = await sequelize.query(`WITH r AS (SELECT value FROM json_each($1)) INSERT INTO ${table} (${cols}) SELECT ${picks} FROM r${tail}`, {
       bind: [JSON.stringify(rows)],
       transaction,
-      type: QueryTypes.INSERT,
+      type,
     });
-    return;
+    return returning ? (out as unknown as R[]) : [];
   }
   const perStatement = Math.max(1, Math.floor(PG_MAX_PARAMS / columns.length));
+  const result: R[] = [];
   for (let start = 0; start < rows.length; start += perStatement) {
-    const values: unknown[] = [];
-    const tuples = rows.slice(start, start + perStatement).map((row) => {
-      const first = values.length;
-      values.push(...row);
-      return `(${row.map((_, k) => `$${first + k + 1}`).join(', ')})`;
-    });
-    await sequelize.query(`INSERT INTO ${table} (${cols}) VALUES ${tuples.join(', ')}`, { bind: values, transaction, type: QueryTypes.INSERT });
+    const bind: unknown[] = [];
+    const values = pgValues(rows.slice(start, start + perStatement), bind);
+    const out = await sequelize.query(`INSERT INTO ${table} (${cols}) VALUES ${values}${tail}`, { bind, transaction, type });
+    if (returning) result.push(...(out as unknown as R[]));
   }
+  return result;
 }
