@@ -96,6 +96,8 @@ interface KeyState {
   queue: Claimed[];
   inflightRequests: number;
   inflightRows: number;
+  /** When a partial batch started waiting for a request slot to finish (`linger`). */
+  lingerSince: number | null;
 }
 
 interface Deps {
@@ -343,7 +345,7 @@ export class Dispatcher {
       }
       let k = this.keys.get(row.circuit_key);
       if (!k) {
-        k = { plugin, queue: [], inflightRequests: 0, inflightRows: 0 };
+        k = { plugin, queue: [], inflightRequests: 0, inflightRows: 0, lingerSince: null };
         this.keys.set(row.circuit_key, k);
       }
       k.queue.push({ ...row, event, leaseUntil: claimOptions.now + claimOptions.leaseMs });
@@ -384,24 +386,13 @@ export class Dispatcher {
       const plugin = this.deps.plugins.get(row.target)!;
       let k = this.keys.get(row.circuit_key);
       if (!k) {
-        k = { plugin, queue: [], inflightRequests: 0, inflightRows: 0 };
+        k = { plugin, queue: [], inflightRequests: 0, inflightRows: 0, lingerSince: null };
         this.keys.set(row.circuit_key, k);
       }
       k.queue.push(row);
       touched.add(row.circuit_key);
     }
-    for (const key of touched) {
-      const k = this.keys.get(key)!;
-      // A batching target waits up to `claimIntervalMs` for more rows to share the request, as a claim would.
-      if (!k.plugin.batch || k.queue.length >= k.plugin.batch.maxSize) this.pump(key);
-      else if (!this.lingering.has(key)) {
-        this.lingering.add(key);
-        setTimeout(() => {
-          this.lingering.delete(key);
-          this.pump(key);
-        }, this.options.claimIntervalMs);
-      }
-    }
+    for (const key of touched) this.pump(key);
   }
 
   get leaseOptions(): { owner: string; leaseMs: number } {
@@ -428,6 +419,7 @@ export class Dispatcher {
     }
     this.dropStale(k);
     while (k.queue.length > 0 && k.inflightRequests < limit && this.running) {
+      if (!probe && this.linger(k, key)) break;
       const group = this.takeGroup(k);
       k.inflightRequests += 1;
       k.inflightRows += group.length;
@@ -444,6 +436,34 @@ export class Dispatcher {
         });
       this.sends.add(p);
     }
+  }
+
+  /**
+   * Should a batching key hold back a partial batch? Only while one of its requests is out (an idle key
+   * sends at once: no added latency at low rates) and for at most `claimIntervalMs`: rows that arrive
+   * meanwhile, one per commit under a steady stream, then share one request instead of one each.
+   */
+  private linger(k: KeyState, key: string): boolean {
+    const batch = k.plugin.batch;
+    if (!batch || k.inflightRequests === 0 || k.queue.length >= batch.maxSize) {
+      k.lingerSince = null;
+      return false;
+    }
+    const now = Date.now();
+    k.lingerSince ??= now;
+    const left = k.lingerSince + this.options.claimIntervalMs - now;
+    if (left <= 0) {
+      k.lingerSince = null;
+      return false;
+    }
+    if (!this.lingering.has(key)) {
+      this.lingering.add(key);
+      setTimeout(() => {
+        this.lingering.delete(key);
+        this.pump(key);
+      }, left);
+    }
+    return true;
   }
 
   /** The head of the queue plus, for a batching plugin, every queued row with the same batch key. */
