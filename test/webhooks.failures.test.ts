@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../lib/db.js';
+import { runMigrations } from '../lib/migrate.js';
 import { mentorTarget } from '../plugins/mentor.js';
-import { DIALECTS } from './helpers/db.js';
+import { webhooksTarget } from '../plugins/webhooks.js';
+import { createPgDatabase, DIALECTS } from './helpers/db.js';
 import { metricEvent } from './helpers/relay.js';
 import { eventually, startSink } from './helpers/sink.js';
 import type { Sink } from './helpers/sink.js';
@@ -63,9 +66,9 @@ describe.each(DIALECTS)('webhook failures (%s)', (dialect) => {
       return r.body.enabled === false ? r.body : null;
     });
     expect(ep.disabled_reason).toMatch(/410/);
-    const [d] = (await f.relay.listDeliveries({ webhookId: id })).data;
-    expect(d!.status).toBe('dead');
-    expect(d!.attempts).toBe(1);
+    // The attempt's result is written with the next flush (within flushIntervalMs).
+    const d = await eventually(async () => (await f.relay.listDeliveries({ webhookId: id, status: 'dead' })).data[0]);
+    expect(d.attempts).toBe(1);
     // A disabled endpoint is no longer routed to.
     await f.relay.publish(metricEvent());
     expect((await f.relay.listDeliveries({ webhookId: id })).data).toHaveLength(1);
@@ -161,5 +164,37 @@ describe.each(DIALECTS)('webhook failures (%s)', (dialect) => {
     });
     expect(attempt).toMatchObject({ number: 1, status_code: null, outcome: 'retry' });
     expect(attempt.error).toMatch(/timeout/i);
+  });
+});
+
+describe('webhook endpoint snapshot and the connection pool (postgres)', () => {
+  it('a publish inside a transaction never waits for a snapshot load that is queued for a pool connection', async () => {
+    const pgdb = await createPgDatabase();
+    const setup = openDatabase(pgdb.url);
+    const registered = webhooksTarget({ db: setup, allowPrivateNetworks: true });
+    await runMigrations(setup, registered.migrations!, 'relay_webhooks_migrations');
+    const { endpoint } = await registered.create({ url: 'http://127.0.0.1:9/hook', events: ['metric.*'] });
+    await setup.close();
+    // One connection: the transaction below holds it, so any load outside it must wait for the commit.
+    const db = openDatabase(pgdb.url, { pool: { max: 1, min: 0, idle: 1000, acquire: 10_000 } });
+    try {
+      const plugin = webhooksTarget({ db, allowPrivateNetworks: true, cacheTtlMs: 60_000 });
+      const event = metricEvent();
+      let outside: Promise<unknown> | undefined;
+      const routed = await db.transaction(async (t) => {
+        await db.sequelize.query('SELECT 1', { transaction: t });
+        // As the dispatcher does: build a request, which loads the snapshot without a transaction. It is
+        // queued for the pool's only connection, held by this transaction.
+        outside = Promise.resolve(plugin.prepare([event], { endpointId: endpoint.id }));
+        const timeout = new Promise<'waited'>((r) => setTimeout(() => r('waited'), 5_000));
+        return Promise.race([plugin.route(event, { transaction: t }), timeout]);
+      });
+      expect(routed).toEqual([{ endpointId: endpoint.id }]);
+      // And the load outside completes once the transaction has committed.
+      await expect(outside).resolves.toMatchObject({ url: 'http://127.0.0.1:9/hook' });
+    } finally {
+      await db.close();
+      await pgdb.drop();
+    }
   });
 });

@@ -66,7 +66,7 @@ export interface StoreOptions {
 }
 
 export class WebhookStore {
-  private snapshot: { at: number; value: Promise<Snapshot> } | null = null;
+  private snapshot: { at: number; value: Promise<Snapshot>; settled: boolean; transaction: Transaction | undefined } | null = null;
   private generation = 0;
 
   constructor(private readonly o: StoreOptions) {}
@@ -77,16 +77,28 @@ export class WebhookStore {
     this.snapshot = null;
   }
 
-  /** The snapshot; when cold it is loaded in `transaction` (SQLite needs every query of a transaction on it). */
+  /**
+   * The snapshot; when cold it is loaded in `transaction` (SQLite needs every query of a transaction on it).
+   * A caller inside a transaction never waits for a load that runs outside it: that load may be queued for a
+   * pool connection which only this caller's commit would free (every connection held by an ingest that
+   * waits for the snapshot, the dispatcher's load waiting for a connection: a deadlock until the pool's
+   * acquire timeout). It reads on its own connection instead.
+   */
   load(transaction?: Transaction): Promise<Snapshot> {
     const now = Date.now();
-    if (this.snapshot && now - this.snapshot.at <= this.o.cacheTtlMs) return this.snapshot.value;
+    const cached = this.snapshot;
+    if (cached && now - cached.at <= this.o.cacheTtlMs) {
+      if (cached.settled || !transaction || cached.transaction === transaction) return cached.value;
+      return this.select(transaction).then((rows) => this.toSnapshot(rows));
+    }
     const generation = this.generation;
     const value = this.select(transaction).then((rows) => this.toSnapshot(rows));
-    const entry = { at: now, value };
+    const entry = { at: now, value, settled: false, transaction };
     this.snapshot = entry;
     value.then(
       () => {
+        entry.settled = true;
+        entry.transaction = undefined;
         // A write during the load may not be in it: keep it for this caller only.
         if (generation !== this.generation && this.snapshot === entry) this.snapshot = null;
       },
