@@ -109,6 +109,7 @@ const envSchema = z.object({
   FORWARD_TIMEOUT: seconds('FORWARD_TIMEOUT', 10, { min: 0.001 }),
   FORWARD_MAX_RETRIES: int('FORWARD_MAX_RETRIES', 3, { max: 100 }),
   FORWARD_BACKOFF_BASE: seconds('FORWARD_BACKOFF_BASE', 1),
+  RELAY_DISPATCH: bool('RELAY_DISPATCH', true),
   FORWARD_REGISTRATIONS: bool('FORWARD_REGISTRATIONS', true),
   FORWARD_METRICS: bool('FORWARD_METRICS', true),
   FORWARD_ACTIVITIES: bool('FORWARD_ACTIVITIES', true),
@@ -156,6 +157,8 @@ export interface ResolvedConfig {
   adminToken: string | undefined;
   encryptionKey: string | undefined;
   webhooks: { allowPrivateNetworks: boolean; allowedHosts: string[]; disableAfterMs: number };
+  /** Run this host's dispatcher (false: ingest only; `raqeem-relay worker` processes deliver). */
+  dispatch: boolean;
   retentionDays: number;
   bodyLimit: number;
   screenshotMaxBytes: number;
@@ -218,6 +221,7 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
         .filter(Boolean),
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
     },
+    dispatch: e.RELAY_DISPATCH,
     retentionDays: e.RELAY_RETENTION_DAYS,
     bodyLimit: e.BODY_LIMIT,
     screenshotMaxBytes: e.SCREENSHOT_MAX_BYTES,

@@ -26,6 +26,7 @@ describe('command line errors', () => {
     [['reconcile', '--since', '2025-01-01T00:00:00Z'], {}, 'MENTOR_API_URL'],
     [['migrate', 'devices'], { DATABASE_URL: 'mysql://nope' }, 'DATABASE_URL'],
     [['devices'], { RELAY_HEAP_GROWING_PERCENT: 'abc' }, 'RELAY_HEAP_GROWING_PERCENT'],
+    [['devices'], { RELAY_DISPATCH: 'maybe' }, 'RELAY_DISPATCH'],
   ])('%j with %j exits 1 with one line naming %s', async (args, env, variable) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'relay-cli-'));
     try {

@@ -72,7 +72,9 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
       retentionDays: config.retentionDays,
     });
     await runMigrations(db, devicesMigrations, 'devices_migrations');
-    await relay.start();
+    // RELAY_DISPATCH=false: this host only writes the outbox; workers on the same database deliver.
+    if (config.dispatch) await relay.start();
+    else logger.info('dispatching is off on this host (RELAY_DISPATCH=false): raqeem-relay worker processes deliver its outbox');
     const r0 = relay;
     const management = managementRouter({
       relay: r0,

@@ -90,7 +90,9 @@ export async function startMentorHost(config: ResolvedConfig, options: StartOpti
         resolve();
       });
     });
-    await relay.start();
+    // RELAY_DISPATCH=false: this host only writes the outbox; workers on the same database deliver.
+    if (config.dispatch) await relay.start();
+    else logger.info('dispatching is off on this host (RELAY_DISPATCH=false): raqeem-relay worker processes deliver its outbox');
 
     const { port } = server.address() as AddressInfo;
     const shown = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;

@@ -1,6 +1,7 @@
 /**
- * Scale-out on PostgreSQL: two devices hosts and two `raqeem-relay worker` processes share one outbox, so
- * four dispatchers claim from the same table (`FOR UPDATE SKIP LOCKED`). The mentor is a recording
+ * Scale-out on PostgreSQL: two devices hosts (one of them ingest-only, `RELAY_DISPATCH=false`) and two
+ * `raqeem-relay worker` processes share one outbox, so three dispatchers claim from the same table
+ * (`FOR UPDATE SKIP LOCKED`) beside the direct path of the dispatching host. The mentor is a recording
  * receiver here, so that a record sent twice would be seen (the real mentor would hide it by
  * de-duplicating): every acknowledged record must arrive exactly once.
  */
@@ -49,9 +50,16 @@ describe('two devices hosts and two workers on one PostgreSQL outbox (postgres)'
     // The first host applies the migrations; the others start beside it.
     const a = await startHost('devices', env);
     procs.push(a);
-    const [b, w1, w2] = await Promise.all([startHost('devices', env), Promise.resolve(spawnCli(['worker'], env)), Promise.resolve(spawnCli(['worker'], env))]);
+    // Host a also dispatches (its own records go straight to its dispatcher while it keeps up; it claims
+    // the rest too); host b only ingests, so its records are claimed by a and the two workers.
+    const [b, w1, w2] = await Promise.all([
+      startHost('devices', { ...env, RELAY_DISPATCH: 'false' }),
+      Promise.resolve(spawnCli(['worker'], env)),
+      Promise.resolve(spawnCli(['worker'], env)),
+    ]);
     procs.push(b, w1, w2);
     await eventually(() => w1.output().includes('worker dispatching') && w2.output().includes('worker dispatching'), 60_000, 100);
+    expect(b.output()).toContain('dispatching is off on this host (RELAY_DISPATCH=false)');
 
     const devA = await registerDevices(a.url, 5, 'scale-a');
     const devB = await registerDevices(b.url, 5, 'scale-b');
@@ -81,7 +89,8 @@ describe('two devices hosts and two workers on one PostgreSQL outbox (postgres)'
     // Every process is still up.
     for (const p of [a, b, w1, w2]) expect(p.child.exitCode).toBeNull();
     // The workers took part (they log nothing but their forwards; the hosts' logs are mostly requests).
-    const forwarded = (p: CliProcess) => (p.output().match(/"msg":"forwarded /g) ?? []).length;
+    const forwarded = (p: CliProcess | HostProcess) => (p.output().match(/"msg":"forwarded /g) ?? []).length;
     expect(forwarded(w1) + forwarded(w2)).toBeGreaterThan(0);
+    expect(forwarded(b)).toBe(0);
   });
 });
