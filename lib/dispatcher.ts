@@ -133,6 +133,8 @@ export class Dispatcher {
   /** Keys the last claim left out or filled to their room: they may have due rows in the database. */
   private backloggedKeys = new Set<string>();
   private readonly lingering = new Set<string>();
+  /** When each batching key last sent a request (recent entries only). */
+  private readonly lastSend = new Map<string, number>();
 
   constructor(
     private readonly deps: Deps,
@@ -421,6 +423,7 @@ export class Dispatcher {
     while (k.queue.length > 0 && k.inflightRequests < limit && this.running) {
       if (!probe && this.linger(k, key)) break;
       const group = this.takeGroup(k);
+      if (k.plugin.batch) this.lastSend.set(key, Date.now());
       k.inflightRequests += 1;
       k.inflightRows += group.length;
       const p = this.sendGroup(k.plugin, key, group, probe)
@@ -439,17 +442,22 @@ export class Dispatcher {
   }
 
   /**
-   * Should a batching key hold back a partial batch? Only while one of its requests is out (an idle key
-   * sends at once: no added latency at low rates) and for at most `claimIntervalMs`: rows that arrive
-   * meanwhile, one per commit under a steady stream, then share one request instead of one each.
+   * Should a batching key hold back a partial batch? Only under a stream — one of its requests is out, or
+   * it sent one less than `claimIntervalMs` ago — and for at most `claimIntervalMs`: rows that arrive
+   * meanwhile, one per commit, then share one request instead of one each. A key that was idle sends at
+   * once, so a lone record pays no added latency.
    */
   private linger(k: KeyState, key: string): boolean {
     const batch = k.plugin.batch;
-    if (!batch || k.inflightRequests === 0 || k.queue.length >= batch.maxSize) {
+    const now = Date.now();
+    const sentAt = this.lastSend.get(key);
+    // (Kept apart from the key's state, which is dropped whenever its queue empties between two records.)
+    if (sentAt !== undefined && now - sentAt >= this.options.claimIntervalMs) this.lastSend.delete(key);
+    const streaming = k.inflightRequests > 0 || (sentAt !== undefined && now - sentAt < this.options.claimIntervalMs);
+    if (!batch || !streaming || k.queue.length >= batch.maxSize) {
       k.lingerSince = null;
       return false;
     }
-    const now = Date.now();
     k.lingerSince ??= now;
     const left = k.lingerSince + this.options.claimIntervalMs - now;
     if (left <= 0) {
