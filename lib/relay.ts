@@ -152,12 +152,19 @@ export class Relay {
       if (any) routed.push(event);
     }
     if (rows.length === 0) return { deliveries: 0 };
-    const leased = await insertOutbox(this.db.sequelize, routed, rows, transaction, now);
+    const { leased, stored } = await insertOutbox(this.db.sequelize, routed, rows, transaction, now);
     const queued: Claimed[] = [];
+    // The stored copy, not the caller's object, which it may change after publishing; one per event.
+    const copies = new Map<string, RelayEvent>();
     for (const d of rows) {
       const id = d.lease && leased.get(deliveryKey(d.event.id, d.circuitKey));
       if (!d.lease || id === undefined) continue;
       const e = d.event;
+      let event = copies.get(e.id);
+      if (!event) {
+        event = { ...e, data: JSON.parse(stored.get(e.id)!) as RelayEvent['data'], requestId: e.requestId ?? null };
+        copies.set(e.id, event);
+      }
       queued.push({
         id,
         event_id: e.id,
@@ -169,8 +176,7 @@ export class Relay {
         attempts: 0,
         max_attempts: d.maxAttempts,
         next_attempt_at: d.nextAttemptAt,
-        // The stored copy, not the caller's object, which it may change after publishing.
-        event: { ...e, data: JSON.parse(JSON.stringify(e.data)) as RelayEvent['data'], requestId: e.requestId ?? null },
+        event,
         leaseUntil: d.lease.until,
       });
     }

@@ -29,6 +29,12 @@ export interface NewDelivery {
 /** The id of each leased delivery, by `${event id} ${circuit key}` (unique per delivery). */
 export type LeasedIds = Map<string, number>;
 
+export interface OutboxWritten {
+  leased: LeasedIds;
+  /** Each event's data as stored (JSON), by event id. */
+  stored: Map<string, string>;
+}
+
 export const deliveryKey = (eventId: string, circuitKey: string): string => `${eventId} ${circuitKey}`;
 
 export async function insertOutbox(
@@ -37,10 +43,16 @@ export async function insertOutbox(
   deliveries: NewDelivery[],
   transaction: Transaction | undefined,
   now = Date.now(),
-): Promise<LeasedIds> {
+): Promise<OutboxWritten> {
   const leased: LeasedIds = new Map();
-  if (deliveries.length === 0) return leased;
-  const eventRows = events.map((e) => [e.id, e.type, e.deviceid, e.timestamp, JSON.stringify(e.data), e.requestId ?? null, now]);
+  const stored = new Map<string, string>();
+  const written = { leased, stored };
+  if (deliveries.length === 0) return written;
+  const eventRows = events.map((e) => {
+    const data = JSON.stringify(e.data);
+    stored.set(e.id, data);
+    return [e.id, e.type, e.deviceid, e.timestamp, data, e.requestId ?? null, now];
+  });
   const deliveryRows = deliveries.map((d) => [
     d.event.id, d.event.type, d.event.deviceid, d.target, d.endpointId, d.circuitKey,
     d.lease ? 'inflight' : 'pending', 0, d.maxAttempts, d.nextAttemptAt, d.lease?.until ?? null, d.lease?.owner ?? null, now, now,
@@ -49,7 +61,7 @@ export async function insertOutbox(
   const returning = deliveries.some((d) => d.lease) ? 'id, event_id, circuit_key, status' : undefined;
   const keep = (rows: Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>) => {
     for (const r of rows) if (r.status === 'inflight') leased.set(deliveryKey(r.event_id, r.circuit_key), Number(r.id));
-    return leased;
+    return written;
   };
   const params = eventRows.length * EVENT_COLUMNS.length + deliveryRows.length * DELIVERY_COLUMNS.length;
   if (sequelize.getDialect() === 'postgres' && params <= PG_ONE_STATEMENT_PARAMS) {
@@ -57,7 +69,7 @@ export async function insertOutbox(
     const sql = `WITH ev AS (INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)})
       INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${pgValues(deliveryRows, bind)}${returning ? ` RETURNING ${returning}` : ''}`;
     const out = await sequelize.query(sql, { bind, transaction, type: returning ? QueryTypes.SELECT : QueryTypes.INSERT });
-    return returning ? keep(out as never) : leased;
+    return returning ? keep(out as never) : written;
   }
   await insertRows(sequelize, 'relay_events', EVENT_COLUMNS, eventRows, transaction);
   return keep(await insertRows(sequelize, 'relay_deliveries', DELIVERY_COLUMNS, deliveryRows, transaction, returning));
