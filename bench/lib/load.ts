@@ -16,9 +16,9 @@ export interface CannonResult {
   latency: { p50: number; p90: number; p99: number; max: number; mean: number };
 }
 
-/** A metrics body with `memory_total` as the record's marker (unknown fields are not needed for that). */
-export function metricBody(marker: number): string {
-  return JSON.stringify({
+/** One metrics sample with `memory_total` as the record's marker (the fields a device posts). */
+export function metricSample(marker: number) {
+  return {
     cpu_usage: 12.5,
     cpu_temp: 48.5,
     memory_total: marker,
@@ -28,7 +28,12 @@ export function metricBody(marker: number): string {
     disk_used: 120_000_000_000,
     net_bytes_in: 123_456,
     net_bytes_out: 654_321,
-  });
+  };
+}
+
+/** A metrics request body with `memory_total` as the record's marker. */
+export function metricBody(marker: number): string {
+  return JSON.stringify(metricSample(marker));
 }
 
 export interface CannonOptions {

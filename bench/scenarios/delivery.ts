@@ -15,6 +15,7 @@ import { createEvent } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { createRelay } from '../../lib/relay.js';
 import { mentorTarget } from '../../plugins/mentor.js';
+import { metricSample } from '../lib/load.js';
 import { startSinkProcess } from '../lib/sink.js';
 import type { SinkHandle } from '../lib/sink.js';
 import { median, round } from '../lib/stats.js';
@@ -34,15 +35,7 @@ function metricEvents(n: number): RelayEvent[] {
         metricid: randomUUID(),
         deviceid,
         timestamp: now,
-        cpu_usage: 12.5,
-        cpu_temp: 48.5,
-        memory_total: i,
-        memory_used: 8_000_000_000,
-        swap_used: 0,
-        disk_total: 500_000_000_000,
-        disk_used: 120_000_000_000,
-        net_bytes_in: 123_456,
-        net_bytes_out: 654_321,
+        ...metricSample(i),
       },
     });
   });
