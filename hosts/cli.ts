@@ -7,10 +7,10 @@
  */
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import { ConfigError, loadConfig } from '../lib/config.js';
-import type { ResolvedConfig } from '../lib/config.js';
+import { ConfigError, loadConfig } from './shared/config.js';
+import type { ResolvedConfig } from './shared/config.js';
 import { openDatabase } from '../lib/db.js';
-import { createLogger } from '../lib/logging.js';
+import { createLogger } from './shared/logging.js';
 import { runMigrations } from '../lib/migrate.js';
 import { createRelay } from '../lib/relay.js';
 import { devicesMigrations } from './devices/migrations.js';

@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { activityRecord } from '../records.js';
+import { activityRecord } from '../store/records.js';
 import { activitiesBody, listQuery } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store/sql.js';
+import type { DevicesContext } from '../store/sql.js';
 
 export function activitiesRouter(ctx: DevicesContext): Router {
   const router = Router();

@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { alertRecord } from '../records.js';
+import { alertRecord } from '../store/records.js';
 import { alertsBody, listQuery } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store/sql.js';
+import type { DevicesContext } from '../store/sql.js';
 
 export function alertsRouter(ctx: DevicesContext): Router {
   const router = Router();

@@ -10,10 +10,10 @@ import { createEvent } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { verify, WebhookVerificationError } from '../../../lib/signing.js';
-import { commandRecord, commandUpdate } from '../records.js';
+import { commandRecord, commandUpdate } from '../store/records.js';
 import { commandBody, commandParams, commandResultBody, listQuery } from '../schemas.js';
-import { deviceIdOf, insertIgnore, limitOf, listNewest, publishAll, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { deviceIdOf, insertIgnore, limitOf, listNewest, publishAll, requestIdOf, requireDevice, select } from '../store/sql.js';
+import type { DevicesContext } from '../store/sql.js';
 
 /** 401 unless the request carries a valid Standard Webhooks signature over its exact bytes. */
 export function requireSignature(secret: string | undefined): RequestHandler {

@@ -4,10 +4,10 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { DEVICE_FIELDS, deviceRecord } from '../records.js';
+import { DEVICE_FIELDS, deviceRecord } from '../store/records.js';
 import { registerBody } from '../schemas.js';
-import { deviceIdOf, insertIgnore, publishAll, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { deviceIdOf, insertIgnore, publishAll, requestIdOf, requireDevice, select } from '../store/sql.js';
+import type { DevicesContext } from '../store/sql.js';
 
 const devicesQuery = z.object({ limit: z.coerce.number<unknown>().int().min(1).max(10_000).default(1000) });
 

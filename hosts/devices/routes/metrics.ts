@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { METRIC_FIELDS, metricRecord } from '../records.js';
+import { METRIC_FIELDS, metricRecord } from '../store/records.js';
 import { listQuery, metricsBody } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
-import type { DevicesContext, Row } from '../store.js';
+import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store/sql.js';
+import type { DevicesContext, Row } from '../store/sql.js';
 
 export function metricsRouter(ctx: DevicesContext): Router {
   const router = Router();

@@ -4,10 +4,10 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { iso, processRecord, processSnapshot } from '../records.js';
+import { iso, processRecord, processSnapshot } from '../store/records.js';
 import { listQuery, processesBody } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { deviceIdOf, ingest, insertRows, limitOf, requestIdOf, requireDevice, select } from '../store/sql.js';
+import type { DevicesContext } from '../store/sql.js';
 
 export function processesRouter(ctx: DevicesContext): Router {
   const { db } = ctx;

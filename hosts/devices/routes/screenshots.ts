@@ -14,10 +14,10 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, toProblem } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { screenshotRecord } from '../records.js';
+import { screenshotRecord } from '../store/records.js';
 import { listQuery, screenshotBody, screenshotFields, screenshotParams, screenshotUpload } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext, Row } from '../store.js';
+import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf, requireDevice, select } from '../store/sql.js';
+import type { DevicesContext, Row } from '../store/sql.js';
 
 const IMAGE_TYPES = [
   { type: 'image/png', ext: 'png', test: (b: Buffer) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) },

@@ -11,7 +11,7 @@ import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/htt
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import type { Relay } from '../../../lib/relay.js';
 import { COMMAND_WHITELIST, commandStatusSchema, deviceId, newCommandSchema } from '../schemas.js';
-import { requireSignature } from '../signature.js';
+import { requireSignature } from '../../shared/signature.js';
 import { createCommand, updateCommandStatus } from '../store/commands.js';
 
 const ALLOWED = new Set<string>(COMMAND_WHITELIST);

@@ -8,7 +8,7 @@ import express from 'express';
 import type { Express, Request } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger as PinoLogger } from 'pino';
-import { problemHandler, routeNotFound } from './problem.js';
+import { problemHandler, routeNotFound } from '../../lib/http/problem.js';
 
 declare module 'express-serve-static-core' {
   interface Request {

@@ -6,13 +6,13 @@
 import type { Request } from 'express';
 import { QueryTypes } from 'sequelize';
 import type { Transaction } from 'sequelize';
-import type { ResolvedConfig } from '../../lib/config.js';
-import type { Database } from '../../lib/db.js';
-import type { RelayEvent } from '../../lib/events.js';
-import { notFound, parseOr422 } from '../../lib/http/problem.js';
-import type { Logger } from '../../lib/logger.js';
-import type { Relay } from '../../lib/relay.js';
-import { deviceParams, listQuery } from './schemas.js';
+import type { ResolvedConfig } from '../../shared/config.js';
+import type { Database } from '../../../lib/db.js';
+import type { RelayEvent } from '../../../lib/events.js';
+import { notFound, parseOr422 } from '../../../lib/http/problem.js';
+import type { Logger } from '../../../lib/logger.js';
+import type { Relay } from '../../../lib/relay.js';
+import { deviceParams, listQuery } from '../schemas.js';
 
 export type Row = Record<string, unknown>;
 
