@@ -18,7 +18,7 @@ import { metricsDocs, metricsRouter } from './routes/metrics.js';
 import { processesDocs, processesRouter } from './routes/processes.js';
 import { screenshotsDocs, screenshotsRouter } from './routes/screenshots.js';
 import { commandParams, deviceParams, screenshotParams } from './schemas.js';
-import type { DevicesContext } from './store/sql.js';
+import type { DevicesContext } from './store/ingest.js';
 
 export const API_PREFIX = '/api/v1';
 

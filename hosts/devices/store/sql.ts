@@ -1,46 +1,19 @@
 /**
- * The small repository the devices routes share: the request context, device lookup, chunked inserts and
- * the one helper every ingest route goes through, which stores the record(s) and publishes their events in
- * one transaction (a request is stored whole or not at all, and its deliveries commit with it).
+ * The devices store's SQL: reads, the device lookup every route starts from, and multi-row inserts through
+ * the engine's one insert helper (json_each on SQLite, VALUES on PostgreSQL).
  */
-import type { Request } from 'express';
 import { QueryTypes } from 'sequelize';
 import type { Transaction } from 'sequelize';
-import type { ResolvedConfig } from '../../shared/config.js';
 import type { Database } from '../../../lib/db.js';
-import type { RelayEvent } from '../../../lib/events.js';
-import { notFound, parseOr422 } from '../../../lib/http/problem.js';
-import type { Logger } from '../../../lib/logger.js';
-import type { Relay } from '../../../lib/relay.js';
-import { deviceParams, listQuery } from '../schemas.js';
+import { notFound } from '../../../lib/http/problem.js';
+import { insertRows } from '../../../lib/sql/insertRows.js';
+
+export { insertIgnore, quoteIdent as q } from '../../../lib/sql/insertRows.js';
 
 export type Row = Record<string, unknown>;
 
-export interface DevicesContext {
-  db: Database;
-  relay: Relay;
-  config: ResolvedConfig;
-  logger: Logger;
-}
-
-/** Rows per INSERT: well under SQLite's 32,766 variables and PostgreSQL's 65,535 parameters. */
-const INSERT_CHUNK = 500;
-/** Events per `publish`: each event's deliveries (mentor + webhook endpoints) share one multi-row INSERT. */
-const PUBLISH_CHUNK = 200;
-
 export function select(db: Database, sql: string, replacements: Record<string, unknown>, transaction?: Transaction): Promise<Row[]> {
   return db.sequelize.query<Row>(sql, { replacements, type: QueryTypes.SELECT, transaction });
-}
-
-/**
- * Run an `INSERT ... ON CONFLICT DO NOTHING`; true when a row was inserted. (Not `RETURNING`: sequelize's
- * SQLite dialect runs INSERTs without reading rows back.) The affected count is the statement's `changes` on
- * SQLite and the result's row count on PostgreSQL.
- */
-export async function insertIgnore(db: Database, sql: string, replacements: Record<string, unknown>, transaction: Transaction): Promise<boolean> {
-  const [, meta] = await db.sequelize.query(sql, { replacements, transaction });
-  const affected = typeof meta === 'number' ? meta : ((meta as { changes?: number } | null)?.changes ?? 0);
-  return affected > 0;
 }
 
 /** The device row, or a 404. `forUpdate` serialises writers of one device on PostgreSQL (SQLite already is). */
@@ -51,45 +24,11 @@ export async function requireDevice(db: Database, deviceid: string, t?: Transact
   return row;
 }
 
-export async function insertRows(db: Database, table: string, rows: Row[], transaction: Transaction): Promise<void> {
-  const qi = db.sequelize.getQueryInterface();
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await qi.bulkInsert(table, rows.slice(i, i + INSERT_CHUNK), { transaction });
-  }
-}
-
-export async function publishAll(relay: Relay, events: RelayEvent[], transaction: Transaction, targets?: string[]): Promise<number> {
-  let deliveries = 0;
-  for (let i = 0; i < events.length; i += PUBLISH_CHUNK) {
-    deliveries += (await relay.publish(events.slice(i, i + PUBLISH_CHUNK), { transaction, targets })).deliveries;
-  }
-  return deliveries;
-}
-
-/** The validated `{id}` path parameter (422 naming `id` when it is not a device id). */
-export const deviceIdOf = (req: Request): string => parseOr422(deviceParams, req.params, 'path').id;
-
-/** `?limit=` (1..1000, default 100). */
-export const limitOf = (req: Request): number => parseOr422(listQuery, req.query, 'query').limit;
-
-export const requestIdOf = (req: Request): string | null => (req.id === undefined || req.id === null ? null : String(req.id));
-
-/**
- * Run an ingestion: inside one transaction, check the device exists, let `store` write rows and return the
- * events, then publish them. Throws (and rolls everything back) on any failure.
- */
-export async function ingest<T>(
-  ctx: DevicesContext,
-  deviceid: string,
-  store: (t: Transaction, device: Row) => Promise<{ events: RelayEvent[]; result: T }>,
-  options: { lockDevice?: boolean } = {},
-): Promise<T> {
-  return ctx.db.transaction(async (t) => {
-    const device = await requireDevice(ctx.db, deviceid, t, { forUpdate: options.lockDevice });
-    const { events, result } = await store(t, device);
-    await publishAll(ctx.relay, events, t);
-    return result;
-  });
+/** Insert records given as objects that all have the same keys (the routes build them that way). */
+export async function insertRecords(db: Database, table: string, records: Row[], transaction: Transaction): Promise<void> {
+  if (records.length === 0) return;
+  const columns = Object.keys(records[0]!);
+  await insertRows(db.sequelize, table, columns, records.map((r) => columns.map((c) => r[c] ?? null)), transaction);
 }
 
 /** The newest `limit` rows of one device's table (`seq` breaks ties within a millisecond). */
