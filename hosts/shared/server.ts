@@ -73,12 +73,13 @@ export async function startHost(s: HostSetup): Promise<RunningHost> {
   ensureSqliteDirectory(config.databaseUrl);
   const db = openDatabase(config.databaseUrl);
   let relay: Relay | undefined;
+  let server: Server | undefined;
   try {
     await s.migrate(db);
     const parts = s.compose(db);
     relay = await createRelay(relayOptionsFor(config, db, parts.targets, logger, s.registry));
     const app = parts.app(relay);
-    const server = await listen(app, config.port, s.host ?? '127.0.0.1');
+    server = await listen(app, config.port, s.host ?? '127.0.0.1');
     // RELAY_DISPATCH=false: this host only writes the outbox; workers on the same database deliver.
     if (config.dispatch) await relay.start();
     else logger.info('dispatching is off on this host (RELAY_DISPATCH=false): raqeem-relay worker processes deliver its outbox');
@@ -88,6 +89,7 @@ export async function startHost(s: HostSetup): Promise<RunningHost> {
     logger.info(...s.announce(url, db));
     return { url, port, app, relay, db, server, close: closer(server, relay, db, logger, s) };
   } catch (err) {
+    if (server) await closeServer(server);
     // Nothing is in flight yet (dispatching starts last), so the stop is immediate.
     await relay?.stop().catch(() => undefined);
     await db.close().catch(() => undefined);
