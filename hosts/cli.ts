@@ -7,17 +7,16 @@
  */
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import { ConfigError, loadConfig } from '../lib/config.js';
-import type { ResolvedConfig } from '../lib/config.js';
+import { ConfigError, loadConfig } from './shared/config.js';
+import type { ResolvedConfig } from './shared/config.js';
 import { openDatabase } from '../lib/db.js';
-import { createLogger } from '../lib/logging.js';
-import { runMigrations } from '../lib/migrate.js';
+import { createLogger } from './shared/logging.js';
+import { relayOptionsFor } from './shared/server.js';
 import { createRelay } from '../lib/relay.js';
-import { devicesMigrations } from './devices/migrations.js';
 import { RECONCILE_TYPES, republish } from './devices/reconcile.js';
 import { migrateMentor, startMentorHost } from './mentor/server.js';
 import { runDemo } from './demo.js';
-import { startDevicesHost } from './devices/server.js';
+import { migrateDevices, startDevicesHost } from './devices/server.js';
 import { devicesTargets } from './devices/targets.js';
 import { runSimulation, printSummary } from './simulate.js';
 
@@ -114,18 +113,12 @@ async function worker(args: string[]): Promise<void> {
   const config = loadConfig('devices');
   const logger = createLogger({ level: config.logLevel, service: 'worker' });
   const db = openDatabase(config.databaseUrl);
-  const relay = await createRelay({
-    db,
-    targets: devicesTargets(config, db, logger).targets,
-    logger,
-    dispatcher: { requestTimeoutMs: config.forward.timeoutMs },
-    retentionDays: config.retentionDays,
-  });
+  const relay = await createRelay(relayOptionsFor(config, db, devicesTargets(config, db, logger).targets, logger));
   await relay.start();
   const targets = relay.targets.map((t) => t.name);
   logger.info({ targets, mentor: config.mentorApiUrl ?? null, dialect: db.dialect }, `worker dispatching to ${targets.join(' and ')}`);
   stopOnSignals(async () => {
-    await relay.stop({ timeoutMs: 10_000 });
+    await relay.stop();
     await db.close();
   });
 }
@@ -140,7 +133,7 @@ async function reconcile(args: string[]): Promise<void> {
   if (!config.mentorApiUrl) throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
   const db = openDatabase(config.databaseUrl);
   try {
-    await runMigrations(db, devicesMigrations, 'devices_migrations');
+    await migrateDevices(db);
     // Publish only: the running devices host (or a worker) delivers what this enqueues.
     const relay = await createRelay({ db, targets: devicesTargets(config, db).targets, listen: false });
     const n = await republish(db, relay, { since: values.since, types });
@@ -157,7 +150,7 @@ async function migrateOne(config: ResolvedConfig): Promise<string[]> {
     // createRelay applies the outbox migrations and those of every target plugin it is given.
     const relay = await createRelay({ db, targets: config.service === 'devices' ? devicesTargets(config, db).targets : [], listen: false });
     await relay.stop();
-    return config.service === 'devices' ? await runMigrations(db, devicesMigrations, 'devices_migrations') : await migrateMentor(db);
+    return config.service === 'devices' ? await migrateDevices(db) : await migrateMentor(db);
   } finally {
     await db.close();
   }

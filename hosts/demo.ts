@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig } from './shared/config.js';
 import { generateSecret } from '../lib/signing.js';
 import { startDevicesHost } from './devices/server.js';
 import type { DevicesHost } from './devices/server.js';

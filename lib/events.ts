@@ -4,20 +4,30 @@
  */
 import { randomBytes } from 'node:crypto';
 
-/** Event types of SPEC section 4, plus the management test event. */
-export const EVENT_TYPES = [
-  'device.registered',
-  'metric.submitted',
-  'activity.submitted',
-  'process.snapshot',
-  'alert.submitted',
-  'screenshot.submitted',
-  'command.updated',
-  'command.created',
-  'webhook.test',
+/**
+ * The device event catalogue (SPEC section 4): every event a devices host publishes for a stored record, the
+ * `FORWARD_*` variable that switches its forwarding to the mentor, and what it means. Host configuration,
+ * the mentor preset's route map and reconcile all derive their lists from this one.
+ */
+export const DEVICE_EVENTS = [
+  { type: 'device.registered', toggle: 'FORWARD_REGISTRATIONS', description: 'A device registered, or re-registered (upsert)' },
+  { type: 'metric.submitted', toggle: 'FORWARD_METRICS', description: 'One metrics sample was stored' },
+  { type: 'activity.submitted', toggle: 'FORWARD_ACTIVITIES', description: 'One activity was stored (one event per item)' },
+  { type: 'process.snapshot', toggle: 'FORWARD_PROCESSES', description: "The device's process list was replaced (one event per request)" },
+  { type: 'alert.submitted', toggle: 'FORWARD_ALERTS', description: 'One alert was stored (one event per item)' },
+  { type: 'screenshot.submitted', toggle: 'FORWARD_SCREENSHOTS', description: 'A screenshot (or its metadata) was stored' },
+  { type: 'command.updated', toggle: 'FORWARD_COMMAND_RESULTS', description: 'A device reported progress or a result for a command' },
 ] as const;
 
-export type EventType = (typeof EVENT_TYPES)[number];
+export type DeviceEvent = (typeof DEVICE_EVENTS)[number];
+export type DeviceEventType = DeviceEvent['type'];
+
+export const DEVICE_EVENT_TYPES: readonly DeviceEventType[] = DEVICE_EVENTS.map((e) => e.type);
+
+/** Every event type: the device events, the mentor's `command.created`, and the management test event. */
+export const EVENT_TYPES: readonly EventType[] = [...DEVICE_EVENT_TYPES, 'command.created', 'webhook.test'];
+
+export type EventType = DeviceEventType | 'command.created' | 'webhook.test';
 
 export interface RelayEvent<T = Record<string, unknown>> {
   /** Unique, contains no `.` (it is part of the signed content `${id}.${timestamp}.${body}`). */

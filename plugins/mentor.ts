@@ -1,22 +1,23 @@
 /**
  * The mentor preset (SPEC section 4): the devices host's events to the mentor's routes, in the seed's
- * record shape, with `FORWARD_*` toggles, the seed's retry schedule, signing with `MENTOR_SIGNING_SECRET`,
- * and batching of metrics, activities, alerts and screenshots when a backlog exists. Also the reverse
+ * record shape, with an `enabled(type)` switch (the host passes its `FORWARD_*` toggles), the seed's retry
+ * schedule, signing with `MENTOR_SIGNING_SECRET`, and batching of metrics, activities, alerts and screenshots when a backlog exists. Also the reverse
  * direction: `command.created` from the mentor to the devices host.
  */
 import type { CircuitOptions } from '../lib/circuit.js';
-import type { Toggles } from '../lib/config.js';
-import type { RelayEvent } from '../lib/events.js';
+import type { DeviceEventType, RelayEvent } from '../lib/events.js';
 import { exponentialBackoff } from '../lib/retry.js';
 import { defaultClassify } from '../lib/target.js';
 import type { TargetPlugin } from '../lib/target.js';
 import { httpTarget } from './http.js';
+import type { HttpRoute } from './http.js';
 
 export interface MentorTargetOptions {
   /** `MENTOR_API_URL`. */
   url: string;
   signingSecret?: string;
-  toggles?: Partial<Toggles>;
+  /** Whether events of a type are forwarded (checked at publish time); all are by default. */
+  enabled?: (type: string) => boolean;
   /** `FORWARD_MAX_RETRIES` (3). */
   maxRetries?: number;
   /** `FORWARD_BACKOFF_BASE` in ms (1000). */
@@ -36,6 +37,7 @@ export function processSnapshotBody(e: RelayEvent): unknown {
   return d.processes.map((p) => ({ ...p, deviceid: d.deviceid, snapshot_at: d.snapshot_at }));
 }
 
+/** The mentor's route for every device event type (a type missing here fails to compile). */
 export const MENTOR_ROUTES = {
   'device.registered': { path: '/devices/register' },
   'metric.submitted': { path: '/devices/metrics', batch: true },
@@ -44,7 +46,16 @@ export const MENTOR_ROUTES = {
   'alert.submitted': { path: '/devices/alerts', batch: true },
   'screenshot.submitted': { path: '/devices/screenshots', batch: true },
   'command.updated': { path: '/commands/status' },
-} as const;
+} as const satisfies Record<DeviceEventType, HttpRoute>;
+
+/** Probe soon after an outage begins, then back off to at most 30 x base (30 s by default). */
+function circuitFor(backoffBaseMs: number, given: Partial<CircuitOptions> | undefined): Partial<CircuitOptions> {
+  return {
+    cooldownMs: Math.max(50, Math.min(5_000, 2 * backoffBaseMs)),
+    maxCooldownMs: Math.max(500, Math.min(30_000, 30 * backoffBaseMs)),
+    ...given,
+  };
+}
 
 export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
   const backoffBaseMs = o.backoffBaseMs ?? 1000;
@@ -53,16 +64,11 @@ export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
     baseUrl: o.url,
     routes: MENTOR_ROUTES,
     signingSecret: o.signingSecret,
-    enabled: (type) => o.toggles?.[type as keyof Toggles] ?? true,
+    enabled: o.enabled,
     retry: exponentialBackoff({ retries: o.maxRetries ?? 3, baseMs: backoffBaseMs }),
     concurrency: o.concurrency ?? 4,
     maxBatchSize: o.maxBatchSize ?? 100,
-    // Probe soon after an outage begins, then back off to at most 30 x base (30 s by default).
-    circuit: {
-      cooldownMs: Math.max(50, Math.min(5_000, 2 * backoffBaseMs)),
-      maxCooldownMs: Math.max(500, Math.min(30_000, 30 * backoffBaseMs)),
-      ...o.circuit,
-    },
+    circuit: circuitFor(backoffBaseMs, o.circuit),
     // The mentor's other 4xx mean the record itself is refused: retrying cannot help.
     classify: defaultClassify,
   });
@@ -95,10 +101,6 @@ export function devicesCommandTarget(o: DevicesCommandTargetOptions): TargetPlug
     signingSecret: o.signingSecret,
     retry: exponentialBackoff({ retries: o.maxRetries ?? 3, baseMs: backoffBaseMs }),
     concurrency: 4,
-    circuit: {
-      cooldownMs: Math.max(50, Math.min(5_000, 2 * backoffBaseMs)),
-      maxCooldownMs: Math.max(500, Math.min(30_000, 30 * backoffBaseMs)),
-      ...o.circuit,
-    },
+    circuit: circuitFor(backoffBaseMs, o.circuit),
   });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../lib/config.js';
+import { ConfigError, loadConfig } from '../hosts/shared/config.js';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { QueryTypes } from 'sequelize';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig } from '../hosts/shared/config.js';
 import { num } from '../lib/db.js';
 import { startDevicesHost } from '../hosts/devices/server.js';
 import type { DevicesHost } from '../hosts/devices/server.js';

@@ -127,7 +127,10 @@ describe.each(DIALECTS)('forwarding to the mentor (%s)', (dialect) => {
     expect(fx.sink!.requests[0]!.headers['webhook-signature']).toMatch(/^v1,/);
 
     const body = JSON.stringify({ commandid: 'cmd-1', command_text: 'status' });
-    expectProblem(await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json' } }), 401);
+    const unsigned = await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json' } });
+    expectProblem(unsigned, 401);
+    // The same middleware as the mentor's: the challenge names the scheme.
+    expect(unsigned.headers.get('www-authenticate')).toBe('Webhook');
     const forged = signHeaders({ id: 'msg_1', body, secret: generateSecret() });
     expectProblem(await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json', ...forged } }), 401);
     const tampered = signHeaders({ id: 'msg_1', body, secret });

@@ -1,7 +1,7 @@
 /** Health, readiness, metrics, OpenAPI, request ids and log redaction of the devices host. */
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../lib/logging.js';
+import { createLogger } from '../hosts/shared/logging.js';
 import { DIALECTS } from './helpers/db.js';
 import { eventually } from './helpers/sink.js';
 import { expectProblem, startDevices } from './devices.fixture.js';

@@ -78,7 +78,7 @@ describe.each(DIALECTS)('leases and shutdown (%s)', (dialect) => {
 
   it('leaves a type whose toggle is off out of the outbox', async () => {
     const relay = await fx.make({
-      targets: [mentorTarget({ url: sink.url, toggles: { 'process.snapshot': false } })],
+      targets: [mentorTarget({ url: sink.url, enabled: (type) => type !== 'process.snapshot' })],
     });
     const r = await relay.publish([
       { id: 'evt_proc1', type: 'process.snapshot', deviceid: 'd', timestamp: new Date().toISOString(), data: { deviceid: 'd', snapshot_at: new Date().toISOString(), processes: [] } },

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig } from '../hosts/shared/config.js';
 import { generateSecret, signHeaders } from '../lib/signing.js';
 import { startDevicesHost } from '../hosts/devices/server.js';
 import type { DevicesHost } from '../hosts/devices/server.js';

@@ -32,6 +32,7 @@ describe.each(DIALECTS)('mentor signature checks (%s)', (dialect) => {
 
     const expect401 = async (res: Response) => {
       expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Webhook');
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       expect(await res.json()).toMatchObject({ status: 401, title: 'Unauthorized' });
     };

@@ -3,12 +3,12 @@ import type { Express, Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger as PinoLogger } from 'pino';
 import { z } from 'zod';
-import type { ResolvedConfig } from '../../lib/config.js';
+import type { ResolvedConfig } from '../shared/config.js';
 import type { Database } from '../../lib/db.js';
-import { createBaseApp, finishApp } from '../../lib/http/app.js';
+import { createBaseApp, finishApp } from '../shared/app.js';
 import { buildOpenApi, OPS_ROUTES } from '../../lib/http/openapi.js';
 import type { RouteDoc } from '../../lib/http/openapi.js';
-import { mountOps } from '../../lib/http/ops.js';
+import { mountOps } from '../shared/ops.js';
 import type { Relay } from '../../lib/relay.js';
 import { activitiesDocs, activitiesRouter } from './routes/activities.js';
 import { alertsDocs, alertsRouter } from './routes/alerts.js';
@@ -18,7 +18,7 @@ import { metricsDocs, metricsRouter } from './routes/metrics.js';
 import { processesDocs, processesRouter } from './routes/processes.js';
 import { screenshotsDocs, screenshotsRouter } from './routes/screenshots.js';
 import { commandParams, deviceParams, screenshotParams } from './schemas.js';
-import type { DevicesContext } from './store.js';
+import type { DevicesContext } from './store/ingest.js';
 
 export const API_PREFIX = '/api/v1';
 

@@ -7,24 +7,16 @@
  */
 import { num } from '../../lib/db.js';
 import type { Database } from '../../lib/db.js';
-import { createEvent, matchesEventType } from '../../lib/events.js';
-import type { RelayEvent } from '../../lib/events.js';
+import { createEvent, DEVICE_EVENT_TYPES, matchesEventType } from '../../lib/events.js';
+import type { DeviceEventType, RelayEvent } from '../../lib/events.js';
 import { HttpProblem } from '../../lib/http/problem.js';
 import type { Relay } from '../../lib/relay.js';
-import { activityRecord, alertRecord, commandUpdate, deviceRecord, metricRecord, processSnapshot, screenshotRecord } from './records.js';
-import { select } from './store.js';
-import type { Row } from './store.js';
+import { activityRecord, alertRecord, commandUpdate, deviceRecord, metricRecord, processSnapshot, screenshotRecord } from './store/records.js';
+import { select } from './store/sql.js';
+import type { Row } from './store/sql.js';
 
-export const RECONCILE_TYPES = [
-  'device.registered',
-  'metric.submitted',
-  'activity.submitted',
-  'process.snapshot',
-  'alert.submitted',
-  'screenshot.submitted',
-  'command.updated',
-] as const;
-export type ReconcileType = (typeof RECONCILE_TYPES)[number];
+/** Every device event can be re-published: SOURCES has a reader for each type in the catalogue. */
+export const RECONCILE_TYPES: readonly DeviceEventType[] = DEVICE_EVENT_TYPES;
 
 export interface RepublishOptions {
   /** Records stored (or, for devices, last seen; for commands, last updated) at or after this time; all by default. */
@@ -49,7 +41,7 @@ const each = (type: string, data: (r: Row) => Record<string, unknown>) => async 
 
 const timed = (table: string) => `SELECT * FROM ${table} WHERE timestamp >= :since AND seq > :after ORDER BY seq LIMIT :limit`;
 
-const SOURCES: Record<ReconcileType, Source> = {
+const SOURCES: Record<DeviceEventType, Source> = {
   'device.registered': {
     sql: 'SELECT * FROM devices WHERE last_seen >= :since AND deviceid > :after ORDER BY deviceid LIMIT :limit',
     key: 'deviceid',
@@ -92,7 +84,7 @@ function sinceMs(since: RepublishOptions['since']): number {
 }
 
 /** Exact types or patterns (`*`, `metric.*`); a pattern that matches no reconcilable type is an error. */
-function selectTypes(patterns: readonly string[] | undefined): ReconcileType[] {
+function selectTypes(patterns: readonly string[] | undefined): DeviceEventType[] {
   if (!patterns) return [...RECONCILE_TYPES];
   const errors = patterns
     .map((p, i) => ({ p, i }))

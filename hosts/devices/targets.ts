@@ -2,8 +2,9 @@
  * The devices outbox's targets, built from configuration in one place for the host, `worker`,
  * `reconcile` and `migrate`: the mentor (unless standalone) and the webhook subscribers.
  */
-import type { ResolvedConfig } from '../../lib/config.js';
+import type { ResolvedConfig } from '../shared/config.js';
 import type { Database } from '../../lib/db.js';
+import type { DeviceEventType } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
 import type { TargetPlugin } from '../../lib/target.js';
 import { mentorTarget } from '../../plugins/mentor.js';
@@ -23,7 +24,7 @@ export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Lo
       mentorTarget({
         url: config.mentorApiUrl,
         signingSecret: config.mentorSigningSecret,
-        toggles: config.forward.toggles,
+        enabled: (type) => config.forward.toggles[type as DeviceEventType] ?? true,
         maxRetries: config.forward.maxRetries,
         backoffBaseMs: config.forward.backoffBaseMs,
       }),

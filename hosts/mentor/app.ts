@@ -5,11 +5,11 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger as PinoLogger } from 'pino';
-import type { ResolvedConfig } from '../../lib/config.js';
+import type { ResolvedConfig } from '../shared/config.js';
 import type { Database } from '../../lib/db.js';
-import { createBaseApp, finishApp } from '../../lib/http/app.js';
+import { createBaseApp, finishApp } from '../shared/app.js';
 import { buildOpenApi, OPS_ROUTES } from '../../lib/http/openapi.js';
-import { mountOps } from '../../lib/http/ops.js';
+import { mountOps } from '../shared/ops.js';
 import type { Relay } from '../../lib/relay.js';
 import { commandRoutes, commandsRouter } from './routes/commands.js';
 import { ingestRouter, ingestRoutes } from './routes/ingest.js';

@@ -1,5 +1,5 @@
 /**
- * One multi-row INSERT, shaped per dialect so its cost stays linear in the number of rows.
+ * One multi-row INSERT (plain, or skipping rows whose key exists), shaped per dialect so its cost stays linear in the number of rows.
  *
  * SQLite: sequelize hands bind values to node-sqlite3 as named parameters (`$1`, `$2`, ...) and binding
  * by name is a linear search per parameter, so a `VALUES` list costs the square of its parameter count:
@@ -7,7 +7,8 @@
  * travel as one JSON array in a single parameter and `json_each` unpacks them (17 us per row measured, flat
  * in the batch size, against 57-130 us for 44-row `VALUES` lists). JSON keeps integers (epoch ms fit in
  * 2^53), floats, strings and nulls; booleans arrive as 1/0, which is how SQLite stores them anyway.
- * PostgreSQL binds positionally; statements are split only below its 65,535-parameter cap.
+ * PostgreSQL binds positionally; statements are split only below its 65,535-parameter cap. The engine's
+ * outbox and both hosts' stores insert through these two functions.
  */
 import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
@@ -25,6 +26,9 @@ export function pgValues(rows: unknown[][], bind: unknown[]): string {
     .join(', ');
 }
 
+/** Identifiers are ours (never client input); quoting keeps reserved words such as `current_user` legal. */
+export const quoteIdent = (name: string): string => `"${name}"`;
+
 /** Insert `rows`; with `returning` (a column list), the inserted rows' values of those columns. */
 export async function insertRows<R extends object = Record<string, unknown>>(
   sequelize: Sequelize,
@@ -34,28 +38,56 @@ export async function insertRows<R extends object = Record<string, unknown>>(
   transaction: Transaction | undefined,
   returning?: string,
 ): Promise<R[]> {
+  return multiRowInsert<R>(sequelize, table, columns, rows, transaction, returning ? ` RETURNING ${returning}` : '', Boolean(returning));
+}
+
+/**
+ * Insert `rows`, skipping any whose `key` already exists; returns how many were new. Duplicates inside one
+ * call are skipped too (DO NOTHING, unlike DO UPDATE, tolerates them in one statement).
+ */
+export async function insertIgnore(
+  sequelize: Sequelize,
+  table: string,
+  key: string,
+  columns: readonly string[],
+  rows: unknown[][],
+  transaction: Transaction | undefined,
+): Promise<number> {
+  const tail = ` ON CONFLICT (${quoteIdent(key)}) DO NOTHING RETURNING ${quoteIdent(key)}`;
+  return (await multiRowInsert(sequelize, table, columns, rows, transaction, tail, true)).length;
+}
+
+async function multiRowInsert<R extends object>(
+  sequelize: Sequelize,
+  table: string,
+  columns: readonly string[],
+  rows: unknown[][],
+  transaction: Transaction | undefined,
+  tail: string,
+  readRows: boolean,
+): Promise<R[]> {
   if (rows.length === 0) return [];
-  const cols = columns.join(', ');
-  const tail = returning ? ` RETURNING ${returning}` : '';
-  const type = returning ? QueryTypes.SELECT : QueryTypes.INSERT;
+  const into = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')})`;
+  const type = readRows ? QueryTypes.SELECT : QueryTypes.INSERT;
   if (sequelize.getDialect() === 'sqlite') {
     const picks = columns.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ');
     // Written as a CTE so that sequelize, which runs any statement starting with INSERT without reading rows,
-    // reads the RETURNING rows.
-    const out = await sequelize.query(`WITH r AS (SELECT value FROM json_each($1)) INSERT INTO ${table} (${cols}) SELECT ${picks} FROM r${tail}`, {
+    // reads the RETURNING rows. `WHERE true` is SQLite's documented way to keep an upsert's ON CONFLICT from
+    // parsing as a join constraint of the SELECT.
+    const out = await sequelize.query(`WITH r AS (SELECT value FROM json_each($1)) ${into} SELECT ${picks} FROM r WHERE true${tail}`, {
       bind: [JSON.stringify(rows)],
       transaction,
       type,
     });
-    return returning ? (out as unknown as R[]) : [];
+    return readRows ? (out as unknown as R[]) : [];
   }
   const perStatement = Math.max(1, Math.floor(PG_MAX_PARAMS / columns.length));
   const result: R[] = [];
   for (let start = 0; start < rows.length; start += perStatement) {
     const bind: unknown[] = [];
     const values = pgValues(rows.slice(start, start + perStatement), bind);
-    const out = await sequelize.query(`INSERT INTO ${table} (${cols}) VALUES ${values}${tail}`, { bind, transaction, type });
-    if (returning) result.push(...(out as unknown as R[]));
+    const out = await sequelize.query(`${into} VALUES ${values}${tail}`, { bind, transaction, type });
+    if (readRows) result.push(...(out as unknown as R[]));
   }
   return result;
 }

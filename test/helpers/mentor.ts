@@ -1,6 +1,6 @@
 /** A mentor host on a fresh test database, listening on an ephemeral loopback port, plus a tiny client. */
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../../lib/config.js';
+import { loadConfig } from '../../hosts/shared/config.js';
 import { signHeaders } from '../../lib/signing.js';
 import { startMentorHost } from '../../hosts/mentor/server.js';
 import type { MentorHost } from '../../hosts/mentor/server.js';

@@ -5,10 +5,13 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { activityRecord } from '../records.js';
+import { activityRecord } from '../store/records.js';
 import { activitiesBody, listQuery } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { requestIdOf } from '../../shared/app.js';
+import { ingest } from '../store/ingest.js';
+import type { DevicesContext } from '../store/ingest.js';
+import { insertRecords, listNewest } from '../store/sql.js';
+import { deviceIdOf, limitOf } from './params.js';
 
 export function activitiesRouter(ctx: DevicesContext): Router {
   const router = Router();
@@ -27,7 +30,7 @@ export function activitiesRouter(ctx: DevicesContext): Router {
         app: a.app ?? null,
         duration: a.duration ?? null,
       }));
-      await insertRows(ctx.db, 'activities', rows, t);
+      await insertRecords(ctx.db, 'activities', rows, t);
       const requestId = requestIdOf(req);
       const events = rows.map((r) => createEvent({ type: 'activity.submitted', deviceid, data: activityRecord(r), requestId }));
       return { events, result: rows.length };

@@ -5,10 +5,13 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { alertRecord } from '../records.js';
+import { alertRecord } from '../store/records.js';
 import { alertsBody, listQuery } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { requestIdOf } from '../../shared/app.js';
+import { ingest } from '../store/ingest.js';
+import type { DevicesContext } from '../store/ingest.js';
+import { insertRecords, listNewest } from '../store/sql.js';
+import { deviceIdOf, limitOf } from './params.js';
 
 export function alertsRouter(ctx: DevicesContext): Router {
   const router = Router();
@@ -28,7 +31,7 @@ export function alertsRouter(ctx: DevicesContext): Router {
         value: a.value ?? null,
         threshold: a.threshold ?? null,
       }));
-      await insertRows(ctx.db, 'alerts', rows, t);
+      await insertRecords(ctx.db, 'alerts', rows, t);
       const requestId = requestIdOf(req);
       const events = rows.map((r) => createEvent({ type: 'alert.submitted', deviceid, data: alertRecord(r), requestId }));
       return { events, result: rows.length };

@@ -4,30 +4,18 @@
  * reports `POST /devices/commands/{commandid}/result`, which is forwarded as `command.updated`.
  */
 import { Router } from 'express';
-import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { verify, WebhookVerificationError } from '../../../lib/signing.js';
-import { commandRecord, commandUpdate } from '../records.js';
+import { commandRecord, commandUpdate } from '../store/records.js';
 import { commandBody, commandParams, commandResultBody, listQuery } from '../schemas.js';
-import { deviceIdOf, insertIgnore, limitOf, listNewest, publishAll, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext } from '../store.js';
-
-/** 401 unless the request carries a valid Standard Webhooks signature over its exact bytes. */
-export function requireSignature(secret: string | undefined): RequestHandler {
-  return (req, _res, next) => {
-    if (!secret) return next();
-    try {
-      verify(req.rawBody ?? Buffer.alloc(0), req.headers, secret);
-      next();
-    } catch (err) {
-      if (!(err instanceof WebhookVerificationError)) throw err;
-      next(new HttpProblem(401, `The request signature was rejected (${err.reason}): ${err.message}`));
-    }
-  };
-}
+import { requestIdOf } from '../../shared/app.js';
+import { requireSignature } from '../../shared/signature.js';
+import { publishAll } from '../store/ingest.js';
+import type { DevicesContext } from '../store/ingest.js';
+import { insertIgnore, listNewest, requireDevice, select } from '../store/sql.js';
+import { deviceIdOf, limitOf } from './params.js';
 
 const dateOr = (value: string | null | undefined, fallback: number) => {
   const ms = value ? Date.parse(value) : NaN;
@@ -46,14 +34,14 @@ export function commandsRouter(ctx: DevicesContext): Router {
       await requireDevice(db, deviceid, t);
       // A redelivery (same commandid) is answered 200 and changes nothing.
       const inserted = await insertIgnore(
-        db,
-        `INSERT INTO commands (commandid, deviceid, command_text, status, created_at, updated_at)
-         VALUES (:commandid, :deviceid, :text, 'pending', :createdAt, :now)
-         ON CONFLICT (commandid) DO NOTHING`,
-        { commandid: body.commandid, deviceid, text: body.command_text, createdAt: dateOr(body.created_at, now), now },
+        db.sequelize,
+        'commands',
+        'commandid',
+        ['commandid', 'deviceid', 'command_text', 'status', 'created_at', 'updated_at'],
+        [[body.commandid, deviceid, body.command_text, 'pending', dateOr(body.created_at, now), now]],
         t,
       );
-      if (inserted) return true;
+      if (inserted > 0) return true;
       const [existing] = await select(db, 'SELECT deviceid FROM commands WHERE commandid = :commandid', { commandid: body.commandid }, t);
       if (existing && existing.deviceid !== deviceid) {
         throw new HttpProblem(409, `Command ${JSON.stringify(body.commandid)} already exists for another device`);

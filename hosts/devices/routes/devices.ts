@@ -4,15 +4,15 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { DEVICE_FIELDS, deviceRecord } from '../records.js';
+import { DEVICE_FIELDS, deviceRecord } from '../store/records.js';
 import { registerBody } from '../schemas.js';
-import { deviceIdOf, insertIgnore, publishAll, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { requestIdOf } from '../../shared/app.js';
+import { publishAll } from '../store/ingest.js';
+import type { DevicesContext } from '../store/ingest.js';
+import { insertIgnore, q, requireDevice, select } from '../store/sql.js';
+import { deviceIdOf } from './params.js';
 
 const devicesQuery = z.object({ limit: z.coerce.number<unknown>().int().min(1).max(10_000).default(1000) });
-
-// `current_user` is a reserved word in PostgreSQL: always quote column names in hand-written SQL.
-const q = (c: string) => `"${c}"`;
 
 export function devicesRouter(ctx: DevicesContext): Router {
   const { db, relay } = ctx;
@@ -27,14 +27,15 @@ export function devicesRouter(ctx: DevicesContext): Router {
     for (const f of DEVICE_FIELDS) values[f] = body[f] ?? null;
     const created = await db.transaction(async (t) => {
       // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id instead of failing on it.
-      const inserted = await insertIgnore(
-        db,
-        `INSERT INTO devices (deviceid, ${DEVICE_FIELDS.map(q).join(', ')}, last_seen, is_online, created_at)
-         VALUES (:deviceid, ${DEVICE_FIELDS.map((f) => `:${f}`).join(', ')}, :now, TRUE, :now)
-         ON CONFLICT (deviceid) DO NOTHING`,
-        values,
-        t,
-      );
+      const inserted =
+        (await insertIgnore(
+          db.sequelize,
+          'devices',
+          'deviceid',
+          ['deviceid', ...DEVICE_FIELDS, 'last_seen', 'is_online', 'created_at'],
+          [[body.deviceid, ...DEVICE_FIELDS.map((f) => values[f]), now, true, now]],
+          t,
+        )) > 0;
       if (!inserted) {
         const set = [...given.map((f) => `${q(f)} = :${f}`), 'last_seen = :now', 'is_online = TRUE'].join(', ');
         await db.sequelize.query(`UPDATE devices SET ${set} WHERE deviceid = :deviceid`, { replacements: values, transaction: t });

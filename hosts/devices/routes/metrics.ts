@@ -5,10 +5,14 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { METRIC_FIELDS, metricRecord } from '../records.js';
+import { METRIC_FIELDS, metricRecord } from '../store/records.js';
 import { listQuery, metricsBody } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf } from '../store.js';
-import type { DevicesContext, Row } from '../store.js';
+import { requestIdOf } from '../../shared/app.js';
+import { ingest } from '../store/ingest.js';
+import type { DevicesContext } from '../store/ingest.js';
+import { insertRecords, listNewest } from '../store/sql.js';
+import type { Row } from '../store/sql.js';
+import { deviceIdOf, limitOf } from './params.js';
 
 export function metricsRouter(ctx: DevicesContext): Router {
   const router = Router();
@@ -19,7 +23,7 @@ export function metricsRouter(ctx: DevicesContext): Router {
     await ingest(ctx, deviceid, async (t) => {
       const row: Row = { metricid: randomUUID(), deviceid, timestamp: Date.now() };
       for (const f of METRIC_FIELDS) row[f] = body[f] ?? null;
-      await insertRows(ctx.db, 'metrics', [row], t);
+      await insertRecords(ctx.db, 'metrics', [row], t);
       const data = metricRecord(row);
       return { events: [createEvent({ type: 'metric.submitted', deviceid, data, requestId: requestIdOf(req) })], result: data };
     });

@@ -4,10 +4,13 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { iso, processRecord, processSnapshot } from '../records.js';
+import { iso, processRecord, processSnapshot } from '../store/records.js';
 import { listQuery, processesBody } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext } from '../store.js';
+import { requestIdOf } from '../../shared/app.js';
+import { ingest } from '../store/ingest.js';
+import type { DevicesContext } from '../store/ingest.js';
+import { insertRecords, requireDevice, select } from '../store/sql.js';
+import { deviceIdOf, limitOf } from './params.js';
 
 export function processesRouter(ctx: DevicesContext): Router {
   const { db } = ctx;
@@ -31,7 +34,7 @@ export function processesRouter(ctx: DevicesContext): Router {
           command_text: p.command_text ?? null,
         }));
         await db.sequelize.query('DELETE FROM processes WHERE deviceid = :deviceid', { replacements: { deviceid }, transaction: t });
-        await insertRows(db, 'processes', rows, t);
+        await insertRecords(db, 'processes', rows, t);
         await db.sequelize.query('UPDATE devices SET process_snapshot_at = :snapshotAt WHERE deviceid = :deviceid', {
           replacements: { deviceid, snapshotAt },
           transaction: t,

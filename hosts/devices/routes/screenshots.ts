@@ -14,10 +14,14 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, toProblem } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { screenshotRecord } from '../records.js';
+import { screenshotRecord } from '../store/records.js';
 import { listQuery, screenshotBody, screenshotFields, screenshotParams, screenshotUpload } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf, requireDevice, select } from '../store.js';
-import type { DevicesContext, Row } from '../store.js';
+import { requestIdOf } from '../../shared/app.js';
+import { ingest } from '../store/ingest.js';
+import type { DevicesContext } from '../store/ingest.js';
+import { insertRecords, listNewest, requireDevice, select } from '../store/sql.js';
+import type { Row } from '../store/sql.js';
+import { deviceIdOf, limitOf } from './params.js';
 
 const IMAGE_TYPES = [
   { type: 'image/png', ext: 'png', test: (b: Buffer) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) },
@@ -52,7 +56,7 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
 
   const store = (req: Request, deviceid: string, row: Row) =>
     ingest(ctx, deviceid, async (t) => {
-      await insertRows(db, 'screenshots', [row], t);
+      await insertRecords(db, 'screenshots', [row], t);
       const data = screenshotRecord(row);
       return { events: [createEvent({ type: 'screenshot.submitted', deviceid, data, requestId: requestIdOf(req) })], result: row };
     });

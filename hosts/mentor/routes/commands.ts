@@ -11,7 +11,8 @@ import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/htt
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import type { Relay } from '../../../lib/relay.js';
 import { COMMAND_WHITELIST, commandStatusSchema, deviceId, newCommandSchema } from '../schemas.js';
-import { requireSignature } from '../signature.js';
+import { requestIdOf } from '../../shared/app.js';
+import { requireSignature } from '../../shared/signature.js';
 import { createCommand, updateCommandStatus } from '../store/commands.js';
 
 const ALLOWED = new Set<string>(COMMAND_WHITELIST);
@@ -33,7 +34,7 @@ export function commandsRouter(db: Database, relay: Relay, signingSecret: string
         { path: 'command_text', message: `must start with one of ${COMMAND_WHITELIST.join(', ')}` },
       ]);
     }
-    const command = await createCommand(db, relay, { deviceid, command_text, requestId: String(req.id ?? '') || null });
+    const command = await createCommand(db, relay, { deviceid, command_text, requestId: requestIdOf(req) });
     if (!command) throw notFound(`Device ${deviceid} is not registered`);
     res.status(201).json(command);
   });

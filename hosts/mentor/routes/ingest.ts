@@ -10,7 +10,7 @@ import { HttpProblem, parseOr422, requireJson } from '../../../lib/http/problem.
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { activitySchema, alertSchema, deviceId, metricSchema, processArraySchema, processEnvelopeSchema, registrationSchema, screenshotSchema } from '../schemas.js';
 import type { ProcessSnapshot } from '../schemas.js';
-import { requireSignature } from '../signature.js';
+import { requireSignature } from '../../shared/signature.js';
 import { registerDevice, replaceProcesses } from '../store/devices.js';
 import { RECORD_KINDS, storeRecords } from '../store/records.js';
 import type { RecordKindName } from '../store/records.js';

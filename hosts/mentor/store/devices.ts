@@ -5,7 +5,8 @@
  */
 import type { Database } from '../../../lib/db.js';
 import type { ProcessSnapshot, Registration } from '../schemas.js';
-import { insertAll, mapRow, q, rows } from './sql.js';
+import { insertRows } from '../../../lib/sql/insertRows.js';
+import { mapRow, q, rows } from './sql.js';
 import type { ColumnKind, Row } from './sql.js';
 
 const DEVICE_COLUMNS = {
@@ -95,7 +96,7 @@ export async function replaceProcesses(db: Database, s: ProcessSnapshot): Promis
     if (won.length === 0) return { deviceid: s.deviceid, replaced: false, inserted: 0 };
     await db.sequelize.query('DELETE FROM processes WHERE deviceid = $1', { bind: [s.deviceid], transaction: t });
     const values = s.processes.map((p) => [s.deviceid, s.snapshotAt, p.pid, p.process_name, p.cpu ?? null, p.memory ?? null, p.command_text ?? null]);
-    await insertAll(db, 'processes', PROCESS_COLUMNS, values, t);
+    await insertRows(db.sequelize, 'processes', PROCESS_COLUMNS, values, t);
     return { deviceid: s.deviceid, replaced: true, inserted: values.length };
   });
 }

@@ -3,7 +3,8 @@
  * back newest first. One table description drives the insert, the read and the API shape.
  */
 import type { Database } from '../../../lib/db.js';
-import { insertIgnore, mapRow, q, rows } from './sql.js';
+import { insertIgnore } from '../../../lib/sql/insertRows.js';
+import { mapRow, q, rows } from './sql.js';
 import type { ColumnKind, Row } from './sql.js';
 
 export interface RecordKind {
@@ -76,7 +77,7 @@ export async function storeRecords(db: Database, kind: RecordKind, records: Arra
   const now = Date.now();
   const names = [...Object.keys(kind.columns), 'received_at'];
   const values = records.map((r) => names.map((n) => (n === 'received_at' ? now : n === 'timestamp' ? (r.timestamp ?? now) : (r[n] ?? null))));
-  const stored = await db.transaction((t) => insertIgnore(db, kind.table, kind.key, names, values, t));
+  const stored = await db.transaction((t) => insertIgnore(db.sequelize, kind.table, kind.key, names, values, t));
   return { received: records.length, stored, duplicates: records.length - stored };
 }
 

@@ -5,8 +5,8 @@
 import type { Express } from 'express';
 import { collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
-import type { Database } from '../db.js';
-import { HttpProblem } from './problem.js';
+import type { Database } from '../../lib/db.js';
+import { HttpProblem } from '../../lib/http/problem.js';
 
 export interface OpsOptions {
   service: string;

@@ -4,6 +4,8 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { DEVICE_EVENTS } from '../../lib/events.js';
+import type { DeviceEvent, DeviceEventType } from '../../lib/events.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -88,16 +90,10 @@ const bytes = (name: string, fallback: number) =>
       return Number(m[1]) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
     });
 
-/** Event types guarded by a `FORWARD_*` toggle (SPEC section 4). */
-export const FORWARD_TOGGLES = {
-  'device.registered': 'FORWARD_REGISTRATIONS',
-  'metric.submitted': 'FORWARD_METRICS',
-  'activity.submitted': 'FORWARD_ACTIVITIES',
-  'process.snapshot': 'FORWARD_PROCESSES',
-  'alert.submitted': 'FORWARD_ALERTS',
-  'screenshot.submitted': 'FORWARD_SCREENSHOTS',
-  'command.updated': 'FORWARD_COMMAND_RESULTS',
-} as const;
+/** One boolean variable per device event type (`FORWARD_METRICS`, ...), from the event catalogue. */
+const toggleVariables = Object.fromEntries(DEVICE_EVENTS.map((e) => [e.toggle, bool(e.toggle, true)])) as {
+  [E in DeviceEvent as E['toggle']]: ReturnType<typeof bool>;
+};
 
 const envSchema = z.object({
   PORT: int('PORT', 0, { min: 0, max: 65535 }).optional(),
@@ -110,13 +106,7 @@ const envSchema = z.object({
   FORWARD_MAX_RETRIES: int('FORWARD_MAX_RETRIES', 3, { max: 100 }),
   FORWARD_BACKOFF_BASE: seconds('FORWARD_BACKOFF_BASE', 1),
   RELAY_DISPATCH: bool('RELAY_DISPATCH', true),
-  FORWARD_REGISTRATIONS: bool('FORWARD_REGISTRATIONS', true),
-  FORWARD_METRICS: bool('FORWARD_METRICS', true),
-  FORWARD_ACTIVITIES: bool('FORWARD_ACTIVITIES', true),
-  FORWARD_PROCESSES: bool('FORWARD_PROCESSES', true),
-  FORWARD_ALERTS: bool('FORWARD_ALERTS', true),
-  FORWARD_SCREENSHOTS: bool('FORWARD_SCREENSHOTS', true),
-  FORWARD_COMMAND_RESULTS: bool('FORWARD_COMMAND_RESULTS', true),
+  ...toggleVariables,
   RELAY_ADMIN_TOKEN: optionalString,
   RELAY_ENCRYPTION_KEY: optionalString,
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
@@ -138,7 +128,8 @@ const envSchema = z.object({
     }),
 });
 
-export type Toggles = Record<keyof typeof FORWARD_TOGGLES, boolean>;
+/** Whether each device event type is forwarded to the mentor (`FORWARD_*`). */
+export type Toggles = Record<DeviceEventType, boolean>;
 
 export interface ResolvedConfig {
   service: 'devices' | 'mentor';
@@ -201,15 +192,7 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
       timeoutMs: e.FORWARD_TIMEOUT,
       maxRetries: e.FORWARD_MAX_RETRIES,
       backoffBaseMs: e.FORWARD_BACKOFF_BASE,
-      toggles: {
-        'device.registered': e.FORWARD_REGISTRATIONS,
-        'metric.submitted': e.FORWARD_METRICS,
-        'activity.submitted': e.FORWARD_ACTIVITIES,
-        'process.snapshot': e.FORWARD_PROCESSES,
-        'alert.submitted': e.FORWARD_ALERTS,
-        'screenshot.submitted': e.FORWARD_SCREENSHOTS,
-        'command.updated': e.FORWARD_COMMAND_RESULTS,
-      },
+      toggles: Object.fromEntries(DEVICE_EVENTS.map((d) => [d.type, e[d.toggle]])) as Toggles,
     },
     adminToken: e.RELAY_ADMIN_TOKEN,
     encryptionKey: e.RELAY_ENCRYPTION_KEY,

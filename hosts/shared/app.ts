@@ -8,7 +8,7 @@ import express from 'express';
 import type { Express, Request } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger as PinoLogger } from 'pino';
-import { problemHandler, routeNotFound } from './problem.js';
+import { problemHandler, routeNotFound } from '../../lib/http/problem.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -27,7 +27,13 @@ export interface BaseAppOptions {
 /** An inbound `X-Request-ID` is kept when it is a plausible id; anything else is replaced (it is logged and stored). */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function requestIdOf(req: IncomingMessage): string {
+/**
+ * The request's id: the one assigned when the request came in (echoed as `X-Request-ID`, bound on its log
+ * lines, propagated on the forwards of what it stored); before that, a plausible inbound `X-Request-ID` or
+ * a new one.
+ */
+export function requestIdOf(req: IncomingMessage & { id?: unknown }): string {
+  if (req.id !== undefined && req.id !== null) return String(req.id);
   const h = req.headers['x-request-id'];
   const v = Array.isArray(h) ? h[0] : h;
   return v && REQUEST_ID.test(v) ? v : randomUUID();

@@ -2,7 +2,7 @@
  * Stored rows to API objects and event data. Ingestion, the read API and reconcile all go through these, so
  * a record forwarded now and the same record re-published by reconcile carry identical data.
  */
-import { num } from '../../lib/db.js';
+import { num } from '../../../lib/db.js';
 
 type Row = Record<string, unknown>;
 

@@ -1,0 +1,135 @@
+/**
+ * The one server lifecycle both hosts use. Start order:
+ *
+ *   check config -> open the database -> the host's migrations -> create the relay (the outbox's and the
+ *   plugins' migrations) -> build the app -> listen -> start dispatching
+ *
+ * Dispatching starts last, once the port is bound: a host that cannot listen (port taken, bad address)
+ * fails before it has claimed a single delivery, so a failed start leaves no lease behind and sends nothing
+ * on behalf of a process that never came up; and the routes can already publish (the outbox write does not
+ * need a running dispatcher), so nothing is lost in between.
+ *
+ * `close()` is the reverse and safe to call twice: stop accepting and let requests in progress finish,
+ * drain and stop the relay (bounded by `stopTimeoutMs`, else the library's default), close the database.
+ * Installs no signal handlers: the CLI owns the process.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import { openDatabase } from '../../lib/db.js';
+import type { Database } from '../../lib/db.js';
+import type { Logger } from '../../lib/logger.js';
+import { createRelay } from '../../lib/relay.js';
+import type { Relay, RelayOptions } from '../../lib/relay.js';
+import type { TargetPlugin } from '../../lib/target.js';
+import type { ResolvedConfig } from './config.js';
+import type { PinoLogger } from './logging.js';
+import { checkSigningSecret } from './signature.js';
+
+/** Requests still running this long after close begins are cut rather than holding shutdown open. */
+const REQUEST_DRAIN_MS = 5_000;
+
+export interface ListenOptions {
+  /** Listen address (127.0.0.1); `0.0.0.0` to accept other machines. */
+  host?: string;
+  /** Bound on draining in-flight deliveries at close (the library's default when unset). */
+  stopTimeoutMs?: number;
+}
+
+export interface RunningHost {
+  /** The bound URL (a loopback address when listening on every interface). */
+  url: string;
+  port: number;
+  app: Express;
+  relay: Relay;
+  db: Database;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export interface HostSetup extends ListenOptions {
+  config: ResolvedConfig;
+  logger: PinoLogger;
+  registry: Registry;
+  /** The host's own schema. */
+  migrate(db: Database): Promise<unknown>;
+  /** The relay's targets, and the app to build around the relay once it exists. */
+  compose(db: Database): { targets: TargetPlugin[]; app(relay: Relay): Express };
+  /** The "listening" log line's fields and message. */
+  announce(url: string, db: Database): [fields: object, message: string];
+}
+
+/** The relay options a host or a worker derives from its configuration. */
+export function relayOptionsFor(config: ResolvedConfig, db: Database, targets: TargetPlugin[], logger: Logger, registry?: Registry): RelayOptions {
+  return { db, targets, logger, registry, dispatcher: { requestTimeoutMs: config.forward.timeoutMs }, retentionDays: config.retentionDays };
+}
+
+export async function startHost(s: HostSetup): Promise<RunningHost> {
+  const { config, logger } = s;
+  checkSigningSecret(config.mentorSigningSecret);
+  ensureSqliteDirectory(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl);
+  let relay: Relay | undefined;
+  let server: Server | undefined;
+  try {
+    await s.migrate(db);
+    const parts = s.compose(db);
+    relay = await createRelay(relayOptionsFor(config, db, parts.targets, logger, s.registry));
+    const app = parts.app(relay);
+    server = await listen(app, config.port, s.host ?? '127.0.0.1');
+    // RELAY_DISPATCH=false: this host only writes the outbox; workers on the same database deliver.
+    if (config.dispatch) await relay.start();
+    else logger.info('dispatching is off on this host (RELAY_DISPATCH=false): raqeem-relay worker processes deliver its outbox');
+    const { port } = server.address() as AddressInfo;
+    const shown = s.host && s.host !== '0.0.0.0' && s.host !== '::' ? s.host : '127.0.0.1';
+    const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+    logger.info(...s.announce(url, db));
+    return { url, port, app, relay, db, server, close: closer(server, relay, db, logger, s) };
+  } catch (err) {
+    if (server) await closeServer(server);
+    // Nothing is in flight yet (dispatching starts last), so the stop is immediate.
+    await relay?.stop().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function closer(server: Server, relay: Relay, db: Database, logger: PinoLogger, s: HostSetup): () => Promise<void> {
+  let closing: Promise<void> | null = null;
+  return () =>
+    (closing ??= (async () => {
+      await closeServer(server);
+      await relay.stop(s.stopTimeoutMs === undefined ? undefined : { timeoutMs: s.stopTimeoutMs });
+      await db.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing the database failed'));
+      logger.info({}, `${s.config.service} host stopped`);
+    })());
+}
+
+/** An embedded SQLite file's directory may not exist yet on a first start. */
+function ensureSqliteDirectory(databaseUrl: string): void {
+  const file = databaseUrl.startsWith('sqlite:') ? databaseUrl.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : '';
+  if (file && file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+}
+
+function listen(app: Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+    server.once('error', reject);
+  });
+}
+
+/** Stop accepting, let requests in progress finish, then drop idle keep-alive sockets. */
+async function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), REQUEST_DRAIN_MS);
+  await closed;
+  clearTimeout(force);
+}
