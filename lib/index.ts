@@ -31,5 +31,3 @@ export { createLogger } from './logging.js';
 export { HttpProblem, problemHandler, routeNotFound, parseOr422, requireJson } from './http/problem.js';
 export { managementRouter, managementDocs, MANAGEMENT_PATHS, requireAdminToken } from './http/management.js';
 export type { ManagementRouterOptions } from './http/management.js';
-export { isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './ssrf.js';
-export type { SsrfPolicy, Resolver } from './ssrf.js';

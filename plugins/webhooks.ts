@@ -6,7 +6,7 @@
  *
  * Every non-2xx answer retries on the webhook schedule (3xx too: redirects are never followed); 410 is
  * permanent and disables the endpoint at once; an endpoint failing without a success for `disableAfterMs`
- * is disabled. Connections go through the SSRF guard (`lib/ssrf.ts`).
+ * is disabled. Connections go through the SSRF guard (`webhooks/ssrf.ts`).
  */
 import type { CircuitOptions } from '../lib/circuit.js';
 import type { Database } from '../lib/db.js';
@@ -16,8 +16,8 @@ import { silentLogger } from '../lib/logger.js';
 import type { Logger } from '../lib/logger.js';
 import { WEBHOOK_SCHEDULE_MS, scheduleBackoff } from '../lib/retry.js';
 import { parseEncryptionKey, signHeaders } from '../lib/signing.js';
-import { checkWebhookUrl } from '../lib/ssrf.js';
-import type { Resolver, SsrfPolicy, UrlCheck } from '../lib/ssrf.js';
+import { checkWebhookUrl } from './webhooks/ssrf.js';
+import type { Resolver, SsrfPolicy, UrlCheck } from './webhooks/ssrf.js';
 import type { TargetPlugin } from '../lib/target.js';
 import { createGuardedAgent } from './webhooks/agent.js';
 import { webhookMigrations } from './webhooks/migrations.js';
@@ -27,6 +27,8 @@ import type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
 export type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
 export { eventPatternProblem } from './webhooks/patterns.js';
 export { webhookMigrations } from './webhooks/migrations.js';
+export { isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './webhooks/ssrf.js';
+export type { SsrfPolicy, Resolver, UrlCheck } from './webhooks/ssrf.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Resolver } from '../lib/ssrf.js';
+import type { Resolver } from '../plugins/webhooks/ssrf.js';
 import { createRelay } from '../lib/relay.js';
 import { webhooksTarget } from '../plugins/webhooks.js';
 import { DIALECTS } from './helpers/db.js';
