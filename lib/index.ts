@@ -26,7 +26,6 @@ export type { RelayMetrics } from './metrics.js';
 export { DELIVERY_STATUSES, encodeCursor, decodeCursor } from './deliveries.js';
 export type { Delivery, Attempt, DeliveryFilter, DeliveryStatus } from './deliveries.js';
 export { generateSecret, sign, signHeaders, verify, WebhookVerificationError } from './signing.js';
-export { encryptSecret, decryptSecret, parseEncryptionKey } from './signing.js';
 export { createLogger } from './logging.js';
 export { HttpProblem, problemHandler, routeNotFound, parseOr422, requireJson } from './http/problem.js';
 export { managementRouter, managementDocs, MANAGEMENT_PATHS, requireAdminToken } from './http/management.js';

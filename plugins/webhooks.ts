@@ -15,7 +15,8 @@ import type { RelayEvent } from '../lib/events.js';
 import { silentLogger } from '../lib/logger.js';
 import type { Logger } from '../lib/logger.js';
 import { WEBHOOK_SCHEDULE_MS, scheduleBackoff } from '../lib/retry.js';
-import { parseEncryptionKey, signHeaders } from '../lib/signing.js';
+import { signHeaders } from '../lib/signing.js';
+import { parseEncryptionKey } from './webhooks/secrets.js';
 import { checkWebhookUrl } from './webhooks/ssrf.js';
 import type { Resolver, SsrfPolicy, UrlCheck } from './webhooks/ssrf.js';
 import type { TargetPlugin } from '../lib/target.js';
@@ -29,6 +30,7 @@ export { eventPatternProblem } from './webhooks/patterns.js';
 export { webhookMigrations } from './webhooks/migrations.js';
 export { isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './webhooks/ssrf.js';
 export type { SsrfPolicy, Resolver, UrlCheck } from './webhooks/ssrf.js';
+export { encryptSecret, decryptSecret, parseEncryptionKey } from './webhooks/secrets.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
 

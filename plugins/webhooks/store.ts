@@ -11,7 +11,8 @@ import type { Transaction } from 'sequelize';
 import type { Database } from '../../lib/db.js';
 import { num } from '../../lib/db.js';
 import { matchesEventType, ulid } from '../../lib/events.js';
-import { decryptSecret, encryptSecret, generateSecret } from '../../lib/signing.js';
+import { generateSecret } from '../../lib/signing.js';
+import { ENCRYPTED_PREFIX, decryptSecret, encryptSecret } from './secrets.js';
 
 /** An endpoint as the management API shows it: never with a secret. */
 export interface WebhookEndpoint {
@@ -53,7 +54,6 @@ interface Snapshot {
 type Row = Record<string, unknown>;
 
 export const ROTATION_OVERLAP_MS = 24 * 3600_000;
-const ENCRYPTED = 'enc:v1:';
 const iso = (ms: unknown) => (ms === null || ms === undefined ? null : new Date(num(ms)).toISOString());
 
 export interface StoreOptions {
@@ -287,7 +287,7 @@ export class WebhookStore {
   }
 
   private open(stored: string, id: string): string {
-    if (!stored.startsWith(ENCRYPTED)) return stored;
+    if (!stored.startsWith(ENCRYPTED_PREFIX)) return stored;
     if (!this.o.key) throw new Error(`the secret of webhook ${id} is encrypted but no encryption key is configured (RELAY_ENCRYPTION_KEY)`);
     return decryptSecret(stored, this.o.key);
   }
