@@ -7,8 +7,8 @@ import type { Database } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { TargetPlugin } from '../../lib/target.js';
 import { mentorTarget } from '../../plugins/mentor.js';
-import { webhooksTarget } from '../../plugins/webhooks.js';
-import type { WebhooksPlugin } from '../../plugins/webhooks.js';
+import { webhooksTarget } from '../../plugins/webhooks/index.js';
+import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
 
 export interface DevicesTargets {
   targets: TargetPlugin[];

@@ -11,7 +11,7 @@
  */
 import express from 'express';
 import type { Router } from 'express';
-import type { WebhooksPlugin } from '../../plugins/webhooks.js';
+import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { Relay } from '../relay.js';

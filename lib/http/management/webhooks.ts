@@ -6,8 +6,8 @@
 import express from 'express';
 import type { Router } from 'express';
 import { z } from 'zod';
-import { WebhookUrlError, eventPatternProblem } from '../../../plugins/webhooks.js';
-import type { WebhooksPlugin } from '../../../plugins/webhooks.js';
+import { WebhookUrlError, eventPatternProblem } from '../../../plugins/webhooks/index.js';
+import type { WebhooksPlugin } from '../../../plugins/webhooks/index.js';
 import type { Logger } from '../../logger.js';
 import type { Relay } from '../../relay.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../problem.js';

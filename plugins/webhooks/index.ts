@@ -6,31 +6,31 @@
  *
  * Every non-2xx answer retries on the webhook schedule (3xx too: redirects are never followed); 410 is
  * permanent and disables the endpoint at once; an endpoint failing without a success for `disableAfterMs`
- * is disabled. Connections go through the SSRF guard (`webhooks/ssrf.ts`).
+ * is disabled. Connections go through the SSRF guard (`ssrf.ts`).
  */
-import type { CircuitOptions } from '../lib/circuit.js';
-import type { Database } from '../lib/db.js';
-import { EVENT_TYPES, createEvent } from '../lib/events.js';
-import type { RelayEvent } from '../lib/events.js';
-import { silentLogger } from '../lib/logger.js';
-import type { Logger } from '../lib/logger.js';
-import { WEBHOOK_SCHEDULE_MS, scheduleBackoff } from '../lib/retry.js';
-import { signHeaders } from '../lib/signing.js';
-import { parseEncryptionKey } from './webhooks/secrets.js';
-import { checkWebhookUrl } from './webhooks/ssrf.js';
-import type { Resolver, SsrfPolicy, UrlCheck } from './webhooks/ssrf.js';
-import type { TargetPlugin } from '../lib/target.js';
-import { createGuardedAgent } from './webhooks/agent.js';
-import { webhookMigrations } from './webhooks/migrations.js';
-import { WebhookStore } from './webhooks/store.js';
-import type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
+import type { CircuitOptions } from '../../lib/circuit.js';
+import type { Database } from '../../lib/db.js';
+import { EVENT_TYPES, createEvent } from '../../lib/events.js';
+import type { RelayEvent } from '../../lib/events.js';
+import { silentLogger } from '../../lib/logger.js';
+import type { Logger } from '../../lib/logger.js';
+import { WEBHOOK_SCHEDULE_MS, scheduleBackoff } from '../../lib/retry.js';
+import { signHeaders } from '../../lib/signing.js';
+import { parseEncryptionKey } from './secrets.js';
+import { checkWebhookUrl } from './ssrf.js';
+import type { Resolver, SsrfPolicy, UrlCheck } from './ssrf.js';
+import type { TargetPlugin } from '../../lib/target.js';
+import { createGuardedAgent } from './agent.js';
+import { webhookMigrations } from './migrations.js';
+import { WebhookStore } from './store.js';
+import type { EndpointSecret, WebhookEndpoint } from './store.js';
 
-export type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
-export { eventPatternProblem } from './webhooks/patterns.js';
-export { webhookMigrations } from './webhooks/migrations.js';
-export { isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './webhooks/ssrf.js';
-export type { SsrfPolicy, Resolver, UrlCheck } from './webhooks/ssrf.js';
-export { encryptSecret, decryptSecret, parseEncryptionKey } from './webhooks/secrets.js';
+export type { EndpointSecret, WebhookEndpoint } from './store.js';
+export { eventPatternProblem } from './patterns.js';
+export { webhookMigrations } from './migrations.js';
+export { isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './ssrf.js';
+export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
+export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
 
