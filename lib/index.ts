@@ -10,7 +10,7 @@ export { createEvent, newEventId, matchesEventType, EVENT_TYPES } from './events
 export type { RelayEvent, EventType } from './events.js';
 export { loadConfig, ConfigError, FORWARD_TOGGLES } from './config.js';
 export type { ResolvedConfig, Toggles } from './config.js';
-export { exponentialBackoff, scheduleBackoff, nextDelayMs, parseRetryAfter, WEBHOOK_SCHEDULE_MS } from './retry.js';
+export { exponentialBackoff, scheduleBackoff, nextDelayMs, parseRetryAfter } from './retry.js';
 export type { RetryPolicy } from './retry.js';
 export { CircuitBreakers } from './circuit.js';
 export type { CircuitOptions, CircuitState, CircuitTransition } from './circuit.js';

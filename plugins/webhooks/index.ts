@@ -14,7 +14,7 @@ import { EVENT_TYPES, createEvent } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { Logger } from '../../lib/logger.js';
-import { WEBHOOK_SCHEDULE_MS, scheduleBackoff } from '../../lib/retry.js';
+import { scheduleBackoff } from '../../lib/retry.js';
 import { signHeaders } from '../../lib/signing.js';
 import { parseEncryptionKey } from './secrets.js';
 import { checkWebhookUrl } from './ssrf.js';
@@ -33,6 +33,9 @@ export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
 export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
+
+/** Webhooks: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (Svix's schedule). */
+export const WEBHOOK_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;
 
 export interface WebhooksTargetOptions {
   db: Database;
