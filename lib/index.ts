@@ -28,5 +28,5 @@ export type { Delivery, Attempt, DeliveryFilter, DeliveryStatus } from './delive
 export { generateSecret, sign, signHeaders, verify, WebhookVerificationError } from './signing.js';
 export { createLogger } from './logging.js';
 export { HttpProblem, problemHandler, routeNotFound, parseOr422, requireJson } from './http/problem.js';
-export { managementRouter, managementDocs, MANAGEMENT_PATHS, requireAdminToken } from './http/management.js';
-export type { ManagementRouterOptions } from './http/management.js';
+export { managementRouter, managementDocs, managementPaths, MANAGEMENT_PATHS, requireAdminToken } from './http/management.js';
+export type { ManagementRouterOptions, ManagementExtension, ManagementRouteDoc } from './http/management.js';

@@ -5,6 +5,7 @@ import express from 'express';
 import { tokensEqual } from '../lib/http/auth.js';
 import { managementDocs, managementRouter } from '../lib/http/management.js';
 import { problemHandler, routeNotFound } from '../lib/http/problem.js';
+import { webhooksManagement } from '../plugins/webhooks/index.js';
 import { DIALECTS } from './helpers/db.js';
 import { ADMIN_TOKEN, webhookFixture } from './helpers/webhooks.js';
 import type { WebhookFixture } from './helpers/webhooks.js';
@@ -80,7 +81,7 @@ describe.each(DIALECTS)('management API authentication (%s)', (dialect) => {
   it('guards only its own paths, so device routes under the same prefix stay open', async () => {
     f = await webhookFixture(dialect, { paused: true });
     const app = express();
-    app.use('/api/v1', managementRouter({ relay: f.relay, webhooks: f.webhooks, adminToken: ADMIN_TOKEN }));
+    app.use('/api/v1', managementRouter({ relay: f.relay, adminToken: ADMIN_TOKEN, extensions: [webhooksManagement({ webhooks: f.webhooks, relay: f.relay })] }));
     app.get('/api/v1/devices', (_req, res) => void res.json({ devices: [] }));
     app.use(routeNotFound);
     app.use(problemHandler());
@@ -95,7 +96,7 @@ describe.each(DIALECTS)('management API authentication (%s)', (dialect) => {
 
   it('answers every route its OpenAPI descriptors document (and needs the token for each)', async () => {
     f = await webhookFixture(dialect, { paused: true });
-    const docs = managementDocs();
+    const docs = managementDocs([webhooksManagement({ webhooks: f.webhooks, relay: f.relay })]);
     expect(docs.length).toBeGreaterThanOrEqual(13);
     for (const d of docs) {
       const path = d.path.replace(':id', d.path.startsWith('/deliveries') ? '424242' : 'wh_unknown');

@@ -20,6 +20,7 @@ import { runMigrations } from '../../lib/migrate.js';
 import { createRelay } from '../../lib/relay.js';
 import type { Relay } from '../../lib/relay.js';
 import { sign } from '../../lib/signing.js';
+import { webhooksManagement } from '../../plugins/webhooks/index.js';
 import { createDevicesApp } from './app.js';
 import { devicesMigrations } from './migrations.js';
 import { republish } from './reconcile.js';
@@ -76,15 +77,16 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
     if (config.dispatch) await relay.start();
     else logger.info('dispatching is off on this host (RELAY_DISPATCH=false): raqeem-relay worker processes deliver its outbox');
     const r0 = relay;
+    const extensions = [webhooksManagement({ webhooks, relay: r0, logger })];
     const management = managementRouter({
       relay: r0,
-      webhooks,
       adminToken: config.adminToken,
       republish: (o) => republish(db, r0, o),
       logger,
       bodyLimit: config.bodyLimit,
+      extensions,
     });
-    const app = createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs() });
+    const app = createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs(extensions) });
     const server = await listen(app, config.port, options.host ?? '127.0.0.1');
     const port = (server.address() as AddressInfo).port;
     const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
