@@ -12,7 +12,7 @@ import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
 
 export interface DevicesTargets {
   targets: TargetPlugin[];
-  /** The webhooks plugin, which the management API also drives (endpoint CRUD). */
+  /** The webhooks plugin; the host mounts its management routes (`webhooksManagement`) beside the core ones. */
   webhooks: WebhooksPlugin;
 }
 
