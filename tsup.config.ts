@@ -6,7 +6,7 @@ export default defineConfig({
     signing: 'lib/signing.ts',
     'plugins/http': 'plugins/http.ts',
     'plugins/mentor': 'plugins/mentor.ts',
-    'plugins/webhooks': 'plugins/webhooks.ts',
+    'plugins/webhooks': 'plugins/webhooks/index.ts',
     cli: 'hosts/cli.ts',
   },
   format: ['esm', 'cjs'],

@@ -33,9 +33,6 @@ export function scheduleBackoff(delaysMs: readonly number[], o: { jitter?: numbe
   };
 }
 
-/** Webhooks: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (Svix's schedule). */
-export const WEBHOOK_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;
-
 export function nextDelayMs(policy: RetryPolicy, attemptsMade: number, retryAfterMs: number | null, random = Math.random): number {
   const base = policy.baseDelayMs(attemptsMade);
   const jittered = base * (1 + policy.jitter * (2 * random() - 1));

@@ -1,23 +1,19 @@
 /**
- * Standard Webhooks v1 signing and verification (https://www.standardwebhooks.com), plus AES-256-GCM
- * encryption for signing secrets at rest. node:crypto only, so the published `./signing` subpath has no
- * runtime dependencies.
+ * Standard Webhooks v1 signing and verification (https://www.standardwebhooks.com). node:crypto only, so
+ * the published `./signing` subpath (what a receiver imports to verify) has no runtime dependencies.
+ * Encryption of secrets at rest is the webhooks plugin's (`plugins/webhooks/secrets.ts`).
  *
  * Signed content is `${id}.${timestamp}.${body}` over the exact body bytes, HMAC-SHA256 keyed with the
  * base64-decoded secret (after the `whsec_` prefix). Several secrets produce several space-separated
  * signatures, which is how rotation keeps the previous secret valid while receivers catch up.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const SECRET_PREFIX = 'whsec_';
 const SIGNATURE_VERSION = 'v1';
-const ENCRYPTED_PREFIX = 'enc:v1:';
 const MIN_SECRET_BYTES = 24;
 const MAX_SECRET_BYTES = 64;
 const HMAC_BYTES = 32;
-const AES_KEY_BYTES = 32;
-const GCM_IV_BYTES = 12;
-const GCM_TAG_BYTES = 16;
 
 /** Why {@link verify} rejected a request; stable codes, safe to log and to return to a client. */
 export type WebhookVerificationReason =
@@ -170,71 +166,6 @@ export function verify(
     throw new WebhookVerificationError('no_matching_signature', 'No matching webhook signature');
   }
   return { id, timestamp };
-}
-
-/**
- * Encrypt a signing secret for storage with AES-256-GCM and a random 12-byte IV.
- * @param key 32 bytes, usually from {@link parseEncryptionKey}.
- * @returns `enc:v1:<base64 iv>:<base64 tag>:<base64 ciphertext>`.
- */
-export function encryptSecret(plain: string, key: Buffer): string {
-  assertAesKey(key);
-  const iv = randomBytes(GCM_IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-  const tag = cipher.getAuthTag();
-  return `${ENCRYPTED_PREFIX}${iv.toString('base64')}:${tag.toString('base64')}:${ciphertext.toString('base64')}`;
-}
-
-/**
- * Decrypt a value written by {@link encryptSecret}. Values without the `enc:v1:` prefix are returned
- * unchanged, so secrets stored in plaintext before encryption was configured keep working.
- * @throws Error when the value is malformed, the key is wrong or the value was tampered with.
- */
-export function decryptSecret(stored: string, key: Buffer): string {
-  if (!stored.startsWith(ENCRYPTED_PREFIX)) return stored;
-  assertAesKey(key);
-  const parts = stored.slice(ENCRYPTED_PREFIX.length).split(':');
-  const [iv, tag, ciphertext] = parts.map((part) => Buffer.from(part, 'base64'));
-  if (parts.length !== 3 || !iv || !tag || !ciphertext || iv.length !== GCM_IV_BYTES || tag.length !== GCM_TAG_BYTES) {
-    throw new Error('Encrypted secret is malformed; expected enc:v1:<iv>:<tag>:<ciphertext>');
-  }
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: GCM_TAG_BYTES });
-    decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
-  } catch (cause) {
-    throw new Error('Could not decrypt secret: the encryption key is wrong or the stored value was altered', {
-      cause,
-    });
-  }
-}
-
-/**
- * Parse a 32-byte AES key given as 64 hex characters or as base64 (standard or URL-safe).
- * @throws Error saying how to generate a valid key; the message never includes the value.
- */
-export function parseEncryptionKey(value: string): Buffer {
-  const trimmed = value.trim();
-  let key: Buffer | undefined;
-  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) {
-    key = Buffer.from(trimmed, 'hex');
-  } else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(trimmed)) {
-    key = Buffer.from(trimmed, 'base64');
-  }
-  if (key?.length !== AES_KEY_BYTES) {
-    throw new Error(
-      `Encryption key must be 32 bytes written as 64 hex characters or base64 (got ${trimmed.length} characters); ` +
-        'generate one with `openssl rand -hex 32`',
-    );
-  }
-  return key;
-}
-
-function assertAesKey(key: Buffer): void {
-  if (key.length !== AES_KEY_BYTES) {
-    throw new Error('Encryption key must be 32 bytes; build it with parseEncryptionKey()');
-  }
 }
 
 function signedContent(id: string, timestamp: number, body: string | Buffer): Buffer {

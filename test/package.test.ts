@@ -17,6 +17,21 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as
   bin: Record<string, string>;
 };
 
+/** Source files (relative to the repository) bundled into an ESM entry and every chunk it imports, from the chunks' source maps. */
+function bundledSources(distDir: string, entry: string): string[] {
+  const seen = new Set<string>();
+  const sources = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const map = `${file}.map`;
+    if (existsSync(map)) for (const s of (JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }).sources) sources.add(path.relative(ROOT, path.resolve(path.dirname(map), s)));
+    for (const m of readFileSync(file, 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["'](\.\.?\/[^"']+)["']/g)) visit(path.resolve(path.dirname(file), m[1]!));
+  };
+  visit(path.join(distDir, entry));
+  return [...sources];
+}
+
 describe('published package', () => {
   let dir: string;
   beforeAll(() => {
@@ -37,6 +52,8 @@ describe('published package', () => {
   }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  const exportsOf = (spec: string) => execFileSync(process.execPath, ['-e', `console.log(Object.keys(require('${spec}')).join(','))`], { cwd: dir }).toString().trim().split(',');
+
   const subpaths = Object.keys(pkg.exports).filter((s) => s !== './package.json');
 
   it.each(subpaths)('%s loads with import and require', (sub) => {
@@ -52,8 +69,23 @@ describe('published package', () => {
     for (const name of ['createRelay', 'openDatabase', 'createEvent', 'DEVICE_EVENTS', 'generateSecret', 'sign', 'verify', 'managementRouter']) expect(keys).toContain(name);
     // Host configuration and logging live with the hosts (hosts/shared), not in the library entry.
     for (const name of ['loadConfig', 'ConfigError', 'FORWARD_TOGGLES', 'createLogger']) expect(keys).not.toContain(name);
-    const signing = execFileSync(process.execPath, ['-e', `console.log(Object.keys(require('${pkg.name}/signing')).join(','))`], { cwd: dir }).toString();
-    expect(signing).toContain('verify');
+    for (const name of ['managementRouter', 'managementDocs', 'requireAdminToken']) expect(keys).toContain(name);
+    // The webhooks plugin's own pieces are published from its subpath only.
+    const webhookOnly = ['webhooksTarget', 'webhooksManagement', 'checkWebhookUrl', 'isPrivateAddress', 'classifyAddress', 'createGuardedLookup', 'encryptSecret', 'decryptSecret', 'parseEncryptionKey', 'WEBHOOK_SCHEDULE_MS'];
+    for (const name of webhookOnly) expect(keys).not.toContain(name);
+    const webhooks = exportsOf(`${pkg.name}/plugins/webhooks`);
+    for (const name of webhookOnly) expect(webhooks).toContain(name);
+    // What a receiver imports to verify: sign/verify only, no encryption at rest.
+    expect(exportsOf(`${pkg.name}/signing`).sort()).toEqual(['WebhookVerificationError', 'generateSecret', 'sign', 'signHeaders', 'verify']);
+  });
+
+  it.each([
+    ['index.js', /^(plugins|hosts)\//],
+    ['signing.js', /^(?!lib\/signing\.ts$)/],
+  ])('the built %s loads no module it should not (its chunks\' source maps name what they contain)', (entry, forbidden) => {
+    const sources = bundledSources(path.join(dir, 'node_modules', pkg.name, 'dist'), entry);
+    expect(sources.length).toBeGreaterThan(0);
+    expect(sources.filter((s) => forbidden.test(s))).toEqual([]);
   });
 
   it('the bin prints its usage', () => {

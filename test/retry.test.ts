@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { exponentialBackoff, nextDelayMs, parseRetryAfter, scheduleBackoff, WEBHOOK_SCHEDULE_MS } from '../lib/retry.js';
+import { exponentialBackoff, nextDelayMs, parseRetryAfter, scheduleBackoff } from '../lib/retry.js';
+import { WEBHOOK_SCHEDULE_MS } from '../plugins/webhooks/index.js';
 
 describe('retry schedules', () => {
   it('gives the seed schedule 1 s, 2 s, 4 s for three retries', () => {

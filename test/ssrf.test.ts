@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
-import { checkLiteralDestination, checkWebhookUrl, classifyAddress, createGuardedLookup, isPrivateAddress } from '../lib/ssrf.js';
-import type { Resolver, SsrfPolicy } from '../lib/ssrf.js';
+import { checkLiteralDestination, checkWebhookUrl, classifyAddress, createGuardedLookup, isPrivateAddress } from '../plugins/webhooks/ssrf.js';
+import type { Resolver, SsrfPolicy } from '../plugins/webhooks/ssrf.js';
 
 const PUBLIC_IP = '93.184.216.34';
 const strict: SsrfPolicy = { allowPrivateNetworks: false, allowedHosts: [] };

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../lib/db.js';
 import { runMigrations } from '../lib/migrate.js';
 import { mentorTarget } from '../plugins/mentor.js';
-import { webhooksTarget } from '../plugins/webhooks.js';
+import { webhooksTarget } from '../plugins/webhooks/index.js';
 import { createPgDatabase, DIALECTS } from './helpers/db.js';
 import { metricEvent } from './helpers/relay.js';
 import { eventually, startSink } from './helpers/sink.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Resolver } from '../lib/ssrf.js';
+import type { Resolver } from '../plugins/webhooks/ssrf.js';
 import { createRelay } from '../lib/relay.js';
-import { webhooksTarget } from '../plugins/webhooks.js';
+import { webhooksTarget } from '../plugins/webhooks/index.js';
 import { DIALECTS } from './helpers/db.js';
 import { metricEvent } from './helpers/relay.js';
 import { eventually, startSink } from './helpers/sink.js';

@@ -9,6 +9,7 @@ import type { Database } from '../../lib/db.js';
 import { managementDocs, managementRouter } from '../../lib/http/management.js';
 import { runMigrations } from '../../lib/migrate.js';
 import type { Relay } from '../../lib/relay.js';
+import { webhooksManagement } from '../../plugins/webhooks/index.js';
 import type { ResolvedConfig } from '../shared/config.js';
 import { createLogger } from '../shared/logging.js';
 import type { PinoLogger } from '../shared/logging.js';
@@ -44,15 +45,16 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
     compose(db) {
       const { targets, webhooks } = devicesTargets(config, db, logger);
       const app = (relay: Relay) => {
+        const extensions = [webhooksManagement({ webhooks, relay, logger })];
         const management = managementRouter({
           relay,
-          webhooks,
           adminToken: config.adminToken,
           republish: (o) => republish(db, relay, o),
           logger,
           bodyLimit: config.bodyLimit,
+          extensions,
         });
-        return createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs() });
+        return createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs(extensions) });
       };
       return { targets, app };
     },

@@ -8,12 +8,12 @@ import type { DeviceEventType } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
 import type { TargetPlugin } from '../../lib/target.js';
 import { mentorTarget } from '../../plugins/mentor.js';
-import { webhooksTarget } from '../../plugins/webhooks.js';
-import type { WebhooksPlugin } from '../../plugins/webhooks.js';
+import { webhooksTarget } from '../../plugins/webhooks/index.js';
+import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
 
 export interface DevicesTargets {
   targets: TargetPlugin[];
-  /** The webhooks plugin, which the management API also drives (endpoint CRUD). */
+  /** The webhooks plugin; the host mounts its management routes (`webhooksManagement`) beside the core ones. */
   webhooks: WebhooksPlugin;
 }
 

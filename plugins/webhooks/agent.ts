@@ -6,8 +6,8 @@
  */
 import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
-import { checkLiteralDestination, createGuardedLookup } from '../../lib/ssrf.js';
-import type { SsrfPolicy } from '../../lib/ssrf.js';
+import { checkLiteralDestination, createGuardedLookup } from './ssrf.js';
+import type { SsrfPolicy } from './ssrf.js';
 
 export interface GuardedAgentOptions {
   connectTimeoutMs?: number;

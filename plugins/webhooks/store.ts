@@ -11,28 +11,10 @@ import type { Transaction } from 'sequelize';
 import type { Database } from '../../lib/db.js';
 import { num } from '../../lib/db.js';
 import { matchesEventType, ulid } from '../../lib/events.js';
-import { decryptSecret, encryptSecret, generateSecret } from '../../lib/signing.js';
-
-/** An endpoint as the management API shows it: never with a secret. */
-export interface WebhookEndpoint {
-  id: string;
-  url: string;
-  events: string[];
-  description: string | null;
-  enabled: boolean;
-  /** Why the relay (or an administrator) disabled it. */
-  disabled_reason: string | null;
-  /** Start of the current run of failed requests. */
-  failing_since: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface EndpointSecret {
-  secret: string;
-  /** While a rotation is in progress the previous secret still signs until then. */
-  previous_secret_expires_at: string | null;
-}
+import { isoOrNull as iso } from '../../lib/time.js';
+import { generateSecret } from '../../lib/signing.js';
+import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
+import { ENCRYPTED_PREFIX, decryptSecret, encryptSecret } from './secrets.js';
 
 /** An endpoint as the dispatcher needs it. */
 export interface LiveEndpoint {
@@ -53,8 +35,6 @@ interface Snapshot {
 type Row = Record<string, unknown>;
 
 export const ROTATION_OVERLAP_MS = 24 * 3600_000;
-const ENCRYPTED = 'enc:v1:';
-const iso = (ms: unknown) => (ms === null || ms === undefined ? null : new Date(num(ms)).toISOString());
 
 export interface StoreOptions {
   db: Database;
@@ -287,7 +267,7 @@ export class WebhookStore {
   }
 
   private open(stored: string, id: string): string {
-    if (!stored.startsWith(ENCRYPTED)) return stored;
+    if (!stored.startsWith(ENCRYPTED_PREFIX)) return stored;
     if (!this.o.key) throw new Error(`the secret of webhook ${id} is encrypted but no encryption key is configured (RELAY_ENCRYPTION_KEY)`);
     return decryptSecret(stored, this.o.key);
   }

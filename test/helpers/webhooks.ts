@@ -13,8 +13,8 @@ import { problemHandler, routeNotFound } from '../../lib/http/problem.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Relay, RelayOptions } from '../../lib/relay.js';
 import type { TargetPlugin } from '../../lib/target.js';
-import { webhooksTarget } from '../../plugins/webhooks.js';
-import type { WebhooksPlugin, WebhooksTargetOptions } from '../../plugins/webhooks.js';
+import { webhooksManagement, webhooksTarget } from '../../plugins/webhooks/index.js';
+import type { WebhooksPlugin, WebhooksTargetOptions } from '../../plugins/webhooks/index.js';
 import type { TestDialect } from './db.js';
 import { relayFixture } from './relay.js';
 import type { RelayFixture } from './relay.js';
@@ -44,7 +44,7 @@ export interface WebhookFixtureOptions {
   plugin?: Partial<Omit<WebhooksTargetOptions, 'db'>>;
   targets?: TargetPlugin[];
   dispatcher?: RelayOptions['dispatcher'];
-  router?: Partial<Omit<ManagementRouterOptions, 'relay' | 'webhooks' | 'logger'>>;
+  router?: Partial<Omit<ManagementRouterOptions, 'relay' | 'extensions' | 'logger'>>;
   /** Do not start the dispatcher. */
   paused?: boolean;
 }
@@ -71,7 +71,8 @@ export async function webhookFixture(dialect: TestDialect, o: WebhookFixtureOpti
   if (!o.paused) await relay.start();
   const app = express();
   app.use(express.json());
-  app.use('/api/v1', managementRouter({ relay, webhooks, adminToken: ADMIN_TOKEN, logger, ...o.router }));
+  const extensions = [webhooksManagement({ webhooks, relay, logger })];
+  app.use('/api/v1', managementRouter({ relay, adminToken: ADMIN_TOKEN, logger, extensions, ...o.router }));
   app.use(routeNotFound);
   app.use(problemHandler(logger));
   const server: Server = await new Promise((resolve) => {

@@ -6,29 +6,43 @@
  *
  * Every non-2xx answer retries on the webhook schedule (3xx too: redirects are never followed); 410 is
  * permanent and disables the endpoint at once; an endpoint failing without a success for `disableAfterMs`
- * is disabled. Connections go through the SSRF guard (`lib/ssrf.ts`).
+ * is disabled. Connections go through the SSRF guard (`ssrf.ts`).
+ *
+ * The plugin owns its whole feature in this folder: the endpoint store and its schema (`schemas.ts`), the
+ * management routes (`routes.ts`, a separate export so the target itself stays free of Express), the SSRF
+ * guard, secrets at rest (`secrets.ts`) and its retry schedule.
  */
-import type { CircuitOptions } from '../lib/circuit.js';
-import type { Database } from '../lib/db.js';
-import { EVENT_TYPES, createEvent } from '../lib/events.js';
-import type { RelayEvent } from '../lib/events.js';
-import { silentLogger } from '../lib/logger.js';
-import type { Logger } from '../lib/logger.js';
-import { WEBHOOK_SCHEDULE_MS, scheduleBackoff } from '../lib/retry.js';
-import { parseEncryptionKey, signHeaders } from '../lib/signing.js';
-import { checkWebhookUrl } from '../lib/ssrf.js';
-import type { Resolver, SsrfPolicy, UrlCheck } from '../lib/ssrf.js';
-import type { TargetPlugin } from '../lib/target.js';
-import { createGuardedAgent } from './webhooks/agent.js';
-import { webhookMigrations } from './webhooks/migrations.js';
-import { WebhookStore } from './webhooks/store.js';
-import type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
+import type { CircuitOptions } from '../../lib/circuit.js';
+import type { Database } from '../../lib/db.js';
+import { EVENT_TYPES, createEvent } from '../../lib/events.js';
+import type { RelayEvent } from '../../lib/events.js';
+import { silentLogger } from '../../lib/logger.js';
+import type { Logger } from '../../lib/logger.js';
+import { scheduleBackoff } from '../../lib/retry.js';
+import { signHeaders } from '../../lib/signing.js';
+import type { TargetPlugin } from '../../lib/target.js';
+import { parseEncryptionKey } from './secrets.js';
+import { WebhookUrlError, checkWebhookUrl } from './ssrf.js';
+import type { Resolver, SsrfPolicy, UrlCheck } from './ssrf.js';
+import { createGuardedAgent } from './agent.js';
+import { webhookMigrations } from './migrations.js';
+import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
+import { WebhookStore } from './store.js';
 
-export type { EndpointSecret, WebhookEndpoint } from './webhooks/store.js';
-export { eventPatternProblem } from './webhooks/patterns.js';
-export { webhookMigrations } from './webhooks/migrations.js';
+export type { EndpointSecret, WebhookEndpoint } from './schemas.js';
+export { webhookEndpointSchema, endpointSecretSchema } from './schemas.js';
+export { webhooksManagement } from './routes.js';
+export type { WebhooksManagementOptions } from './routes.js';
+export { eventPatternProblem } from './patterns.js';
+export { webhookMigrations } from './migrations.js';
+export { WebhookUrlError, isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './ssrf.js';
+export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
+export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
+
+/** Webhooks: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (Svix's schedule). */
+export const WEBHOOK_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;
 
 export interface WebhooksTargetOptions {
   db: Database;
@@ -78,14 +92,6 @@ export interface WebhooksPlugin extends TargetPlugin {
   disable(id: string, reason: string): Promise<boolean>;
   /** A `webhook.test` event routed to this endpoint only; publish it with the relay. */
   testEvent(id: string): RelayEvent;
-}
-
-/** A webhook URL refused at registration; `reason` says why and how to allow it. */
-export class WebhookUrlError extends Error {
-  override readonly name = 'WebhookUrlError';
-  constructor(readonly reason: string) {
-    super(reason);
-  }
 }
 
 /** An error from `prepare` that retrying cannot fix (the endpoint is gone or disabled): dead at once. */

@@ -21,6 +21,14 @@ import { classifyAddress, inCidr, parseCidr } from './ssrf/ranges.js';
 
 export { classifyAddress } from './ssrf/ranges.js';
 
+/** A webhook URL refused at registration; `reason` says why and how to allow it. */
+export class WebhookUrlError extends Error {
+  override readonly name = 'WebhookUrlError';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
 export interface ResolvedAddress {
   address: string;
   family: 4 | 6;

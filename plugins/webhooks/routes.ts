@@ -5,34 +5,16 @@
  */
 import express from 'express';
 import type { Router } from 'express';
-import { z } from 'zod';
-import { WebhookUrlError, eventPatternProblem } from '../../../plugins/webhooks.js';
-import type { WebhooksPlugin } from '../../../plugins/webhooks.js';
-import type { Logger } from '../../logger.js';
-import type { Relay } from '../../relay.js';
-import { HttpProblem, notFound, parseOr422, requireJson } from '../problem.js';
-import { jsonObject, noStore } from './common.js';
-
-/** Request bodies of the webhook routes (also rendered into OpenAPI by `managementDocs`). */
-export function webhookSchemas(known: readonly string[]) {
-  const events = z
-    .array(z.string().max(128), { error: 'must be an array of event types, "*" or "prefix.*"' })
-    .min(1, 'must list at least one event type, "*" or "prefix.*"')
-    .max(64)
-    .superRefine((list, ctx) => {
-      list.forEach((pattern, i) => {
-        const problem = eventPatternProblem(pattern, known);
-        if (problem) ctx.addIssue({ code: 'custom', path: [i], message: problem });
-      });
-    })
-    .transform((list) => [...new Set(list)]);
-  const url = z.string({ error: 'must be an http or https URL' }).min(1).max(2048);
-  const description = z.string().max(1000).nullable();
-  return {
-    create: jsonObject({ url, events, description: description.optional(), enabled: z.boolean().optional() }),
-    patch: jsonObject({ url: url.optional(), events: events.optional(), description: description.optional(), enabled: z.boolean().optional() }),
-  };
-}
+import type { ManagementExtension } from '../../lib/http/management.js';
+import { noStore } from '../../lib/http/management/common.js';
+import { HttpProblem, notFound, parseOr422, requireJson } from '../../lib/http/problem.js';
+import { silentLogger } from '../../lib/logger.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Relay } from '../../lib/relay.js';
+import { webhookDocs } from './docs.js';
+import type { WebhooksPlugin } from './index.js';
+import { webhookSchemas } from './schemas.js';
+import { WebhookUrlError } from './ssrf.js';
 
 /** A refused URL is a validation error on `url`, with the guard's reason. */
 async function urlChecked<T>(fn: () => Promise<T>): Promise<T> {
@@ -44,7 +26,24 @@ async function urlChecked<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: WebhooksPlugin; logger: Logger }): Router {
+export interface WebhooksManagementOptions {
+  /** The plugin registered with `relay`, whose endpoints the routes manage. */
+  webhooks: WebhooksPlugin;
+  /** Publishes the `webhook.test` events. */
+  relay: Relay;
+  /** Audit log of endpoint changes (never with secrets). */
+  logger?: Logger;
+}
+
+/**
+ * The `/webhooks` routes as an extension of the management router, which authenticates them:
+ * `managementRouter({ ..., extensions: [webhooksManagement({ webhooks, relay, logger })] })`.
+ */
+export function webhooksManagement({ webhooks, relay, logger = silentLogger }: WebhooksManagementOptions): ManagementExtension {
+  return { paths: ['/webhooks'], router: webhookRoutes({ relay, webhooks, logger }), docs: webhookDocs(webhooks.eventTypes) };
+}
+
+function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: WebhooksPlugin; logger: Logger }): Router {
   const router = express.Router();
   const s = webhookSchemas(webhooks.eventTypes);
   const missing = (id: string) => notFound(`No webhook endpoint ${JSON.stringify(id.slice(0, 80))}`);
