@@ -10,26 +10,26 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Dispatcher as UndiciDispatcher } from 'undici';
-import { CircuitBreakers } from './circuit.js';
-import type { CircuitOptions, CircuitTransition } from './circuit.js';
-import type { Database } from './db.js';
-import type { RelayEmitter } from './emitter.js';
-import { coerceError, describeError } from './errors.js';
-import type { RelayEvent } from './events.js';
-import type { Logger } from './logger.js';
-import type { RelayMetrics } from './metrics.js';
-import { observeOutcome } from './observe.js';
-import { planOutcomes } from './outcome.js';
-import { parseRetryAfter } from './retry.js';
-import { claimDeliveries } from './sql/claimDeliveries.js';
-import type { ClaimedRow, ClaimOptions } from './sql/claimDeliveries.js';
-import { finishDeliveries } from './sql/finishDeliveries.js';
-import type { AttemptRecord, StatusUpdate } from './sql/finishDeliveries.js';
-import { reclaimExpiredLeases, releaseOwnLeases } from './sql/releaseLeases.js';
-import { defaultClassify } from './target.js';
-import type { TargetPlugin, Verdict } from './target.js';
-import { send } from './transport.js';
-import type { OutboundRequest, OutboundResponse } from './transport.js';
+import { CircuitBreakers } from '../circuit.js';
+import type { CircuitOptions, CircuitTransition } from '../circuit.js';
+import type { Database } from '../db.js';
+import type { RelayEmitter } from '../emitter.js';
+import { coerceError, describeError } from '../errors.js';
+import type { RelayEvent } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { RelayMetrics } from '../metrics.js';
+import { observeOutcome } from '../observe.js';
+import { planOutcomes } from '../outcome.js';
+import { parseRetryAfter } from '../retry.js';
+import { claimDeliveries } from '../sql/claimDeliveries.js';
+import type { ClaimedRow, ClaimOptions } from '../sql/claimDeliveries.js';
+import { finishDeliveries } from '../sql/finishDeliveries.js';
+import type { AttemptRecord, StatusUpdate } from '../sql/finishDeliveries.js';
+import { reclaimExpiredLeases, releaseOwnLeases } from '../sql/releaseLeases.js';
+import { defaultClassify } from '../target.js';
+import type { TargetPlugin, Verdict } from '../target.js';
+import { send } from '../transport.js';
+import type { OutboundRequest, OutboundResponse } from '../transport.js';
 
 export interface DispatcherOptions {
   /** Rows per claim. */
