@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { Database } from '../lib/db.js';
+import * as entry from '../lib/index.js';
 import { defaultFailureThreshold, resolveDispatcherOptions, resolveRelayOptions } from '../lib/options.js';
 import type { RelayOptions } from '../lib/options.js';
 import { exponentialBackoff } from '../lib/retry.js';
@@ -47,6 +48,10 @@ describe('resolveRelayOptions defaults', () => {
     const o = resolve({ circuit: { cooldownMs: 100 } });
     expect(o.circuitFor(target({ circuit: { maxCooldownMs: 900 } }))).toEqual({ failureThreshold: 3, cooldownMs: 100, maxCooldownMs: 900 });
     expect(o.circuitFor(undefined)).toEqual({ failureThreshold: 3, cooldownMs: 100, maxCooldownMs: 60_000 });
+  });
+
+  it('is exported from the raqeem-relay entry', () => {
+    expect(entry.resolveRelayOptions).toBe(resolveRelayOptions);
   });
 
   it('resolves once: a resolved object passes through unchanged', () => {
