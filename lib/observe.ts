@@ -1,7 +1,8 @@
 /**
  * Logs, metrics and relay events for one request's outcome, in the seed's words: success at info, each
  * failed attempt at warn ("attempt 2/4"), dead at error with the reason. Every line names the event id,
- * type, device id and target; no line carries a secret (requests' headers are never logged).
+ * type, device id and target; no line carries a secret (requests' headers are never logged). Circuit
+ * transitions too: the gauge, a line, an event.
  */
 import type { CircuitTransition } from './circuit.js';
 import type { RelayEmitter } from './emitter.js';

@@ -21,6 +21,7 @@ import { observeCircuit } from '../observe.js';
 import type { ResolvedDispatcherOptions } from '../options.js';
 import { reclaimExpiredLeases, releaseOwnLeases } from '../sql/releaseLeases.js';
 import type { TargetPlugin } from '../target.js';
+import { Alarm } from './alarm.js';
 import { attempt, handleAttempt } from './attempt.js';
 import type { HandleContext } from './attempt.js';
 import { claimDue } from './claim.js';
@@ -28,9 +29,6 @@ import { DirectPath } from './direct.js';
 import { KeyQueues } from './keyQueues.js';
 import type { Claimed } from './keyQueues.js';
 import { ResultBuffer } from './results.js';
-import { Alarm } from './alarm.js';
-
-export type { Claimed } from './keyQueues.js';
 
 export interface DispatcherDeps {
   db: Database;
@@ -88,7 +86,9 @@ export class Dispatcher {
       ...deps,
       circuits: this.circuits,
       results: this.results,
-      wakeAt: (at) => this.running && this.alarm.wakeAt(at),
+      wakeAt: (at) => {
+        if (this.running) this.alarm.wakeAt(at);
+      },
       report: (err, during) => this.report(err, during),
     };
     this.direct = new DirectPath(
