@@ -1,6 +1,7 @@
 /** raqeem-relay: durable, observable forwarding of device telemetry and signed webhooks. */
 export { createRelay, Relay } from './relay.js';
-export type { RelayOptions, PublishOptions } from './relay.js';
+export type { PublishOptions } from './relay.js';
+export type { RelayOptions } from './options.js';
 export { openDatabase } from './db.js';
 export type { Database, Dialect } from './db.js';
 export { runMigrations } from './migrate.js';
@@ -16,8 +17,8 @@ export { defaultClassify, circuitKey } from './target.js';
 export type { TargetPlugin, Verdict, RouteContext, PrepareContext, OutcomeInfo } from './target.js';
 export { createAgent, send, RESPONSE_BODY_LIMIT } from './transport.js';
 export type { OutboundRequest, OutboundResponse } from './transport.js';
-export { resolveDispatcherOptions } from './dispatcher.js';
-export type { DispatcherOptions, ResolvedDispatcherOptions } from './dispatcher.js';
+export { resolveRelayOptions } from './options.js';
+export type { DispatcherOptions, ResolvedDispatcherOptions, ResolvedRelayOptions } from './options.js';
 export type { RelayEventMap, DeliveryEventInfo } from './emitter.js';
 export type { Logger } from './logger.js';
 export type { RelayMetrics } from './metrics.js';

@@ -1,8 +1,10 @@
 /**
  * Logs, metrics and relay events for one request's outcome, in the seed's words: success at info, each
  * failed attempt at warn ("attempt 2/4"), dead at error with the reason. Every line names the event id,
- * type, device id and target; no line carries a secret (requests' headers are never logged).
+ * type, device id and target; no line carries a secret (requests' headers are never logged). Circuit
+ * transitions too: the gauge, a line, an event.
  */
+import type { CircuitTransition } from './circuit.js';
 import type { RelayEmitter } from './emitter.js';
 import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
@@ -85,4 +87,13 @@ export function observeOutcome<R extends ObservedRow>(
       emitter.safeEmit('delivery:dead', info(o.dead));
     }
   }
+}
+
+/** A circuit changed state: the gauge (0 closed, 1 half-open, 2 open), a log line and a relay event. */
+export function observeCircuit(deps: { logger: Logger; metrics: RelayMetrics; emitter: RelayEmitter }, t: CircuitTransition): void {
+  const value = t.to === 'closed' ? 0 : t.to === 'half-open' ? 1 : 2;
+  deps.metrics.circuit.set({ key: t.key }, value);
+  const log = t.to === 'open' ? 'warn' : 'info';
+  deps.logger[log]({ circuitKey: t.key, from: t.from, to: t.to }, `circuit for ${t.key} is ${t.to}`);
+  deps.emitter.safeEmit(t.to === 'open' ? 'circuit:open' : t.to === 'half-open' ? 'circuit:half-open' : 'circuit:closed', t);
 }

@@ -1,0 +1,74 @@
+/**
+ * Attempt rows and status updates waiting to be written, and the writes. Results are written at most once
+ * per `flushIntervalMs`: under a stream of single-event requests (one webhook endpoint) each completion
+ * arrives on its own, and writing each in its own round trip cost as much as the request. The leases keep
+ * the rows ours until then. A failed write keeps the results and tries again (the leases still protect them).
+ */
+import type { Database } from '../db.js';
+import { finishDeliveries } from '../sql/finishDeliveries.js';
+import type { AttemptRecord, StatusUpdate } from '../sql/finishDeliveries.js';
+
+export interface ResultBufferOptions {
+  db: Database;
+  workerId: string;
+  flushIntervalMs: number;
+  /** Pause before a failed write is tried again (at most 1 s). */
+  pollIntervalMs: number;
+  /** Whether a retry of a failed write is still wanted (the dispatcher runs or is stopping). */
+  active(): boolean;
+  report(err: unknown, during: string): void;
+}
+
+export class ResultBuffer {
+  private attempts: AttemptRecord[] = [];
+  private updates: StatusUpdate[] = [];
+  private flushing: Promise<void> | null = null;
+  private flushScheduled = false;
+
+  constructor(private readonly o: ResultBufferOptions) {}
+
+  /** Buffer results and make sure a flush follows within `flushIntervalMs`. */
+  add(attempts: AttemptRecord[], updates: StatusUpdate[]): void {
+    this.attempts.push(...attempts);
+    this.updates.push(...updates);
+    this.scheduleFlush();
+  }
+
+  get pending(): number {
+    return this.attempts.length + this.updates.length;
+  }
+
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setTimeout(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    }, this.o.flushIntervalMs);
+  }
+
+  /** Write everything buffered; resolves when the buffer is empty or the dispatcher no longer wants retries. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => (this.pending ? this.flush() : undefined));
+    if (this.pending === 0) return Promise.resolve();
+    const attempts = this.attempts;
+    const updates = this.updates;
+    this.attempts = [];
+    this.updates = [];
+    const { db, workerId } = this.o;
+    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, workerId, Date.now(), (fn) => db.transaction(fn))
+      .catch(async (err) => {
+        this.o.report(err, 'flush');
+        this.attempts = attempts.concat(this.attempts);
+        this.updates = updates.concat(this.updates);
+        await new Promise((r) => setTimeout(r, Math.min(this.o.pollIntervalMs, 1000)));
+      })
+      .finally(() => {
+        this.flushing = null;
+      });
+    return this.flushing.then(() => {
+      if (this.pending && this.o.active()) return this.flush();
+      return undefined;
+    });
+  }
+}

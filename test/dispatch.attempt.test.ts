@@ -1,0 +1,107 @@
+/**
+ * The dispatcher's parts on their own, without a relay: one attempt (prepare -> call -> classify) against
+ * a real loopback receiver, and the result buffer's write-and-retry against a stand-in database.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Transaction } from 'sequelize';
+import { attempt, targetHealth } from '../lib/dispatch/attempt.js';
+import type { AttemptContext } from '../lib/dispatch/attempt.js';
+import type { Claimed } from '../lib/dispatch/keyQueues.js';
+import { ResultBuffer } from '../lib/dispatch/results.js';
+import type { Database } from '../lib/db.js';
+import { exponentialBackoff } from '../lib/retry.js';
+import type { TargetPlugin } from '../lib/target.js';
+import { createAgent } from '../lib/transport.js';
+import { startSink } from './helpers/sink.js';
+import type { Sink } from './helpers/sink.js';
+
+let sink: Sink;
+const agent = createAgent();
+beforeAll(async () => {
+  sink = await startSink();
+});
+afterAll(async () => {
+  await sink.close();
+  await agent.close();
+});
+
+const rows = [{ id: 1, endpoint_id: null, event: { id: 'e1', type: 'metric.submitted', deviceid: 'd', timestamp: 't', data: {} } }] as unknown as Claimed[];
+const plugin = (over: Partial<TargetPlugin> = {}): TargetPlugin => ({
+  name: 'mentor',
+  retry: exponentialBackoff({ retries: 3, baseMs: 1000 }),
+  route: () => [{ endpointId: null }],
+  prepare: () => ({ url: sink.url, headers: { 'content-type': 'application/json' }, body: '{}' }),
+  ...over,
+});
+const ctx = (signal = new AbortController().signal): AttemptContext => ({ agent, requestTimeoutMs: 2000, signal });
+
+describe('attempt', () => {
+  it('a 2xx answer is a success that says the target is up', async () => {
+    sink.respond(() => ({ status: 200, body: 'ok' }));
+    const r = await attempt(plugin(), rows, false, ctx());
+    expect(r).toMatchObject({ stage: 'response', statusCode: 200, verdict: 'success', error: null, released: false });
+    expect(targetHealth(r)).toBe('up');
+  });
+
+  it('a 503 is a retry with its Retry-After, and releases the rows when it answered a probe', async () => {
+    sink.respond(() => ({ status: 503, headers: { 'retry-after': '7' } }));
+    const r = await attempt(plugin(), rows, true, ctx());
+    expect(r).toMatchObject({ stage: 'response', verdict: 'retry', error: 'HTTP 503', retryAfterMs: 7000, released: true });
+    expect(targetHealth(r)).toBe('down');
+  });
+
+  it('a refused prepare with permanent: true is permanent and sends nothing', async () => {
+    const before = sink.requests.length;
+    const refuse = () => {
+      throw Object.assign(new Error('endpoint deleted'), { permanent: true });
+    };
+    const r = await attempt(plugin({ prepare: refuse }), rows, false, ctx());
+    expect(r).toMatchObject({ stage: 'prepare', verdict: 'permanent', error: 'endpoint deleted', released: false });
+    expect(targetHealth(r)).toBeNull();
+    expect(sink.requests.length).toBe(before);
+  });
+
+  it('a connection error is a retry that says the target is down', async () => {
+    const r = await attempt(plugin({ prepare: () => ({ url: 'http://127.0.0.1:1/', headers: {}, body: '' }) }), rows, false, ctx());
+    expect(r).toMatchObject({ stage: 'call', verdict: 'retry', aborted: false, released: false });
+    expect(targetHealth(r)).toBe('down');
+  });
+
+  it('our own abort releases the rows and says nothing of the target', async () => {
+    sink.respond(() => 'hang');
+    const ac = new AbortController();
+    const p = attempt(plugin(), rows, false, ctx(ac.signal));
+    await sink.waitFor(sink.requests.length + 1);
+    ac.abort(new Error('dispatcher stopping'));
+    const r = await p;
+    expect(r).toMatchObject({ stage: 'call', aborted: true, released: true, error: 'aborted: dispatcher stopping' });
+    expect(targetHealth(r)).toBeNull();
+  });
+});
+
+describe('ResultBuffer', () => {
+  it('writes buffered results once per interval and keeps them for another try when a write fails', async () => {
+    const statements: string[] = [];
+    let calls = 0;
+    const db = {
+      dialect: 'sqlite',
+      sequelize: { query: async (sql: string) => void statements.push(sql) },
+      transaction: async (fn: (t: Transaction) => Promise<void>) => {
+        calls += 1;
+        if (calls === 1) throw new Error('database is locked');
+        await fn({} as Transaction);
+      },
+    } as unknown as Database;
+    const reported: string[] = [];
+    const buffer = new ResultBuffer({ db, workerId: 'w', flushIntervalMs: 5, pollIntervalMs: 10, active: () => true, report: (_e, during) => reported.push(during) });
+    buffer.add([], [{ ids: [1], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null }]);
+    buffer.add([], [{ ids: [2], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null }]);
+    expect(buffer.pending).toBe(2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(reported).toEqual(['flush']);
+    expect(calls).toBe(2);
+    expect(buffer.pending).toBe(0);
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toContain('UPDATE relay_deliveries');
+  });
+});
