@@ -1,6 +1,7 @@
 /** raqeem-relay: durable, observable forwarding of device telemetry and signed webhooks. */
 export { createRelay, Relay } from './relay.js';
 export type { RelayOptions, PublishOptions } from './relay.js';
+export type { GroupTransaction, GroupCommitOptions, GroupWorkOptions, BatchInfo } from './groupCommit.js';
 export { openDatabase } from './db.js';
 export type { Database, Dialect } from './db.js';
 export { runMigrations } from './migrate.js';

@@ -14,6 +14,8 @@ import type { Claimed, DispatcherOptions } from './dispatcher.js';
 import { RelayEmitter } from './emitter.js';
 import { describeError } from './errors.js';
 import type { RelayEvent } from './events.js';
+import { GroupCommit } from './groupCommit.js';
+import type { GroupCommitOptions, GroupTransaction, GroupWorkOptions } from './groupCommit.js';
 import { silentLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import { createRelayMetrics } from './metrics.js';
@@ -47,6 +49,8 @@ export interface RelayOptions {
   redriveWindowMs?: number;
   /** Prune finished deliveries older than this many days, hourly while started (`RELAY_RETENTION_DAYS`). */
   retentionDays?: number;
+  /** Batching of `relay.transaction()` (lanes, callers and rows per batch). */
+  groupCommit?: GroupCommitOptions;
 }
 
 export interface PublishOptions {
@@ -64,6 +68,7 @@ export class Relay {
   readonly metrics: RelayMetrics;
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
+  private readonly group: GroupCommit;
   private readonly plugins: Map<string, TargetPlugin>;
   private readonly ownAgent: UndiciDispatcher | null;
   private readonly listenEnabled: boolean;
@@ -99,6 +104,12 @@ export class Relay {
         emitter: this.events,
       },
       options.dispatcher,
+    );
+    this.group = new GroupCommit(
+      this.db,
+      (events, targets, transaction) => this.publish(events, { transaction, targets }),
+      (info) => this.events.safeEmit('commit:batch', info),
+      options.groupCommit,
     );
     if (options.redriveOnRecovery ?? true) {
       const window = options.redriveWindowMs ?? 3_600_000;
@@ -188,6 +199,18 @@ export class Relay {
     return { deliveries: rows.length };
   }
 
+  /**
+   * Run `work` with concurrent callers in one shared transaction (group commit, see lib/groupCommit.ts):
+   * `work(tx)` reads through `tx.transaction` and queues rows with `tx.insert(table, rows)` and events with
+   * `tx.publish(events)`; the batch writes them with one INSERT per table and one outbox write, commits,
+   * and only then resolves with `work`'s value. `work` may run again (alone) when another caller's
+   * statement fails the batch, so it must not have effects outside the database. With `savepoint: true`
+   * it may also write through `tx.transaction` directly. A throw rejects this caller alone.
+   */
+  transaction<T>(work: (tx: GroupTransaction) => Promise<T>, options?: GroupWorkOptions): Promise<T> {
+    return this.group.run(work, options);
+  }
+
   /** Start dispatching (and, on PostgreSQL, listening for other processes' commits). */
   async start(): Promise<void> {
     if (this.started) return;
@@ -210,6 +233,8 @@ export class Relay {
   stop(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
+      // Queued writers first: their commits hand deliveries to the dispatcher, which then drains them.
+      await this.group.close();
       await this.dispatcher.stop(options);
       if (this.listenerRetry) clearTimeout(this.listenerRetry);
       if (this.pruneTimer) clearInterval(this.pruneTimer);
