@@ -1,13 +1,15 @@
 /**
  * The small repository the devices routes share: the request context, device lookup, chunked inserts and
  * the one helper every ingest route goes through, which stores the record(s) and publishes their events in
- * one transaction (a request is stored whole or not at all, and its deliveries commit with it).
+ * one transaction (a request is stored whole or not at all, and its deliveries commit with it), shared with
+ * concurrent requests through the relay's group commit.
  */
 import type { Request } from 'express';
 import { QueryTypes } from 'sequelize';
 import type { Transaction } from 'sequelize';
 import type { ResolvedConfig } from '../../lib/config.js';
 import type { Database } from '../../lib/db.js';
+import type { GroupTransaction } from '../../lib/groupCommit.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { notFound, parseOr422 } from '../../lib/http/problem.js';
 import type { Logger } from '../../lib/logger.js';
@@ -25,8 +27,6 @@ export interface DevicesContext {
 
 /** Rows per INSERT: well under SQLite's 32,766 variables and PostgreSQL's 65,535 parameters. */
 const INSERT_CHUNK = 500;
-/** Events per `publish`: each event's deliveries (mentor + webhook endpoints) share one multi-row INSERT. */
-const PUBLISH_CHUNK = 200;
 
 export function select(db: Database, sql: string, replacements: Record<string, unknown>, transaction?: Transaction): Promise<Row[]> {
   return db.sequelize.query<Row>(sql, { replacements, type: QueryTypes.SELECT, transaction });
@@ -58,14 +58,6 @@ export async function insertRows(db: Database, table: string, rows: Row[], trans
   }
 }
 
-export async function publishAll(relay: Relay, events: RelayEvent[], transaction: Transaction, targets?: string[]): Promise<number> {
-  let deliveries = 0;
-  for (let i = 0; i < events.length; i += PUBLISH_CHUNK) {
-    deliveries += (await relay.publish(events.slice(i, i + PUBLISH_CHUNK), { transaction, targets })).deliveries;
-  }
-  return deliveries;
-}
-
 /** The validated `{id}` path parameter (422 naming `id` when it is not a device id). */
 export const deviceIdOf = (req: Request): string => parseOr422(deviceParams, req.params, 'path').id;
 
@@ -75,21 +67,27 @@ export const limitOf = (req: Request): number => parseOr422(listQuery, req.query
 export const requestIdOf = (req: Request): string | null => (req.id === undefined || req.id === null ? null : String(req.id));
 
 /**
- * Run an ingestion: inside one transaction, check the device exists, let `store` write rows and return the
- * events, then publish them. Throws (and rolls everything back) on any failure.
+ * Run an ingestion through the relay's group commit: check the device exists, let `store` queue its rows
+ * (`tx.insert`) and return the events, which are queued too; the request is answered after the commit that
+ * holds them, shared with concurrent requests. `store` may run twice (see `relay.transaction`). With
+ * `direct`, `store` writes through `tx.transaction` itself and runs in a savepoint of its own.
+ * Throws (and stores nothing of this request) on any failure.
  */
 export async function ingest<T>(
   ctx: DevicesContext,
   deviceid: string,
-  store: (t: Transaction, device: Row) => Promise<{ events: RelayEvent[]; result: T }>,
-  options: { lockDevice?: boolean } = {},
+  store: (tx: GroupTransaction, device: Row) => Promise<{ events: RelayEvent[]; result: T }>,
+  options: { lockDevice?: boolean; direct?: boolean } = {},
 ): Promise<T> {
-  return ctx.db.transaction(async (t) => {
-    const device = await requireDevice(ctx.db, deviceid, t, { forUpdate: options.lockDevice });
-    const { events, result } = await store(t, device);
-    await publishAll(ctx.relay, events, t);
-    return result;
-  });
+  return ctx.relay.transaction(
+    async (tx) => {
+      const device = await requireDevice(ctx.db, deviceid, tx.transaction, { forUpdate: options.lockDevice });
+      const { events, result } = await store(tx, device);
+      tx.publish(events);
+      return result;
+    },
+    { savepoint: options.direct },
+  );
 }
 
 /** The newest `limit` rows of one device's table (`seq` breaks ties within a millisecond). */

@@ -12,7 +12,7 @@ import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { verify, WebhookVerificationError } from '../../../lib/signing.js';
 import { commandRecord, commandUpdate } from '../records.js';
 import { commandBody, commandParams, commandResultBody, listQuery } from '../schemas.js';
-import { deviceIdOf, insertIgnore, limitOf, listNewest, publishAll, requestIdOf, requireDevice, select } from '../store.js';
+import { deviceIdOf, insertIgnore, limitOf, listNewest, requestIdOf, requireDevice, select } from '../store.js';
 import type { DevicesContext } from '../store.js';
 
 /** 401 unless the request carries a valid Standard Webhooks signature over its exact bytes. */
@@ -79,21 +79,26 @@ export function commandsRouter(ctx: DevicesContext): Router {
   router.post('/devices/commands/:commandid/result', requireJson, async (req, res) => {
     const { commandid } = parseOr422(commandParams, req.params, 'path');
     const body = parseOr422(commandResultBody, req.body);
-    await db.transaction(async (t) => {
-      const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-      const [row] = await select(db, `SELECT * FROM commands WHERE commandid = :commandid${lock}`, { commandid }, t);
-      if (!row) throw notFound(`No command ${JSON.stringify(commandid)}`);
-      const set = ['status = :status', 'updated_at = :now'];
-      if (body.result !== undefined) set.push('result = :result');
-      if (body.exit_code !== undefined) set.push('exit_code = :exitCode');
-      await db.sequelize.query(`UPDATE commands SET ${set.join(', ')} WHERE commandid = :commandid`, {
-        replacements: { commandid, status: body.status, now: Date.now(), result: body.result ?? null, exitCode: body.exit_code ?? null },
-        transaction: t,
-      });
-      const [updated] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
-      const data = commandUpdate(updated!);
-      await publishAll(relay, [createEvent({ type: 'command.updated', deviceid: data.deviceid, data, requestId: requestIdOf(req) })], t);
-    });
+    // Through the group commit; the UPDATE writes directly, so in a savepoint of its own.
+    await relay.transaction(
+      async (tx) => {
+        const t = tx.transaction;
+        const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+        const [row] = await select(db, `SELECT * FROM commands WHERE commandid = :commandid${lock}`, { commandid }, t);
+        if (!row) throw notFound(`No command ${JSON.stringify(commandid)}`);
+        const set = ['status = :status', 'updated_at = :now'];
+        if (body.result !== undefined) set.push('result = :result');
+        if (body.exit_code !== undefined) set.push('exit_code = :exitCode');
+        await db.sequelize.query(`UPDATE commands SET ${set.join(', ')} WHERE commandid = :commandid`, {
+          replacements: { commandid, status: body.status, now: Date.now(), result: body.result ?? null, exitCode: body.exit_code ?? null },
+          transaction: t,
+        });
+        const [updated] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
+        const data = commandUpdate(updated!);
+        tx.publish(createEvent({ type: 'command.updated', deviceid: data.deviceid, data, requestId: requestIdOf(req) }));
+      },
+      { savepoint: true },
+    );
     res.json({ status: 'ok', commandid });
   });
 

@@ -16,7 +16,7 @@ import { HttpProblem, notFound, parseOr422, toProblem } from '../../../lib/http/
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { screenshotRecord } from '../records.js';
 import { listQuery, screenshotBody, screenshotFields, screenshotParams, screenshotUpload } from '../schemas.js';
-import { deviceIdOf, ingest, insertRows, limitOf, listNewest, requestIdOf, requireDevice, select } from '../store.js';
+import { deviceIdOf, ingest, limitOf, listNewest, requestIdOf, requireDevice, select } from '../store.js';
 import type { DevicesContext, Row } from '../store.js';
 
 const IMAGE_TYPES = [
@@ -51,8 +51,8 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
   const upload = uploadOne(config.screenshotMaxBytes);
 
   const store = (req: Request, deviceid: string, row: Row) =>
-    ingest(ctx, deviceid, async (t) => {
-      await insertRows(db, 'screenshots', [row], t);
+    ingest(ctx, deviceid, async (tx) => {
+      tx.insert('screenshots', [row]);
       const data = screenshotRecord(row);
       return { events: [createEvent({ type: 'screenshot.submitted', deviceid, data, requestId: requestIdOf(req) })], result: row };
     });
