@@ -79,7 +79,6 @@ interface Member {
 interface Queued {
   inserts: Array<{ table: string; columns: string[]; rows: unknown[][] }>;
   events: Array<{ targets: string[] | undefined; events: RelayEvent[] }>;
-  count: number;
 }
 
 /** Thrown inside the batch's transaction to roll it back; `cause` is the statement's error. */
@@ -188,7 +187,7 @@ export class GroupCommit {
           }
           const member = members[i]!;
           attempted.push(member);
-          const queued: Queued = { inserts: [], events: [], count: 0 };
+          const queued: Queued = { inserts: [], events: [] };
           let open = true;
           const tx = this.groupTransaction(t, queued, () => open);
           let value: unknown;
@@ -207,14 +206,14 @@ export class GroupCommit {
           for (const q of queued.inserts) {
             const key = `${q.table}(${q.columns.join(',')})`;
             const group = inserts.get(key) ?? { table: q.table, columns: q.columns, rows: [] };
-            group.rows.push(...q.rows);
+            for (const r of q.rows) group.rows.push(r);
             inserts.set(key, group);
             rows += q.rows.length;
           }
           for (const p of queued.events) {
             const key = p.targets ? JSON.stringify(p.targets) : '*';
             const group = publishes.get(key) ?? { targets: p.targets, events: [] };
-            group.events.push(...p.events);
+            for (const e of p.events) group.events.push(e);
             publishes.set(key, group);
             events += p.events.length;
           }
@@ -282,7 +281,6 @@ export class GroupCommit {
         const columns = Object.keys(rows[0]!);
         for (const c of columns) if (!IDENTIFIER.test(c)) throw new Error(`tx.insert: ${JSON.stringify(c)} is not a plain column name`);
         queued.inserts.push({ table, columns, rows: rows.map((r) => columns.map((c) => scalar(r[c]))) });
-        queued.count += rows.length;
       },
       publish(events, options = {}) {
         check('publish');
@@ -290,7 +288,6 @@ export class GroupCommit {
         // Checked here so that a bad id rejects its caller alone instead of failing the batch's outbox write.
         for (const e of list) if (e.id.includes('.')) throw new Error(`event id must not contain "." (got ${JSON.stringify(e.id)})`);
         if (list.length > 0) queued.events.push({ targets: options.targets, events: list });
-        queued.count += list.length;
       },
     };
   }
