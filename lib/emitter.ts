@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { CircuitTransition } from './circuit.js';
+import type { BatchInfo } from './groupCommit.js';
 
 export interface DeliveryEventInfo {
   deliveryIds: number[];
@@ -24,6 +25,8 @@ export interface RelayEventMap {
   'circuit:half-open': [CircuitTransition];
   'circuit:closed': [CircuitTransition];
   'dispatcher:error': [{ error: Error; during: string }];
+  /** A group-commit batch (`relay.transaction`) committed. */
+  'commit:batch': [BatchInfo];
   'error:listener': [{ error: unknown; event: string }];
 }
 

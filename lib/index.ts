@@ -1,7 +1,8 @@
 /** raqeem-relay: durable, observable forwarding of device telemetry and signed webhooks. */
 export { createRelay, Relay } from './relay.js';
 export type { PublishOptions } from './relay.js';
-export type { RelayOptions } from './options.js';
+export type { RelayOptions, GroupCommitOptions } from './options.js';
+export type { GroupTransaction, GroupWorkOptions, BatchInfo } from './groupCommit.js';
 export { openDatabase } from './db.js';
 export type { Database, Dialect } from './db.js';
 export { runMigrations } from './migrate.js';

@@ -35,6 +35,18 @@ export interface DispatcherOptions {
 
 export type ResolvedDispatcherOptions = Required<DispatcherOptions>;
 
+/** Batching of `relay.transaction()` (group commit, lib/groupCommit.ts). */
+export interface GroupCommitOptions {
+  /** Concurrent batches on PostgreSQL (4, and at most the pool size minus 2); SQLite always has 1. */
+  lanes?: number;
+  /** Callers per batch (256). */
+  maxCallers?: number;
+  /** A batch takes no further caller once this many rows and events are queued (5 000). */
+  maxRows?: number;
+}
+
+export type ResolvedGroupCommitOptions = Required<GroupCommitOptions>;
+
 export interface RelayOptions {
   db: Database;
   targets: TargetPlugin[];
@@ -68,6 +80,7 @@ export interface RelayOptions {
    * `maxCooldownMs` 60 000 (the cool-down doubles after each failed probe, up to this).
    */
   circuit?: Partial<CircuitOptions>;
+  groupCommit?: GroupCommitOptions;
 }
 
 export interface ResolvedRelayOptions {
@@ -86,6 +99,7 @@ export interface ResolvedRelayOptions {
   retentionDays: number | undefined;
   pruneIntervalMs: number;
   stopTimeoutMs: number;
+  groupCommit: ResolvedGroupCommitOptions;
   /** The circuit options of a key of `plugin` (its own, else these defaults). */
   circuitFor(plugin: TargetPlugin | undefined): CircuitOptions;
 }
@@ -174,6 +188,9 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
   duration('pruneIntervalMs', options.pruneIntervalMs, 0, 'milliseconds', true);
   duration('stopTimeoutMs', options.stopTimeoutMs, 0);
   checkCircuit('circuit', options.circuit);
+  wholeAtLeast('groupCommit lanes', options.groupCommit?.lanes, 1);
+  wholeAtLeast('groupCommit maxCallers', options.groupCommit?.maxCallers, 1);
+  wholeAtLeast('groupCommit maxRows', options.groupCommit?.maxRows, 1);
   const circuit = { cooldownMs: 5_000, maxCooldownMs: 60_000, ...options.circuit };
   const result: ResolvedRelayOptions = {
     db: options.db,
@@ -189,6 +206,7 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
     retentionDays: options.retentionDays,
     pruneIntervalMs: options.pruneIntervalMs ?? 3_600_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
+    groupCommit: { lanes: 4, maxCallers: 256, maxRows: 5_000, ...options.groupCommit },
     circuitFor: (plugin) => ({
       failureThreshold: plugin?.circuit?.failureThreshold ?? circuit.failureThreshold ?? defaultFailureThreshold(plugin?.retry.maxAttempts ?? 4),
       cooldownMs: plugin?.circuit?.cooldownMs ?? circuit.cooldownMs,

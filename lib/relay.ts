@@ -11,6 +11,8 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import { RelayEmitter } from './emitter.js';
 import { describeError } from './errors.js';
 import type { RelayEvent } from './events.js';
+import { GroupCommit } from './groupCommit.js';
+import type { GroupTransaction, GroupWorkOptions } from './groupCommit.js';
 import type { Logger } from './logger.js';
 import { createRelayMetrics } from './metrics.js';
 import type { RelayMetrics } from './metrics.js';
@@ -42,6 +44,7 @@ export class Relay {
   readonly logger: Logger;
   /** Every option with its default filled in (see `resolveRelayOptions`). */
   readonly options: ResolvedRelayOptions;
+  private readonly group: GroupCommit;
   private readonly plugins: Map<string, TargetPlugin>;
   private readonly ownAgent: UndiciDispatcher | null;
   private readonly notifier: Notifier;
@@ -73,6 +76,12 @@ export class Relay {
       o.dispatcher,
     );
     this.notifier = new Notifier(this.db, this.logger, () => this.dispatcher.wake());
+    this.group = new GroupCommit(
+      this.db,
+      (events, targets, transaction) => this.publish(events, { transaction, targets }),
+      (info) => this.events.safeEmit('commit:batch', info),
+      o.groupCommit,
+    );
     if (o.redriveOnRecovery) {
       const window = o.redriveWindowMs;
       this.events.on('circuit:closed', (t) => {
@@ -124,6 +133,18 @@ export class Relay {
     return { deliveries: rows.length };
   }
 
+  /**
+   * Run `work` with concurrent callers in one shared transaction (group commit, see lib/groupCommit.ts):
+   * `work(tx)` reads through `tx.transaction` and queues rows with `tx.insert(table, rows)` and events with
+   * `tx.publish(events)`; the batch writes them with one INSERT per table and one outbox write, commits,
+   * and only then resolves with `work`'s value. `work` may run again (alone) when another caller's
+   * statement fails the batch, so it must not have effects outside the database. With `savepoint: true`
+   * it may also write through `tx.transaction` directly. A throw rejects this caller alone.
+   */
+  transaction<T>(work: (tx: GroupTransaction) => Promise<T>, options?: GroupWorkOptions): Promise<T> {
+    return this.group.run(work, options);
+  }
+
   /** Start dispatching (and, on PostgreSQL, listening for other processes' commits). */
   async start(): Promise<void> {
     if (this.started) return;
@@ -146,6 +167,8 @@ export class Relay {
   stop(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
+      // Queued writers first: their commits hand deliveries to the dispatcher, which then drains them.
+      await this.group.close();
       await this.dispatcher.stop(options);
       if (this.pruneTimer) clearInterval(this.pruneTimer);
       await this.pruning;

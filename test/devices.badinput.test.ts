@@ -61,7 +61,12 @@ const CASES: Case[] = [
   { name: 'metrics: cpu_temp below -50', path: '/devices/dev-1/metrics', body: { cpu_temp: -51 }, status: 422, fields: ['cpu_temp'] },
   { name: 'metrics: negative and fractional counters', path: '/devices/dev-1/metrics', body: { memory_total: -1, disk_used: 1.5, net_bytes_out: 2 ** 60 }, status: 422, fields: ['memory_total', 'disk_used', 'net_bytes_out'] },
   { name: 'metrics: wrong types', path: '/devices/dev-1/metrics', body: { cpu_usage: '50', swap_used: true }, status: 422, fields: ['cpu_usage', 'swap_used'] },
-  { name: 'metrics: an array body', path: '/devices/dev-1/metrics', body: [{ cpu_usage: 1 }], status: 422 },
+  // An array is a batch of samples (INGEST_MAX_ITEMS, 3 here): one bad element refuses the whole request.
+  { name: 'metrics: one bad element of an array', path: '/devices/dev-1/metrics', body: [{ cpu_usage: 1 }, { cpu_usage: 2 }, { cpu_usage: 101 }], status: 422, fields: ['[2].cpu_usage'] },
+  { name: 'metrics: a non-object element', path: '/devices/dev-1/metrics', body: [{ cpu_usage: 1 }, 'x'], status: 422, fields: ['[1]'] },
+  { name: 'metrics: more than INGEST_MAX_ITEMS elements', path: '/devices/dev-1/metrics', body: [{}, {}, {}, {}], status: 422, fields: ['(body)'] },
+  { name: 'activities: more than INGEST_MAX_ITEMS elements', path: '/devices/dev-1/activities', body: Array(4).fill({ activity_type: 'x' }), status: 422, fields: ['(body)'] },
+  { name: 'alerts: more than INGEST_MAX_ITEMS elements', path: '/devices/dev-1/alerts', body: Array(4).fill({ level: 'info', alert_type: 'x' }), status: 422, fields: ['(body)'] },
 
   // processes
   ...common('/devices/dev-1/processes', [{ pid: 1, process_name: 'init' }]),
@@ -116,7 +121,7 @@ describe.each(DIALECTS)('bad input is refused and stores nothing (%s)', (dialect
   let f: DevicesFixture;
   let baseline: Record<string, number>;
   beforeAll(async () => {
-    f = await startDevices(dialect, { mentor: true, env: { BODY_LIMIT: '16kb', SCREENSHOT_MAX_BYTES: '2kb' } });
+    f = await startDevices(dialect, { mentor: true, env: { BODY_LIMIT: '16kb', SCREENSHOT_MAX_BYTES: '2kb', INGEST_MAX_ITEMS: '3' } });
     expect((await f.call('POST', '/devices/register', { deviceid: 'dev-1' })).status).toBe(200);
     expect((await f.call('POST', '/devices/dev-1/commands', { commandid: 'c-1', command_text: 'status' })).status).toBe(200);
     baseline = await snapshotCounts(f);

@@ -50,7 +50,9 @@ describe.each(DIALECTS)('devices host operations endpoints (%s)', (dialect) => {
     for (const p of ['/api/v1/devices/register', '/api/v1/devices/{id}/metrics', '/api/v1/devices/{id}/processes', '/api/v1/devices/{id}/activities', '/api/v1/devices/{id}/alerts', '/api/v1/devices/{id}/screenshots', '/api/v1/devices/{id}/commands/pending', '/api/v1/devices/commands/{commandid}/result', '/api/v1/screenshots/{screenshotid}', '/health/ready', '/metrics']) {
       expect(doc.paths, p).toHaveProperty([p]);
     }
-    const metrics = doc.paths['/api/v1/devices/{id}/metrics'].post.requestBody.content['application/json'].schema;
+    // One sample or an array of them: the object form is one branch, the array's items the other.
+    const [metrics, batch] = doc.paths['/api/v1/devices/{id}/metrics'].post.requestBody.content['application/json'].schema.anyOf;
+    expect(batch).toMatchObject({ type: 'array', maxItems: 1000, items: { type: 'object' } });
     expect(metrics.properties.cpu_usage.anyOf ?? [metrics.properties.cpu_usage]).toContainEqual(expect.objectContaining({ minimum: 0, maximum: 100 }));
     const register = doc.paths['/api/v1/devices/register'].post.requestBody.content['application/json'].schema;
     expect(register.required).toEqual(['deviceid']);

@@ -112,11 +112,11 @@ const badUpload = (p: string): fc.Arbitrary<FuzzRequest> => {
 };
 
 /** Body defects of an object route, path defects, and request-level defects. */
-function objectRoute(p: (id: string) => string, spec: Spec, valid: Record<string, unknown>, pathIds = true): fc.Arbitrary<FuzzRequest> {
+function objectRoute(p: (id: string) => string, spec: Spec, valid: Record<string, unknown>, pathIds = true, arrayOk = false): fc.Arbitrary<FuzzRequest> {
   const arbs: Array<fc.Arbitrary<FuzzRequest>> = [
     badObject(spec, valid).map(jsonRequest('POST', p(DEVICE), 'invalid field')),
     badObject(spec, valid).map(jsonRequest('POST', p(DEVICE), 'invalid field')),
-    structural('POST', p(DEVICE), valid, { limit: LIMIT, expectsArray: false }),
+    structural('POST', p(DEVICE), valid, { limit: LIMIT, expectsArray: false, arrayOk }),
   ];
   if (pathIds) arbs.push(badPathId.map((id) => jsonRequest('POST', p(id), 'bad or unknown path id')(valid)));
   return fc.oneof(...arbs);
@@ -184,7 +184,15 @@ describe.each(DIALECTS)('bad input to every devices ingest route (%s)', (dialect
 
   const routes: Array<[string, () => fc.Arbitrary<FuzzRequest>]> = [
     ['POST /devices/register', () => objectRoute(() => '/devices/register', registerSpec, { deviceid: DEVICE, device_name: 'Fuzz' }, false)],
-    ['POST /devices/{id}/metrics', () => objectRoute((id) => `/devices/${id}/metrics`, metricsSpec, validMetrics)],
+    // One sample, or an array of samples (a batch from an agent that was offline).
+    [
+      'POST /devices/{id}/metrics',
+      () =>
+        fc.oneof(
+          objectRoute((id) => `/devices/${id}/metrics`, metricsSpec, validMetrics, true, true),
+          badArray(metricsSpec, validMetrics).map(jsonRequest('POST', `/devices/${DEVICE}/metrics`, 'one bad sample among good ones')),
+        ),
+    ],
     ['POST /devices/{id}/processes', () => arrayRoute((id) => `/devices/${id}/processes`, processSpec, validProcess)],
     ['POST /devices/{id}/activities', () => arrayRoute((id) => `/devices/${id}/activities`, activitySpec, validActivity)],
     ['POST /devices/{id}/alerts', () => arrayRoute((id) => `/devices/${id}/alerts`, alertSpec, validAlert)],

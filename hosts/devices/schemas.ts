@@ -29,6 +29,12 @@ const count = () => z.int().min(0).nullish();
 export const MAX_ITEMS = 5000;
 const items = <T extends z.ZodType>(item: T) => z.array(item).max(MAX_ITEMS);
 
+/** Default of `INGEST_MAX_ITEMS`: records in one metrics, activities or alerts request. */
+export const INGEST_MAX_ITEMS = 1000;
+/** An array of records, each its own record and event; routes build it with the configured limit. */
+export const batchOf = <T extends z.ZodType>(item: T, max = INGEST_MAX_ITEMS) =>
+  z.array(item).max(max, `must have at most ${max} items (INGEST_MAX_ITEMS)`);
+
 export const registerBody = z.object({
   deviceid: deviceId,
   device_name: text(255).nullish(),
@@ -52,6 +58,9 @@ export const metricsBody = z.object({
   net_bytes_out: count(),
 });
 
+/** One sample, or (agents that were offline) an array of samples; the OpenAPI document's form. */
+export const metricsRequest = z.union([metricsBody, batchOf(metricsBody)]);
+
 export const processItem = z.object({
   pid: z.int().min(0).max(2 ** 31 - 1),
   process_name: text(255),
@@ -67,7 +76,7 @@ export const activityItem = z.object({
   app: text(255).nullish(),
   duration: z.int().min(0).max(86_400).nullish(),
 });
-export const activitiesBody = items(activityItem);
+export const activitiesBody = batchOf(activityItem);
 
 export const alertItem = z.object({
   level: z.enum(['info', 'warning', 'critical']),
@@ -76,7 +85,7 @@ export const alertItem = z.object({
   value: z.number().nullish(),
   threshold: z.number().nullish(),
 });
-export const alertsBody = items(alertItem);
+export const alertsBody = batchOf(alertItem);
 
 /** Screenshot metadata when the image lives elsewhere (the JSON form of the upload route). */
 export const screenshotBody = z.object({

@@ -115,6 +115,7 @@ const envSchema = z.object({
   RELAY_RETENTION_DAYS: int('RELAY_RETENTION_DAYS', 30, { min: 1, max: 3650 }),
   BODY_LIMIT: bytes('BODY_LIMIT', 1024 * 1024),
   SCREENSHOT_MAX_BYTES: bytes('SCREENSHOT_MAX_BYTES', 10 * 1024 * 1024),
+  INGEST_MAX_ITEMS: int('INGEST_MAX_ITEMS', 1000, { min: 1, max: 100_000 }),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -153,6 +154,8 @@ export interface ResolvedConfig {
   retentionDays: number;
   bodyLimit: number;
   screenshotMaxBytes: number;
+  /** Records in one metrics, activities or alerts request (an array body), stored in one transaction. */
+  ingestMaxItems: number;
   logLevel: string;
 }
 
@@ -208,6 +211,7 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
     retentionDays: e.RELAY_RETENTION_DAYS,
     bodyLimit: e.BODY_LIMIT,
     screenshotMaxBytes: e.SCREENSHOT_MAX_BYTES,
+    ingestMaxItems: e.INGEST_MAX_ITEMS,
     logLevel: e.LOG_LEVEL,
   };
 }

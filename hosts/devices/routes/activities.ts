@@ -6,20 +6,21 @@ import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { activityRecord } from '../store/records.js';
-import { activitiesBody, listQuery } from '../schemas.js';
+import { activitiesBody, activityItem, batchOf, listQuery } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
-import { insertRecords, listNewest } from '../store/sql.js';
+import { listNewest } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 export function activitiesRouter(ctx: DevicesContext): Router {
   const router = Router();
+  const batch = batchOf(activityItem, ctx.config.ingestMaxItems);
 
   router.post('/devices/:id/activities', requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
-    const items = parseOr422(activitiesBody, req.body);
-    const inserted = await ingest(ctx, deviceid, async (t) => {
+    const items = parseOr422(batch, req.body);
+    const inserted = await ingest(ctx, deviceid, async (tx) => {
       const timestamp = Date.now();
       const rows = items.map((a) => ({
         activityid: randomUUID(),
@@ -30,7 +31,7 @@ export function activitiesRouter(ctx: DevicesContext): Router {
         app: a.app ?? null,
         duration: a.duration ?? null,
       }));
-      await insertRecords(ctx.db, 'activities', rows, t);
+      tx.insert('activities', rows);
       const requestId = requestIdOf(req);
       const events = rows.map((r) => createEvent({ type: 'activity.submitted', deviceid, data: activityRecord(r), requestId }));
       return { events, result: rows.length };

@@ -6,20 +6,21 @@ import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { alertRecord } from '../store/records.js';
-import { alertsBody, listQuery } from '../schemas.js';
+import { alertsBody, alertItem, batchOf, listQuery } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
-import { insertRecords, listNewest } from '../store/sql.js';
+import { listNewest } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 export function alertsRouter(ctx: DevicesContext): Router {
   const router = Router();
+  const batch = batchOf(alertItem, ctx.config.ingestMaxItems);
 
   router.post('/devices/:id/alerts', requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
-    const items = parseOr422(alertsBody, req.body);
-    const inserted = await ingest(ctx, deviceid, async (t) => {
+    const items = parseOr422(batch, req.body);
+    const inserted = await ingest(ctx, deviceid, async (tx) => {
       const timestamp = Date.now();
       const rows = items.map((a) => ({
         alertid: randomUUID(),
@@ -31,7 +32,7 @@ export function alertsRouter(ctx: DevicesContext): Router {
         value: a.value ?? null,
         threshold: a.threshold ?? null,
       }));
-      await insertRecords(ctx.db, 'alerts', rows, t);
+      tx.insert('alerts', rows);
       const requestId = requestIdOf(req);
       const events = rows.map((r) => createEvent({ type: 'alert.submitted', deviceid, data: alertRecord(r), requestId }));
       return { events, result: rows.length };

@@ -12,7 +12,6 @@ import { commandRecord, commandUpdate } from '../store/records.js';
 import { commandBody, commandParams, commandResultBody, listQuery } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { requireSignature } from '../../shared/signature.js';
-import { publishAll } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
 import { insertIgnore, listNewest, requireDevice, select } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
@@ -67,21 +66,26 @@ export function commandsRouter(ctx: DevicesContext): Router {
   router.post('/devices/commands/:commandid/result', requireJson, async (req, res) => {
     const { commandid } = parseOr422(commandParams, req.params, 'path');
     const body = parseOr422(commandResultBody, req.body);
-    await db.transaction(async (t) => {
-      const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-      const [row] = await select(db, `SELECT * FROM commands WHERE commandid = :commandid${lock}`, { commandid }, t);
-      if (!row) throw notFound(`No command ${JSON.stringify(commandid)}`);
-      const set = ['status = :status', 'updated_at = :now'];
-      if (body.result !== undefined) set.push('result = :result');
-      if (body.exit_code !== undefined) set.push('exit_code = :exitCode');
-      await db.sequelize.query(`UPDATE commands SET ${set.join(', ')} WHERE commandid = :commandid`, {
-        replacements: { commandid, status: body.status, now: Date.now(), result: body.result ?? null, exitCode: body.exit_code ?? null },
-        transaction: t,
-      });
-      const [updated] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
-      const data = commandUpdate(updated!);
-      await publishAll(relay, [createEvent({ type: 'command.updated', deviceid: data.deviceid, data, requestId: requestIdOf(req) })], t);
-    });
+    // Through the group commit; the UPDATE writes directly, so in a savepoint of its own.
+    await relay.transaction(
+      async (tx) => {
+        const t = tx.transaction;
+        const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+        const [row] = await select(db, `SELECT * FROM commands WHERE commandid = :commandid${lock}`, { commandid }, t);
+        if (!row) throw notFound(`No command ${JSON.stringify(commandid)}`);
+        const set = ['status = :status', 'updated_at = :now'];
+        if (body.result !== undefined) set.push('result = :result');
+        if (body.exit_code !== undefined) set.push('exit_code = :exitCode');
+        await db.sequelize.query(`UPDATE commands SET ${set.join(', ')} WHERE commandid = :commandid`, {
+          replacements: { commandid, status: body.status, now: Date.now(), result: body.result ?? null, exitCode: body.exit_code ?? null },
+          transaction: t,
+        });
+        const [updated] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
+        const data = commandUpdate(updated!);
+        tx.publish(createEvent({ type: 'command.updated', deviceid: data.deviceid, data, requestId: requestIdOf(req) }));
+      },
+      { savepoint: true },
+    );
     res.json({ status: 'ok', commandid });
   });
 

@@ -7,7 +7,6 @@ import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { DEVICE_FIELDS, deviceRecord } from '../store/records.js';
 import { registerBody } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
-import { publishAll } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
 import { insertIgnore, q, requireDevice, select } from '../store/sql.js';
 import { deviceIdOf } from './params.js';
@@ -25,25 +24,30 @@ export function devicesRouter(ctx: DevicesContext): Router {
     const given = DEVICE_FIELDS.filter((f) => body[f] !== undefined && body[f] !== null);
     const values: Record<string, unknown> = { deviceid: body.deviceid, now };
     for (const f of DEVICE_FIELDS) values[f] = body[f] ?? null;
-    const created = await db.transaction(async (t) => {
-      // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id instead of failing on it.
-      const inserted =
-        (await insertIgnore(
-          db.sequelize,
-          'devices',
-          'deviceid',
-          ['deviceid', ...DEVICE_FIELDS, 'last_seen', 'is_online', 'created_at'],
-          [[body.deviceid, ...DEVICE_FIELDS.map((f) => values[f]), now, true, now]],
-          t,
-        )) > 0;
-      if (!inserted) {
-        const set = [...given.map((f) => `${q(f)} = :${f}`), 'last_seen = :now', 'is_online = TRUE'].join(', ');
-        await db.sequelize.query(`UPDATE devices SET ${set} WHERE deviceid = :deviceid`, { replacements: values, transaction: t });
-      }
-      const device = deviceRecord(await requireDevice(db, body.deviceid, t));
-      await publishAll(relay, [createEvent({ type: 'device.registered', deviceid: device.deviceid, data: device, requestId: requestIdOf(req) })], t);
-      return inserted;
-    });
+    // Through the group commit; the upsert writes directly, so in a savepoint of its own.
+    const created = await relay.transaction(
+      async (tx) => {
+        const t = tx.transaction;
+        // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id instead of failing on it.
+        const inserted =
+          (await insertIgnore(
+            db.sequelize,
+            'devices',
+            'deviceid',
+            ['deviceid', ...DEVICE_FIELDS, 'last_seen', 'is_online', 'created_at'],
+            [[body.deviceid, ...DEVICE_FIELDS.map((f) => values[f]), now, true, now]],
+            t,
+          )) > 0;
+        if (!inserted) {
+          const set = [...given.map((f) => `${q(f)} = :${f}`), 'last_seen = :now', 'is_online = TRUE'].join(', ');
+          await db.sequelize.query(`UPDATE devices SET ${set} WHERE deviceid = :deviceid`, { replacements: values, transaction: t });
+        }
+        const device = deviceRecord(await requireDevice(db, body.deviceid, t));
+        tx.publish(createEvent({ type: 'device.registered', deviceid: device.deviceid, data: device, requestId: requestIdOf(req) }));
+        return inserted;
+      },
+      { savepoint: true },
+    );
     res.json(created ? { deviceid: body.deviceid, created: true, updated: null } : { deviceid: body.deviceid, created: null, updated: true });
   });
 

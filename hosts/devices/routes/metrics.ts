@@ -1,4 +1,4 @@
-/** `POST /devices/{id}/metrics` and its read API. */
+/** `POST /devices/{id}/metrics` (one sample, or an array of them: one record and event each) and its read API. */
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
@@ -6,28 +6,35 @@ import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { METRIC_FIELDS, metricRecord } from '../store/records.js';
-import { listQuery, metricsBody } from '../schemas.js';
+import { batchOf, listQuery, metricsBody, metricsRequest } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
-import { insertRecords, listNewest } from '../store/sql.js';
+import { listNewest } from '../store/sql.js';
 import type { Row } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 export function metricsRouter(ctx: DevicesContext): Router {
   const router = Router();
+  const batch = batchOf(metricsBody, ctx.config.ingestMaxItems);
 
   router.post('/devices/:id/metrics', requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
-    const body = parseOr422(metricsBody, req.body);
-    await ingest(ctx, deviceid, async (t) => {
-      const row: Row = { metricid: randomUUID(), deviceid, timestamp: Date.now() };
-      for (const f of METRIC_FIELDS) row[f] = body[f] ?? null;
-      await insertRecords(ctx.db, 'metrics', [row], t);
-      const data = metricRecord(row);
-      return { events: [createEvent({ type: 'metric.submitted', deviceid, data, requestId: requestIdOf(req) })], result: data };
+    const many = Array.isArray(req.body);
+    // The array is parsed as a whole, so a bad element is named by its index (`[3].cpu_usage`).
+    const samples = many ? parseOr422(batch, req.body) : [parseOr422(metricsBody, req.body)];
+    const inserted = await ingest(ctx, deviceid, async (tx) => {
+      const timestamp = Date.now();
+      const rows = samples.map((body) => {
+        const row: Row = { metricid: randomUUID(), deviceid, timestamp };
+        for (const f of METRIC_FIELDS) row[f] = body[f] ?? null;
+        return row;
+      });
+      tx.insert('metrics', rows);
+      const requestId = requestIdOf(req);
+      return { events: rows.map((r) => createEvent({ type: 'metric.submitted', deviceid, data: metricRecord(r), requestId })), result: rows.length };
     });
-    res.json({ status: 'ok' });
+    res.json(many ? { status: 'ok', inserted } : { status: 'ok' });
   });
 
   router.get('/devices/:id/metrics', async (req, res) => {
@@ -42,10 +49,14 @@ export const metricsDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/devices/:id/metrics',
-    summary: 'Submit one metrics sample (forwarded as `metric.submitted`)',
+    summary: 'Submit one metrics sample, or an array of up to INGEST_MAX_ITEMS (1000) stored together (each forwarded as `metric.submitted`)',
     tags: ['telemetry'],
-    body: metricsBody,
-    responses: { '200': { description: 'Stored', schema: z.object({ status: z.literal('ok') }) }, '404': { description: 'Unknown device' } },
+    body: metricsRequest,
+    responses: {
+      '200': { description: 'Stored (`inserted` answers an array)', schema: z.object({ status: z.literal('ok'), inserted: z.int().optional() }) },
+      '404': { description: 'Unknown device' },
+      '422': { description: 'A field failed validation (an array element is named by its index, `[3].cpu_usage`), or the array has more than INGEST_MAX_ITEMS elements; nothing is stored' },
+    },
   },
   { method: 'get', path: '/devices/:id/metrics', summary: 'Metrics, newest first', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Metrics' } } },
 ];

@@ -22,7 +22,7 @@ export function processesRouter(ctx: DevicesContext): Router {
     const inserted = await ingest(
       ctx,
       deviceid,
-      async (t) => {
+      async ({ transaction: t }) => {
         const snapshotAt = Date.now();
         const rows = items.map((p) => ({
           deviceid,
@@ -42,8 +42,9 @@ export function processesRouter(ctx: DevicesContext): Router {
         const data = processSnapshot(deviceid, snapshotAt, rows);
         return { events: [createEvent({ type: 'process.snapshot', deviceid, data, requestId: requestIdOf(req) })], result: rows.length };
       },
-      // Two snapshots of one device must not interleave their delete and insert.
-      { lockDevice: true },
+      // Two snapshots of one device must not interleave their delete and insert. The writes are direct (a
+      // replacement, not an append): in a savepoint, so a failure undoes them alone.
+      { lockDevice: true, direct: true },
     );
     res.json({ inserted });
   });

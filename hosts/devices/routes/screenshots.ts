@@ -19,7 +19,7 @@ import { listQuery, screenshotBody, screenshotFields, screenshotParams, screensh
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
-import { insertRecords, listNewest, requireDevice, select } from '../store/sql.js';
+import { listNewest, requireDevice, select } from '../store/sql.js';
 import type { Row } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
@@ -55,8 +55,8 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
   const upload = uploadOne(config.screenshotMaxBytes);
 
   const store = (req: Request, deviceid: string, row: Row) =>
-    ingest(ctx, deviceid, async (t) => {
-      await insertRecords(db, 'screenshots', [row], t);
+    ingest(ctx, deviceid, async (tx) => {
+      tx.insert('screenshots', [row]);
       const data = screenshotRecord(row);
       return { events: [createEvent({ type: 'screenshot.submitted', deviceid, data, requestId: requestIdOf(req) })], result: row };
     });

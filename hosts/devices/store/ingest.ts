@@ -1,10 +1,11 @@
 /**
  * The one path every ingest route goes through: store the record(s) and publish their events in one
- * transaction, so a request is stored whole or not at all and its deliveries commit with it.
+ * transaction, so a request is stored whole or not at all and its deliveries commit with it. The
+ * transaction is shared with concurrent requests through the relay's group commit (lib/groupCommit.ts).
  */
-import type { Transaction } from 'sequelize';
 import type { Database } from '../../../lib/db.js';
 import type { RelayEvent } from '../../../lib/events.js';
+import type { GroupTransaction } from '../../../lib/groupCommit.js';
 import type { Logger } from '../../../lib/logger.js';
 import type { Relay } from '../../../lib/relay.js';
 import type { ResolvedConfig } from '../../shared/config.js';
@@ -18,31 +19,26 @@ export interface DevicesContext {
   logger: Logger;
 }
 
-/** Events per `publish`: each event's deliveries (mentor + webhook endpoints) share one multi-row INSERT. */
-const PUBLISH_CHUNK = 200;
-
-export async function publishAll(relay: Relay, events: RelayEvent[], transaction: Transaction, targets?: string[]): Promise<number> {
-  let deliveries = 0;
-  for (let i = 0; i < events.length; i += PUBLISH_CHUNK) {
-    deliveries += (await relay.publish(events.slice(i, i + PUBLISH_CHUNK), { transaction, targets })).deliveries;
-  }
-  return deliveries;
-}
-
 /**
- * Run an ingestion: inside one transaction, check the device exists, let `store` write rows and return the
- * events, then publish them. Throws (and rolls everything back) on any failure.
+ * Run an ingestion through the relay's group commit: check the device exists, let `store` queue its rows
+ * (`tx.insert`) and return the events, which are queued too; the request is answered after the commit that
+ * holds them, shared with concurrent requests. `store` may run twice (see `relay.transaction`). With
+ * `direct`, `store` writes through `tx.transaction` itself and runs in a savepoint of its own.
+ * Throws (and stores nothing of this request) on any failure.
  */
 export async function ingest<T>(
   ctx: DevicesContext,
   deviceid: string,
-  store: (t: Transaction, device: Row) => Promise<{ events: RelayEvent[]; result: T }>,
-  options: { lockDevice?: boolean } = {},
+  store: (tx: GroupTransaction, device: Row) => Promise<{ events: RelayEvent[]; result: T }>,
+  options: { lockDevice?: boolean; direct?: boolean } = {},
 ): Promise<T> {
-  return ctx.db.transaction(async (t) => {
-    const device = await requireDevice(ctx.db, deviceid, t, { forUpdate: options.lockDevice });
-    const { events, result } = await store(t, device);
-    await publishAll(ctx.relay, events, t);
-    return result;
-  });
+  return ctx.relay.transaction(
+    async (tx) => {
+      const device = await requireDevice(ctx.db, deviceid, tx.transaction, { forUpdate: options.lockDevice });
+      const { events, result } = await store(tx, device);
+      tx.publish(events);
+      return result;
+    },
+    { savepoint: options.direct },
+  );
 }
