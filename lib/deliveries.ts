@@ -5,6 +5,7 @@
 import { QueryTypes } from 'sequelize';
 import type { Database } from './db.js';
 import { num } from './db.js';
+import { isoOrNull } from './time.js';
 
 export const DELIVERY_STATUSES = ['pending', 'inflight', 'succeeded', 'dead'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -53,7 +54,6 @@ export interface DeliveryFilter {
   cursor?: string;
 }
 
-const iso = (ms: unknown) => (ms === null || ms === undefined ? null : new Date(num(ms)).toISOString());
 
 function toDelivery(r: Record<string, unknown>): Delivery {
   return {
@@ -66,12 +66,12 @@ function toDelivery(r: Record<string, unknown>): Delivery {
     status: r.status as DeliveryStatus,
     attempts: num(r.attempts),
     max_attempts: num(r.max_attempts),
-    next_attempt_at: r.status === 'pending' ? iso(r.next_attempt_at) : null,
+    next_attempt_at: r.status === 'pending' ? isoOrNull(r.next_attempt_at) : null,
     last_status_code: r.last_status_code === null ? null : num(r.last_status_code),
     last_error: (r.last_error as string | null) ?? null,
-    created_at: iso(r.created_at)!,
-    updated_at: iso(r.updated_at)!,
-    finished_at: iso(r.finished_at),
+    created_at: isoOrNull(r.created_at)!,
+    updated_at: isoOrNull(r.updated_at)!,
+    finished_at: isoOrNull(r.finished_at),
   };
 }
 
@@ -140,7 +140,7 @@ export async function getDelivery(db: Database, id: number): Promise<(Delivery &
       : null,
     attempts_log: attempts.map((a) => ({
       number: num(a.number),
-      started_at: iso(a.started_at)!,
+      started_at: isoOrNull(a.started_at)!,
       duration_ms: num(a.duration_ms),
       status_code: a.status_code === null ? null : num(a.status_code),
       outcome: String(a.outcome),
