@@ -4,6 +4,7 @@
  * reports `POST /devices/commands/{commandid}/result`, which is forwarded as `command.updated`.
  */
 import { Router } from 'express';
+import type { Request } from 'express';
 import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
@@ -21,6 +22,23 @@ const dateOr = (value: string | null | undefined, fallback: number) => {
   return Number.isFinite(ms) ? ms : fallback;
 };
 
+/**
+ * The command must name the device of its path. With signing on, a missing or different `deviceid` is a 401:
+ * the signature is valid but does not vouch for a command to this device (a captured command re-posted to
+ * another device's path), so the request is not authenticated for what it asks; the mentor target treats the
+ * 4xx as permanent either way. Without signing nothing is authenticated: a contradicting `deviceid` is a plain
+ * validation error (422) and an absent one is accepted, as a seed-style mentor sends none.
+ */
+function checkCommandDevice(req: Request, deviceid: string, named: string | undefined, signed: boolean): void {
+  if (named === deviceid || (named === undefined && !signed)) return;
+  req.log?.warn({ deviceid, bodyDeviceid: named ?? null }, 'refused a command whose body does not name the device of its path');
+  if (!signed) {
+    throw new HttpProblem(422, 'The request body failed validation: deviceid', [{ path: 'deviceid', message: `must match the device in the path (${deviceid})` }]);
+  }
+  const detail = named === undefined ? 'the signed body must name its device (deviceid)' : `the signed body names another device than the path (${deviceid})`;
+  throw new HttpProblem(401, `Command refused: ${detail}`, undefined, { 'www-authenticate': 'Webhook' });
+}
+
 export function commandsRouter(ctx: DevicesContext): Router {
   const { db, relay } = ctx;
   const router = Router();
@@ -28,6 +46,7 @@ export function commandsRouter(ctx: DevicesContext): Router {
   router.post('/devices/:id/commands', requireSignature(ctx.config.mentorSigningSecret), requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const body = parseOr422(commandBody, req.body);
+    checkCommandDevice(req, deviceid, body.deviceid, Boolean(ctx.config.mentorSigningSecret));
     const now = Date.now();
     const created = await db.transaction(async (t) => {
       await requireDevice(db, deviceid, t);
@@ -112,7 +131,8 @@ export const commandsDocs: RouteDoc[] = [
     body: commandBody,
     responses: {
       '200': { description: 'Queued (`created: false` for a redelivery)', schema: z.object({ status: z.literal('ok'), commandid: z.string(), deviceid: z.string(), created: z.boolean() }) },
-      '401': { description: 'Missing or invalid signature' },
+      '401': { description: 'Missing or invalid signature, a replayed webhook-id carrying another body, or (signed) a body whose `deviceid` is missing or names another device' },
+      '422': { description: 'A field failed validation, or (unsigned) `deviceid` names another device than the path' },
       '404': { description: 'Unknown device' },
     },
   },
