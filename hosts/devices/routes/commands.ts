@@ -14,6 +14,7 @@ import { commandBody, commandParams, commandResultBody, listQuery } from '../sch
 import { requestIdOf } from '../../shared/app.js';
 import { requireSignature } from '../../shared/signature.js';
 import type { DevicesContext } from '../store/ingest.js';
+import { deviceGuards } from '../auth.js';
 import { insertIgnore, listNewest, requireDevice, select } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
@@ -40,6 +41,7 @@ function checkCommandDevice(req: Request, deviceid: string, named: string | unde
 }
 
 export function commandsRouter(ctx: DevicesContext): Router {
+  const guard = deviceGuards(ctx);
   const { db, relay } = ctx;
   const router = Router();
 
@@ -69,7 +71,7 @@ export function commandsRouter(ctx: DevicesContext): Router {
     res.json({ status: 'ok', commandid: body.commandid, deviceid, created });
   });
 
-  router.get('/devices/:id/commands/pending', async (req, res) => {
+  router.get('/devices/:id/commands/pending', guard.deviceOrAdmin, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const limit = limitOf(req);
     await requireDevice(db, deviceid);
@@ -77,12 +79,12 @@ export function commandsRouter(ctx: DevicesContext): Router {
     res.json(rows.map(commandRecord));
   });
 
-  router.get('/devices/:id/commands', async (req, res) => {
+  router.get('/devices/:id/commands', guard.deviceOrAdmin, async (req, res) => {
     const rows = await listNewest(db, 'commands', deviceIdOf(req), limitOf(req));
     res.json(rows.map(commandRecord));
   });
 
-  router.post('/devices/commands/:commandid/result', requireJson, async (req, res) => {
+  router.post('/devices/commands/:commandid/result', guard.commandDevice, requireJson, async (req, res) => {
     const { commandid } = parseOr422(commandParams, req.params, 'path');
     const body = parseOr422(commandResultBody, req.body);
     // Through the group commit; the UPDATE writes directly, so in a savepoint of its own.
