@@ -10,6 +10,7 @@ import { loadConfig } from '../hosts/shared/config.js';
 import { createLogger } from '../hosts/shared/logging.js';
 import { startDevicesHost } from '../hosts/devices/server.js';
 import { isLoopback } from '../hosts/shared/server.js';
+import { runSimulation } from '../hosts/simulate.js';
 import { generateSecret, signHeaders } from '../lib/signing.js';
 import { createSqliteUrl, DIALECTS } from './helpers/db.js';
 import { expectProblem, imageForm, PNG, snapshotCounts, startDevices } from './devices.fixture.js';
@@ -176,5 +177,21 @@ describe('the warning for a devices host exposed without auth', () => {
 
   it('refuses a bad DEVICE_AUTH naming the variable', () => {
     expect(() => loadConfig('devices', { DEVICE_AUTH: 'password' })).toThrow(/DEVICE_AUTH must be token .* or none/);
+  });
+});
+
+describe('simulate against DEVICE_AUTH=token', () => {
+  let f: DevicesFixture | undefined;
+  afterEach(async () => {
+    await f?.cleanup();
+    f = undefined;
+  });
+
+  it('sends each device the token its registration answered', async () => {
+    f = await startDevices('sqlite', { env: { DEVICE_AUTH: 'token' } });
+    const s = await runSimulation({ url: f.host.url, devices: 3, rate: 30, durationSec: 1 });
+    expect(s.byKind.register).toEqual({ ok: 3, failed: 0 });
+    expect(s.failed).toBe(0);
+    expect(s.ok).toBeGreaterThan(3);
   });
 });
