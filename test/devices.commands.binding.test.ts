@@ -2,9 +2,13 @@
  * A signed `command.created` is bound to its device: the body names `deviceid`, and the devices host refuses
  * it on any other device's path, without one, and as a replay of its webhook-id carrying another body.
  */
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startDevicesHost } from '../hosts/devices/server.js';
+import { loadConfig } from '../hosts/shared/config.js';
+import { createLogger } from '../hosts/shared/logging.js';
 import { generateSecret, signHeaders } from '../lib/signing.js';
-import { DIALECTS } from './helpers/db.js';
+import { createSqliteUrl, DIALECTS } from './helpers/db.js';
 import { expectProblem, snapshotCounts, startDevices } from './devices.fixture.js';
 import type { DevicesFixture } from './devices.fixture.js';
 
@@ -75,5 +79,42 @@ describe.each(DIALECTS)('commands bound to their device (%s)', (dialect) => {
     expectProblem(await f.call('POST', '/devices/dev-a/commands', { commandid: 'c-1', deviceid: 'dev-b', command_text: 'status' }), 422, ['deviceid']);
     expect(await f.count('commands')).toBe(0);
     expect((await f.call('POST', '/devices/dev-a/commands', { commandid: 'c-1', command_text: 'status' })).json).toMatchObject({ created: true });
+  });
+});
+
+describe('refusals are logged', () => {
+  it('logs a command for another device and a replayed webhook-id as warnings, without the signature', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const raw: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) {
+          raw.push(l);
+          lines.push(JSON.parse(l));
+        }
+        cb();
+      },
+    });
+    const secret = generateSecret();
+    const database = createSqliteUrl();
+    const config = loadConfig('devices', { DATABASE_URL: database.url, DATA_DIR: database.dir, PORT: '0', MENTOR_SIGNING_SECRET: secret });
+    const host = await startDevicesHost(config, { logger: createLogger({ service: 'devices', level: 'info', destination }) });
+    try {
+      const post = (p: string, body: string, headers: Record<string, string> = {}) =>
+        fetch(`${host.url}/api/v1${p}`, { method: 'POST', headers: { ...json, ...headers }, body });
+      for (const deviceid of ['dev-a', 'dev-b']) await post('/devices/register', JSON.stringify({ deviceid }));
+      const body = JSON.stringify({ commandid: 'c-1', deviceid: 'dev-a', command_text: 'status' });
+      const sig = signHeaders({ id: 'msg_log', body, secret });
+      expect((await post('/devices/dev-b/commands', body, sig)).status).toBe(401);
+      const other = JSON.stringify({ commandid: 'c-2', deviceid: 'dev-b', command_text: 'status' });
+      expect((await post('/devices/dev-b/commands', other, signHeaders({ id: 'msg_log', body: other, secret }))).status).toBe(401);
+    } finally {
+      await host.close();
+      await database.drop();
+    }
+    const warned = lines.filter((l) => l.level === 40).map((l) => l.msg);
+    expect(warned).toContain('refused a command whose body does not name the device of its path');
+    expect(warned).toContain('rejected a replayed webhook-id carrying a different request');
+    expect(raw.join('\n')).not.toMatch(/v1,[A-Za-z0-9+/=]{20,}/);
   });
 });
