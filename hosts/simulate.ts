@@ -40,6 +40,8 @@ interface Device {
   memUsed: number;
   netIn: number;
   netOut: number;
+  /** Its `device_token` when the host runs with DEVICE_AUTH=token (answered by registration). */
+  token?: string;
 }
 
 const GiB = 1024 ** 3;
@@ -76,7 +78,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     latencyMs: { p50: 0, p95: 0, p99: 0, max: 0 },
     commandsAnswered: 0,
   };
-  const call = async (kind: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> => {
+  const call = async (kind: string, method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<unknown> => {
     const started = performance.now();
     summary.sent += 1;
     const k = (summary.byKind[kind] ??= { ok: 0, failed: 0 });
@@ -84,7 +86,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       const res = await request(o.url + path, {
         method,
         dispatcher: agent,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.body.text();
@@ -113,8 +115,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     netOut: 0,
   }));
   await Promise.all(
-    fleet.map((d, i) =>
-      call('register', 'POST', '/api/v1/devices/register', {
+    fleet.map(async (d, i) => {
+      const answer = await call('register', 'POST', '/api/v1/devices/register', {
         deviceid: d.id,
         device_name: `Simulated device ${i + 1}`,
         device_type: pick(['laptop', 'desktop', 'server']),
@@ -123,11 +125,13 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         ip_address: `10.${(i >> 8) & 255}.${i & 255}.${10 + (i % 200)}`,
         mac_address: `02:00:00:${[i >> 16, i >> 8, i].map((b) => (b & 255).toString(16).padStart(2, '0')).join(':')}`,
         current_user: `user${i + 1}`,
-      }),
-    ),
+      });
+      d.token = (answer as { device_token?: string } | undefined)?.device_token;
+    }),
   );
 
   const one = async (d: Device): Promise<void> => {
+    const callAs = (kind: string, method: 'GET' | 'POST', path: string, body?: unknown) => call(kind, method, path, body, d.token);
     const roll = Math.random();
     const kind = MIX.find(([, w]) => roll < w)![0];
     const base = `/api/v1/devices/${encodeURIComponent(d.id)}`;
@@ -137,7 +141,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         d.memUsed = walk(d.memUsed, 0.2 * GiB, 0.5 * GiB, 15 * GiB);
         d.netIn += Math.floor(Math.random() * 500_000);
         d.netOut += Math.floor(Math.random() * 200_000);
-        await call(kind, 'POST', `${base}/metrics`, {
+        await callAs(kind, 'POST', `${base}/metrics`, {
           cpu_usage: Math.round(d.cpu * 10) / 10,
           cpu_temp: Math.round((35 + d.cpu * 0.5) * 10) / 10,
           memory_total: 16 * GiB,
@@ -150,7 +154,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         });
         return;
       case 'activities':
-        await call(kind, 'POST', `${base}/activities`, Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () => ({
+        await callAs(kind, 'POST', `${base}/activities`, Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () => ({
           activity_type: pick(ACTIVITY_TYPES),
           description: `Simulated ${pick(['work', 'browsing', 'meeting', 'break'])}`,
           app: pick(APPS),
@@ -158,7 +162,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         })));
         return;
       case 'processes':
-        await call(kind, 'POST', `${base}/processes`, PROCS.slice(0, 3 + Math.floor(Math.random() * (PROCS.length - 2))).map((name, pid) => ({
+        await callAs(kind, 'POST', `${base}/processes`, PROCS.slice(0, 3 + Math.floor(Math.random() * (PROCS.length - 2))).map((name, pid) => ({
           pid: 100 + pid,
           process_name: name,
           cpu: Math.round(Math.random() * d.cpu * 10) / 10,
@@ -168,7 +172,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         return;
       case 'alerts': {
         const hot = d.cpu > 80;
-        await call(kind, 'POST', `${base}/alerts`, [{
+        await callAs(kind, 'POST', `${base}/alerts`, [{
           level: hot ? 'critical' : pick(['info', 'warning'] as const),
           alert_type: hot ? 'cpu_high' : pick(['disk_space', 'memory_high', 'login']),
           message: hot ? `CPU at ${d.cpu.toFixed(1)}%` : 'Simulated alert',
@@ -178,12 +182,12 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         return;
       }
       case 'screenshots':
-        await call(kind, 'POST', `${base}/screenshots`, { path: `simulated/${d.id}/${Date.now()}.png`, resolution: '1920x1080', size: 150_000 + Math.floor(Math.random() * 100_000) });
+        await callAs(kind, 'POST', `${base}/screenshots`, { path: `simulated/${d.id}/${Date.now()}.png`, resolution: '1920x1080', size: 150_000 + Math.floor(Math.random() * 100_000) });
         return;
       case 'commands': {
-        const pending = await call(kind, 'GET', `${base}/commands/pending`);
+        const pending = await callAs(kind, 'GET', `${base}/commands/pending`);
         for (const c of Array.isArray(pending) ? (pending as Array<{ commandid: string; command_text: string }>) : []) {
-          const r = await call('command-results', 'POST', `/api/v1/devices/commands/${encodeURIComponent(c.commandid)}/result`, {
+          const r = await callAs('command-results', 'POST', `/api/v1/devices/commands/${encodeURIComponent(c.commandid)}/result`, {
             status: 'completed',
             result: `simulated output of ${c.command_text}`,
             exit_code: 0,

@@ -94,7 +94,8 @@ export function devicesCommandTarget(o: DevicesCommandTargetOptions): TargetPlug
         path: (e) => `/api/v1/devices/${encodeURIComponent(String(e.deviceid))}/commands`,
         body: (e) => {
           const d = e.data as { commandid: string; command_text: string; created_at?: string };
-          return { commandid: d.commandid, command_text: d.command_text, created_at: d.created_at };
+          // deviceid is in the signed body so the devices host can refuse the command on any other device's path.
+          return { commandid: d.commandid, deviceid: String(e.deviceid), command_text: d.command_text, created_at: d.created_at };
         },
       },
     },

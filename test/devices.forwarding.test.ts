@@ -126,7 +126,7 @@ describe.each(DIALECTS)('forwarding to the mentor (%s)', (dialect) => {
     await fx.sink!.waitFor(1);
     expect(fx.sink!.requests[0]!.headers['webhook-signature']).toMatch(/^v1,/);
 
-    const body = JSON.stringify({ commandid: 'cmd-1', command_text: 'status' });
+    const body = JSON.stringify({ commandid: 'cmd-1', deviceid: 'dev-1', command_text: 'status' });
     const unsigned = await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json' } });
     expectProblem(unsigned, 401);
     // The same middleware as the mentor's: the challenge names the scheme.

@@ -161,7 +161,7 @@ describe.each(DIALECTS)('bad input to every devices ingest route (%s)', (dialect
     expect((await post('/devices/register', { deviceid: DEVICE, device_name: 'Fuzz' })).status).toBe(200);
     expect((await post(`/devices/${DEVICE}/metrics`, validMetrics)).status).toBe(200);
     expect((await post(`/devices/${DEVICE}/processes`, [validProcess, { ...validProcess, pid: 7 }])).status).toBe(200);
-    const cmd = JSON.stringify({ commandid: COMMAND, command_text: 'status' });
+    const cmd = JSON.stringify({ commandid: COMMAND, deviceid: DEVICE, command_text: 'status' });
     expect((await post(`/devices/${DEVICE}/commands`, cmd, signHeaders({ id: `msg_${randomUUID()}`, body: cmd, secret }))).status).toBe(200);
     target = {
       baseUrl: `${host.url}/api/v1`,
@@ -197,7 +197,7 @@ describe.each(DIALECTS)('bad input to every devices ingest route (%s)', (dialect
     ['POST /devices/{id}/activities', () => arrayRoute((id) => `/devices/${id}/activities`, activitySpec, validActivity)],
     ['POST /devices/{id}/alerts', () => arrayRoute((id) => `/devices/${id}/alerts`, alertSpec, validAlert)],
     ['POST /devices/{id}/screenshots', () => fc.oneof(objectRoute((id) => `/devices/${id}/screenshots`, screenshotSpec, validScreenshot), badUpload(`/devices/${DEVICE}/screenshots`))],
-    ['POST /devices/{id}/commands', () => objectRoute((id) => `/devices/${id}/commands`, commandSpec, { commandid: `new-${randomUUID()}`, command_text: 'status' })],
+    ['POST /devices/{id}/commands', () => objectRoute((id) => `/devices/${id}/commands`, commandSpec, { commandid: `new-${randomUUID()}`, deviceid: DEVICE, command_text: 'status' })],
     [
       'POST /devices/commands/{commandid}/result',
       () =>

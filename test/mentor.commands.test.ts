@@ -41,9 +41,11 @@ describe.each(DIALECTS)('mentor commands (%s)', (dialect) => {
       expect(() => verify(req.body, req.headers as Record<string, string>, secret)).not.toThrow();
       expect(req.headers['idempotency-key']).toBeTruthy();
     }
-    const delivered = sink.requests.map((r) => JSON.parse(r.body) as { commandid: string; command_text: string; created_at: string });
+    const delivered = sink.requests.map((r) => JSON.parse(r.body) as { commandid: string; deviceid: string; command_text: string; created_at: string });
     expect(delivered.map((d) => d.commandid).sort()).toEqual(created.map((c) => c.commandid).sort());
-    for (const d of delivered) expect(Object.keys(d).sort()).toEqual(['command_text', 'commandid', 'created_at']);
+    // deviceid travels in the signed body: the devices host refuses the command on any other device's path.
+    for (const d of delivered) expect(Object.keys(d).sort()).toEqual(['command_text', 'commandid', 'created_at', 'deviceid']);
+    expect(delivered.every((d) => d.deviceid === 'dev-1')).toBe(true);
 
     const listed = (await m.get('/devices/dev-1/commands')).body as Array<{ commandid: string; status: string }>;
     expect(listed).toHaveLength(ALLOWED.length);

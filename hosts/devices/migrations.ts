@@ -118,4 +118,11 @@ export const devicesMigrations: Migration[] = [
       await qi.addIndex('commands', ['updated_at'], { name: 'commands_updated', transaction });
     },
   },
+  {
+    name: '000002_device_token',
+    async up({ queryInterface: qi, transaction }) {
+      // DEVICE_AUTH=token: the sha256 (hex) of the device's current bearer token; the token itself is never stored.
+      await qi.addColumn('devices', 'token_hash', { type: DataTypes.STRING(64), allowNull: true }, { transaction });
+    },
+  },
 ];

@@ -111,6 +111,8 @@ export const commandId = z
 /** `command.created` forwarded by the mentor. */
 export const commandBody = z.object({
   commandid: commandId,
+  /** The device the command is for; signed with the body, so a captured command cannot be re-posted to another device. */
+  deviceid: deviceId.optional(),
   command_text: text(4096).min(1),
   created_at: z.string().max(64).nullish(),
 });

@@ -58,6 +58,10 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
       };
       return { targets, app };
     },
+    exposedWarning:
+      config.deviceAuth === 'none'
+        ? 'the devices host listens on a non-loopback address with DEVICE_AUTH=none: anyone who can reach it can post data as any device and read every device\'s metrics, processes and screenshots (set DEVICE_AUTH=token)'
+        : undefined,
     announce: (url, db) => [
       { url, mentor: config.mentorApiUrl ?? null, dialect: db.dialect },
       config.mentorApiUrl ? 'devices host listening' : 'devices host listening (standalone: no MENTOR_API_URL)',

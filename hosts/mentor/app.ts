@@ -42,6 +42,6 @@ export function createMentorApp({ config, db, relay, logger, registry }: MentorA
   mountOps(app, { service: 'mentor', db, registry, openapi: mentorOpenApi });
   app.use(ingestRouter(db, config.mentorSigningSecret));
   app.use(commandsRouter(db, relay, config.mentorSigningSecret, config.adminToken));
-  app.use(readRouter(db));
+  app.use(readRouter(db, config.mentorReadToken));
   return finishApp(app, logger);
 }

@@ -48,6 +48,9 @@ export async function startMentorHost(config: ResolvedConfig, options: StartOpti
         : [],
       app: (relay) => createMentorApp({ config, db, relay, logger, registry }),
     }),
+    exposedWarning: config.mentorReadToken
+      ? undefined
+      : 'the mentor host listens on a non-loopback address without MENTOR_READ_TOKEN: anyone who can reach it can read every device\'s data (set MENTOR_READ_TOKEN)',
     announce: (url) => [{ url, devicesApiUrl: config.devicesApiUrl ?? null, signing: Boolean(config.mentorSigningSecret) }, 'mentor host listening'],
   });
 }

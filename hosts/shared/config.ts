@@ -116,6 +116,18 @@ const envSchema = z.object({
   BODY_LIMIT: bytes('BODY_LIMIT', 1024 * 1024),
   SCREENSHOT_MAX_BYTES: bytes('SCREENSHOT_MAX_BYTES', 10 * 1024 * 1024),
   INGEST_MAX_ITEMS: int('INGEST_MAX_ITEMS', 1000, { min: 1, max: 100_000 }),
+  DEVICE_AUTH: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const mode = (v ?? '').trim().toLowerCase() || 'none';
+      if (mode !== 'token' && mode !== 'none') {
+        ctx.addIssue({ code: 'custom', message: 'DEVICE_AUTH must be token (each device authenticates with its own bearer token) or none (open, the default)' });
+        return z.NEVER;
+      }
+      return mode;
+    }),
+  MENTOR_READ_TOKEN: optionalString,
   LOG_LEVEL: z
     .string()
     .optional()
@@ -156,6 +168,10 @@ export interface ResolvedConfig {
   screenshotMaxBytes: number;
   /** Records in one metrics, activities or alerts request (an array body), stored in one transaction. */
   ingestMaxItems: number;
+  /** `DEVICE_AUTH`: `token` = every device route requires that device's bearer token; `none` = open (default). */
+  deviceAuth: 'token' | 'none';
+  /** `MENTOR_READ_TOKEN`: when set, the mentor's read API requires it as a bearer token. */
+  mentorReadToken: string | undefined;
   logLevel: string;
 }
 
@@ -212,6 +228,8 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
     bodyLimit: e.BODY_LIMIT,
     screenshotMaxBytes: e.SCREENSHOT_MAX_BYTES,
     ingestMaxItems: e.INGEST_MAX_ITEMS,
+    deviceAuth: e.DEVICE_AUTH,
+    mentorReadToken: e.MENTOR_READ_TOKEN,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -58,6 +58,8 @@ export interface HostSetup extends ListenOptions {
   migrate(db: Database): Promise<unknown>;
   /** The relay's targets, and the app to build around the relay once it exists. */
   compose(db: Database): { targets: TargetPlugin[]; app(relay: Relay): Express };
+  /** Logged once as a warning when the host listens on a non-loopback address (an open API on the network). */
+  exposedWarning?: string;
   /** The "listening" log line's fields and message. */
   announce(url: string, db: Database): [fields: object, message: string];
 }
@@ -87,6 +89,7 @@ export async function startHost(s: HostSetup): Promise<RunningHost> {
     const shown = s.host && s.host !== '0.0.0.0' && s.host !== '::' ? s.host : '127.0.0.1';
     const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
     logger.info(...s.announce(url, db));
+    if (s.exposedWarning && !isLoopback(s.host ?? '127.0.0.1')) logger.warn({ host: s.host }, s.exposedWarning);
     return { url, port, app, relay, db, server, close: closer(server, relay, db, logger, s) };
   } catch (err) {
     if (server) await closeServer(server);
@@ -106,6 +109,12 @@ function closer(server: Server, relay: Relay, db: Database, logger: PinoLogger, 
       await db.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing the database failed'));
       logger.info({}, `${s.config.service} host stopped`);
     })());
+}
+
+/** Whether a listen address only accepts this machine (`0.0.0.0` and `::` accept every interface). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 /** An embedded SQLite file's directory may not exist yet on a first start. */

@@ -45,3 +45,30 @@ export function requireAdminToken(token: string | undefined): RequestHandler {
     next();
   };
 }
+
+/** 401 with `WWW-Authenticate: Bearer` (`error="invalid_token"` when a token was sent but is not accepted). */
+export function unauthorized(detail: string, error?: 'invalid_request' | 'invalid_token'): HttpProblem {
+  return new HttpProblem(401, detail, undefined, { 'WWW-Authenticate': error ? `${REALM}, error="${error}"` : REALM });
+}
+
+/** The token of an `Authorization: Bearer <token>` header: undefined when there is none, a 401 when it is malformed. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  if (!m) throw unauthorized('The Authorization header must use the Bearer scheme', 'invalid_request');
+  return m[1]!;
+}
+
+/** Require `Authorization: Bearer <expected>`; `name` (the variable holding it) is named in the 401, never the value. */
+export function requireBearer(expected: string, name: string): RequestHandler {
+  return (req, _res, next) => {
+    try {
+      const token = bearerToken(req.headers.authorization);
+      if (token === undefined) throw unauthorized(`Authentication required: send Authorization: Bearer <${name}>`);
+      if (!tokensEqual(token, expected)) throw unauthorized('The bearer token is not valid', 'invalid_token');
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}

@@ -10,14 +10,16 @@ import { activitiesBody, activityItem, batchOf, listQuery } from '../schemas.js'
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
+import { deviceGuards } from '../auth.js';
 import { listNewest } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 export function activitiesRouter(ctx: DevicesContext): Router {
+  const guard = deviceGuards(ctx);
   const router = Router();
   const batch = batchOf(activityItem, ctx.config.ingestMaxItems);
 
-  router.post('/devices/:id/activities', requireJson, async (req, res) => {
+  router.post('/devices/:id/activities', guard.device, requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const items = parseOr422(batch, req.body);
     const inserted = await ingest(ctx, deviceid, async (tx) => {
@@ -39,7 +41,7 @@ export function activitiesRouter(ctx: DevicesContext): Router {
     res.json({ inserted });
   });
 
-  router.get('/devices/:id/activities', async (req, res) => {
+  router.get('/devices/:id/activities', guard.deviceOrAdmin, async (req, res) => {
     const rows = await listNewest(ctx.db, 'activities', deviceIdOf(req), limitOf(req));
     res.json(rows.map(activityRecord));
   });

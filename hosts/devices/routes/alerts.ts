@@ -10,14 +10,16 @@ import { alertsBody, alertItem, batchOf, listQuery } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
+import { deviceGuards } from '../auth.js';
 import { listNewest } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 export function alertsRouter(ctx: DevicesContext): Router {
+  const guard = deviceGuards(ctx);
   const router = Router();
   const batch = batchOf(alertItem, ctx.config.ingestMaxItems);
 
-  router.post('/devices/:id/alerts', requireJson, async (req, res) => {
+  router.post('/devices/:id/alerts', guard.device, requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const items = parseOr422(batch, req.body);
     const inserted = await ingest(ctx, deviceid, async (tx) => {
@@ -40,7 +42,7 @@ export function alertsRouter(ctx: DevicesContext): Router {
     res.json({ inserted });
   });
 
-  router.get('/devices/:id/alerts', async (req, res) => {
+  router.get('/devices/:id/alerts', guard.deviceOrAdmin, async (req, res) => {
     const rows = await listNewest(ctx.db, 'alerts', deviceIdOf(req), limitOf(req));
     res.json(rows.map(alertRecord));
   });

@@ -4,6 +4,7 @@
  * reports `POST /devices/commands/{commandid}/result`, which is forwarded as `command.updated`.
  */
 import { Router } from 'express';
+import type { Request } from 'express';
 import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
@@ -13,6 +14,7 @@ import { commandBody, commandParams, commandResultBody, listQuery } from '../sch
 import { requestIdOf } from '../../shared/app.js';
 import { requireSignature } from '../../shared/signature.js';
 import type { DevicesContext } from '../store/ingest.js';
+import { deviceGuards } from '../auth.js';
 import { insertIgnore, listNewest, requireDevice, select } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
@@ -21,13 +23,32 @@ const dateOr = (value: string | null | undefined, fallback: number) => {
   return Number.isFinite(ms) ? ms : fallback;
 };
 
+/**
+ * The command must name the device of its path. With signing on, a missing or different `deviceid` is a 401:
+ * the signature is valid but does not vouch for a command to this device (a captured command re-posted to
+ * another device's path), so the request is not authenticated for what it asks; the mentor target treats the
+ * 4xx as permanent either way. Without signing nothing is authenticated: a contradicting `deviceid` is a plain
+ * validation error (422) and an absent one is accepted, as a seed-style mentor sends none.
+ */
+function checkCommandDevice(req: Request, deviceid: string, named: string | undefined, signed: boolean): void {
+  if (named === deviceid || (named === undefined && !signed)) return;
+  req.log?.warn({ deviceid, bodyDeviceid: named ?? null }, 'refused a command whose body does not name the device of its path');
+  if (!signed) {
+    throw new HttpProblem(422, 'The request body failed validation: deviceid', [{ path: 'deviceid', message: `must match the device in the path (${deviceid})` }]);
+  }
+  const detail = named === undefined ? 'the signed body must name its device (deviceid)' : `the signed body names another device than the path (${deviceid})`;
+  throw new HttpProblem(401, `Command refused: ${detail}`, undefined, { 'www-authenticate': 'Webhook' });
+}
+
 export function commandsRouter(ctx: DevicesContext): Router {
+  const guard = deviceGuards(ctx);
   const { db, relay } = ctx;
   const router = Router();
 
   router.post('/devices/:id/commands', requireSignature(ctx.config.mentorSigningSecret), requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const body = parseOr422(commandBody, req.body);
+    checkCommandDevice(req, deviceid, body.deviceid, Boolean(ctx.config.mentorSigningSecret));
     const now = Date.now();
     const created = await db.transaction(async (t) => {
       await requireDevice(db, deviceid, t);
@@ -50,7 +71,7 @@ export function commandsRouter(ctx: DevicesContext): Router {
     res.json({ status: 'ok', commandid: body.commandid, deviceid, created });
   });
 
-  router.get('/devices/:id/commands/pending', async (req, res) => {
+  router.get('/devices/:id/commands/pending', guard.deviceOrAdmin, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const limit = limitOf(req);
     await requireDevice(db, deviceid);
@@ -58,12 +79,12 @@ export function commandsRouter(ctx: DevicesContext): Router {
     res.json(rows.map(commandRecord));
   });
 
-  router.get('/devices/:id/commands', async (req, res) => {
+  router.get('/devices/:id/commands', guard.deviceOrAdmin, async (req, res) => {
     const rows = await listNewest(db, 'commands', deviceIdOf(req), limitOf(req));
     res.json(rows.map(commandRecord));
   });
 
-  router.post('/devices/commands/:commandid/result', requireJson, async (req, res) => {
+  router.post('/devices/commands/:commandid/result', guard.commandDevice, requireJson, async (req, res) => {
     const { commandid } = parseOr422(commandParams, req.params, 'path');
     const body = parseOr422(commandResultBody, req.body);
     // Through the group commit; the UPDATE writes directly, so in a savepoint of its own.
@@ -112,7 +133,8 @@ export const commandsDocs: RouteDoc[] = [
     body: commandBody,
     responses: {
       '200': { description: 'Queued (`created: false` for a redelivery)', schema: z.object({ status: z.literal('ok'), commandid: z.string(), deviceid: z.string(), created: z.boolean() }) },
-      '401': { description: 'Missing or invalid signature' },
+      '401': { description: 'Missing or invalid signature, a replayed webhook-id carrying another body, or (signed) a body whose `deviceid` is missing or names another device' },
+      '422': { description: 'A field failed validation, or (unsigned) `deviceid` names another device than the path' },
       '404': { description: 'Unknown device' },
     },
   },

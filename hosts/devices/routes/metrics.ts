@@ -10,15 +10,17 @@ import { batchOf, listQuery, metricsBody, metricsRequest } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
+import { deviceGuards } from '../auth.js';
 import { listNewest } from '../store/sql.js';
 import type { Row } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 export function metricsRouter(ctx: DevicesContext): Router {
+  const guard = deviceGuards(ctx);
   const router = Router();
   const batch = batchOf(metricsBody, ctx.config.ingestMaxItems);
 
-  router.post('/devices/:id/metrics', requireJson, async (req, res) => {
+  router.post('/devices/:id/metrics', guard.device, requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const many = Array.isArray(req.body);
     // The array is parsed as a whole, so a bad element is named by its index (`[3].cpu_usage`).
@@ -37,7 +39,7 @@ export function metricsRouter(ctx: DevicesContext): Router {
     res.json(many ? { status: 'ok', inserted } : { status: 'ok' });
   });
 
-  router.get('/devices/:id/metrics', async (req, res) => {
+  router.get('/devices/:id/metrics', guard.deviceOrAdmin, async (req, res) => {
     const rows = await listNewest(ctx.db, 'metrics', deviceIdOf(req), limitOf(req));
     res.json(rows.map(metricRecord));
   });

@@ -9,14 +9,16 @@ import { listQuery, processesBody } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
+import { deviceGuards } from '../auth.js';
 import { insertRecords, requireDevice, select } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 export function processesRouter(ctx: DevicesContext): Router {
+  const guard = deviceGuards(ctx);
   const { db } = ctx;
   const router = Router();
 
-  router.post('/devices/:id/processes', requireJson, async (req, res) => {
+  router.post('/devices/:id/processes', guard.device, requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const items = parseOr422(processesBody, req.body);
     const inserted = await ingest(
@@ -49,7 +51,7 @@ export function processesRouter(ctx: DevicesContext): Router {
     res.json({ inserted });
   });
 
-  router.get('/devices/:id/processes', async (req, res) => {
+  router.get('/devices/:id/processes', guard.deviceOrAdmin, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const limit = limitOf(req);
     await requireDevice(db, deviceid);

@@ -19,6 +19,7 @@ import { listQuery, screenshotBody, screenshotFields, screenshotParams, screensh
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
+import { deviceGuards } from '../auth.js';
 import { listNewest, requireDevice, select } from '../store/sql.js';
 import type { Row } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
@@ -50,6 +51,7 @@ const created = (res: Response, row: Row) => {
 };
 
 export function screenshotsRouter(ctx: DevicesContext): Router {
+  const guard = deviceGuards(ctx);
   const { db, config } = ctx;
   const router = Router();
   const upload = uploadOne(config.screenshotMaxBytes);
@@ -61,7 +63,7 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
       return { events: [createEvent({ type: 'screenshot.submitted', deviceid, data, requestId: requestIdOf(req) })], result: row };
     });
 
-  router.post('/devices/:id/screenshots', async (req, res, next) => {
+  router.post('/devices/:id/screenshots', guard.device, async (req, res, next) => {
     const deviceid = deviceIdOf(req);
     if (req.is('application/json')) {
       const body = parseOr422(screenshotBody, req.body);
@@ -100,7 +102,7 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     }
   }
 
-  router.get('/screenshots/:screenshotid', async (req, res) => {
+  router.get('/screenshots/:screenshotid', guard.admin, async (req, res) => {
     const parsed = screenshotParams.safeParse(req.params);
     if (!parsed.success) throw notFound('No such screenshot');
     const [row] = await select(db, 'SELECT * FROM screenshots WHERE screenshotid = :id', { id: parsed.data.screenshotid });
@@ -112,7 +114,7 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     res.send(bytes);
   });
 
-  router.get('/devices/:id/screenshots', async (req, res) => {
+  router.get('/devices/:id/screenshots', guard.deviceOrAdmin, async (req, res) => {
     const rows = await listNewest(db, 'screenshots', deviceIdOf(req), limitOf(req));
     res.json(rows.map(screenshotRecord));
   });

@@ -3,7 +3,8 @@
  * the mentor has not seen register yet are still listed: forwards are only best-effort ordered.
  */
 import { Router } from 'express';
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
+import { requireBearer } from '../../../lib/http/auth.js';
 import { z } from 'zod';
 import type { Database } from '../../../lib/db.js';
 import { notFound, parseOr422 } from '../../../lib/http/problem.js';
@@ -31,14 +32,16 @@ const LISTS = {
   commands: listCommands,
 } as const;
 
-export function readRouter(db: Database): Router {
+/** With `readToken` (MENTOR_READ_TOKEN) every read route requires it as a bearer token. */
+export function readRouter(db: Database, readToken?: string): Router {
   const router = Router();
+  const guard: RequestHandler = readToken ? requireBearer(readToken, 'MENTOR_READ_TOKEN') : (_req, _res, next) => next();
 
-  router.get('/devices', async (req, res) => {
+  router.get('/devices', guard, async (req, res) => {
     res.json(await listDevices(db, limitOf(req)));
   });
 
-  router.get('/devices/:id', async (req, res) => {
+  router.get('/devices/:id', guard, async (req, res) => {
     const id = deviceOf(req);
     const device = await getDevice(db, id);
     if (!device) throw notFound(`Device ${id} is not known`);
@@ -46,13 +49,13 @@ export function readRouter(db: Database): Router {
   });
 
   for (const [name, list] of Object.entries(LISTS)) {
-    router.get(`/devices/:id/${name}`, async (req, res) => {
+    router.get(`/devices/:id/${name}`, guard, async (req, res) => {
       const limit = limitOf(req);
       res.json(await list(db, deviceOf(req), limit));
     });
   }
 
-  router.get('/activities', async (req, res) => {
+  router.get('/activities', guard, async (req, res) => {
     const q = parseOr422(activitiesQuerySchema, req.query, 'query');
     res.json(await listActivities(db, q.limit, q.deviceid));
   });
@@ -62,6 +65,7 @@ export function readRouter(db: Database): Router {
 
 const list = (description: string): RouteDoc['responses'] => ({
   '200': { description, schema: z.array(z.record(z.string(), z.unknown())) },
+  '401': { description: 'MENTOR_READ_TOKEN is set and the request lacks Authorization: Bearer <MENTOR_READ_TOKEN>' },
   '422': { description: 'limit is not a whole number from 1 to 1000' },
 });
 
