@@ -40,17 +40,24 @@ export function planOutcomes<R extends SentRow>(rows: R[], r: RequestResult, pol
   const byOutcome = new Map<string, StatusUpdate>();
   // Rows of one request that are on the same attempt share one delay, so a failed batch is one UPDATE.
   const delays = new Map<number, number>();
+  // A success or a release is the same outcome for every row: one update, built once (the hot path).
+  const uniform: StatusUpdate | null =
+    r.verdict === 'success'
+      ? { status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: r.statusCode, error: null, ids: [] }
+      : r.released
+        ? { status: 'pending', spent: 0, nextAttemptAt: now, statusCode: r.statusCode, error: r.error, ids: [] }
+        : null;
+  if (uniform && rows.length > 0) plan.updates.push(uniform);
   for (const row of rows) {
     const attemptsMade = row.attempts + (r.released ? 0 : 1);
     let u: Omit<StatusUpdate, 'ids'>;
     let outcome: AttemptRecord['outcome'];
-    if (r.verdict === 'success') {
-      u = { status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: r.statusCode, error: null };
-      outcome = 'success';
-    } else if (r.released) {
-      u = { status: 'pending', spent: 0, nextAttemptAt: now, statusCode: r.statusCode, error: r.error };
-      outcome = 'released';
-    } else if (r.verdict === 'permanent' || attemptsMade >= row.max_attempts) {
+    if (uniform) {
+      uniform.ids.push(row.id);
+      plan.attempts.push(attemptOf(row, r, uniform.status === 'succeeded' ? 'success' : 'released'));
+      continue;
+    }
+    if (r.verdict === 'permanent' || attemptsMade >= row.max_attempts) {
       u = { status: 'dead', spent: 1, nextAttemptAt: null, statusCode: r.statusCode, error: r.error };
       outcome = r.verdict === 'permanent' ? 'permanent' : 'retry';
       plan.dead.push(row);
@@ -69,18 +76,22 @@ export function planOutcomes<R extends SentRow>(rows: R[], r: RequestResult, pol
     const existing = byOutcome.get(sig);
     if (existing) existing.ids.push(row.id);
     else byOutcome.set(sig, { ...u, ids: [row.id] });
-    plan.attempts.push({
-      deliveryId: row.id,
-      number: row.attempts + 1,
-      startedAt: r.startedAt,
-      durationMs: r.durationMs,
-      statusCode: r.statusCode,
-      outcome,
-      spent: !r.released,
-      error: r.error,
-      responseBody: r.responseBody,
-    });
+    plan.attempts.push(attemptOf(row, r, outcome));
   }
-  plan.updates = [...byOutcome.values()];
+  if (!uniform) plan.updates = [...byOutcome.values()];
   return plan;
+}
+
+function attemptOf(row: SentRow, r: RequestResult, outcome: AttemptRecord['outcome']): AttemptRecord {
+  return {
+    deliveryId: row.id,
+    number: row.attempts + 1,
+    startedAt: r.startedAt,
+    durationMs: r.durationMs,
+    statusCode: r.statusCode,
+    outcome,
+    spent: !r.released,
+    error: r.error,
+    responseBody: r.responseBody,
+  };
 }

@@ -7,7 +7,8 @@
  * base64-decoded secret (after the `whsec_` prefix). Several secrets produce several space-separated
  * signatures, which is how rotation keeps the previous secret valid while receivers catch up.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 
 const SECRET_PREFIX = 'whsec_';
 const SIGNATURE_VERSION = 'v1';
@@ -168,26 +169,39 @@ export function verify(
   return { id, timestamp };
 }
 
-function signedContent(id: string, timestamp: number, body: string | Buffer): Buffer {
-  const bodyBytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, 'utf8'), bodyBytes]);
+/** The signed content in two parts, hashed one after the other (no concatenated copy of the body). */
+function signedContent(id: string, timestamp: number, body: string | Buffer): [string, string | Buffer] {
+  return [`${id}.${timestamp}.`, body];
 }
 
-function hmac(key: Buffer, content: Buffer): Buffer {
-  return createHmac('sha256', key).update(content).digest();
+function hmac(key: KeyObject, [prefix, body]: [string, string | Buffer]): Buffer {
+  return createHmac('sha256', key).update(prefix, 'utf8').update(body as string, 'utf8').digest();
 }
 
-function secretKeys(secret: string | string[]): Buffer[] {
+/**
+ * Decoded keys by secret string: a sender signs every request with the same few secrets, and the
+ * alphabet check, base64 decoding and key import cost about as much as the HMAC of a small body. Bounded
+ * (oldest out first), so rotated secrets do not pile up; a secret is only ever cached after it decoded.
+ */
+const KEY_CACHE_MAX = 256;
+const keyCache = new Map<string, KeyObject>();
+
+function secretKeys(secret: string | string[]): KeyObject[] {
   const secrets = Array.isArray(secret) ? secret : [secret];
   if (secrets.length === 0) throw new Error('At least one webhook secret is required');
   return secrets.map((s, i) => {
+    const cached = keyCache.get(s);
+    if (cached) return cached;
     const encoded = s.startsWith(SECRET_PREFIX) ? s.slice(SECRET_PREFIX.length) : s;
     // Buffer's base64 decoder skips invalid characters, so check the alphabet ourselves.
     const key = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64') : Buffer.alloc(0);
     if (key.length === 0) {
       throw new Error(`Webhook secret #${i + 1} is not valid: expected whsec_ followed by base64 (see generateSecret())`);
     }
-    return key;
+    const keyObject = createSecretKey(key);
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(s, keyObject);
+    return keyObject;
   });
 }
 

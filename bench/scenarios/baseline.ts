@@ -3,14 +3,17 @@
  * (Express, an ORM insert, node-fetch, an un-awaited promise per forward, no outbox). Both forward metrics
  * to a sink standing in for the mentor.
  *
- * 1. Throughput: autocannon rounds alternating seed, ours, seed, ...
+ * 1. Throughput: autocannon rounds (16 connections) alternating seed, ours forwarding to the mentor and one
+ *    webhook, ours forwarding to the mentor only, seed, ...; the goal is on the first ratio (ours doing more
+ *    work than the seed), the mentor-only ratio is reported beside it.
  * 2. Losses under a crash: a numbered stream of metrics (16 in flight); when half are acknowledged the
  *    devices process is killed with SIGKILL, restarted on the same port and database, and the stream goes
  *    on to the end. Then: which acknowledged records never reached the mentor? Run twice per design: with a
  *    healthy mentor, and with the mentor refusing connections for the 3 s before the crash (a blip: the
  *    seed is retrying those forwards in memory when it dies).
  */
-import { DbProbe, registerDevices, startDevices, startSeed, until } from '../lib/hosts.js';
+import { randomBytes } from 'node:crypto';
+import { addWebhook, DbProbe, registerDevices, startDevices, startSeed, until } from '../lib/hosts.js';
 import type { HostProc } from '../lib/hosts.js';
 import { cannon } from '../lib/load.js';
 import type { CannonResult } from '../lib/load.js';
@@ -101,34 +104,55 @@ export const baseline: Scenario = {
     const pairs = ctx.quick ? 1 : 3;
     const total = ctx.quick ? 4000 : 10_000;
 
-    // 1. Throughput, both forwarding metrics to a sink.
+    // 1. Throughput, 16 connections, interleaved rounds: the seed (mentor forwarding), ours forwarding to
+    // the mentor and one webhook, ours forwarding to the mentor only. Every receiver is its own sink.
     const sink = await startSinkProcess();
+    const hookSink = await startSinkProcess();
     const seeds: CannonResult[] = [];
     const ours: CannonResult[] = [];
+    const oursMentor: CannonResult[] = [];
     try {
+      const token = randomBytes(16).toString('hex');
+      const common = { RELAY_ADMIN_TOKEN: token, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', MENTOR_API_URL: sink.url };
       const seedDb = await ctx.ws.database('baseline_seed');
       const oursDb = await ctx.ws.database('baseline_ours');
+      const oursMentorDb = await ctx.ws.database('baseline_ours_mentor');
       const seed = await startSeed(ctx.ws, 'seed', { DATABASE_URL: seedDb.url, MENTOR_API_URL: sink.url, LOG_LEVEL: 'warn' });
-      const our = await startDevices(ctx.ws, 'ours', { DATABASE_URL: oursDb.url, MENTOR_API_URL: sink.url });
+      const our = await startDevices(ctx.ws, 'ours', { ...common, DATABASE_URL: oursDb.url });
+      const ourMentor = await startDevices(ctx.ws, 'ours-mentor', { ...common, DATABASE_URL: oursMentorDb.url });
+      await addWebhook(our.url, token, `${hookSink.url}/hook`);
       const seedDevices = await registerDevices(seed.url, 20);
       const ourDevices = await registerDevices(our.url, 20);
+      const ourMentorDevices = await registerDevices(ourMentor.url, 20);
       const probe = new DbProbe(oursDb.url);
+      const probeMentor = new DbProbe(oursMentorDb.url);
       try {
+        const drained = async () => {
+          await until('our outbox drained', async () => (await probe.backlog()) === 0, 300_000);
+          await until('our outbox drained (mentor only)', async () => (await probeMentor.backlog()) === 0, 300_000);
+        };
         const runSeed = (sec: number) => cannon({ url: seed.url, devices: seedDevices, connections: 16, durationSec: sec });
         const runOurs = (sec: number) => cannon({ url: our.url, devices: ourDevices, connections: 16, durationSec: sec });
+        const runOursMentor = (sec: number) => cannon({ url: ourMentor.url, devices: ourMentorDevices, connections: 16, durationSec: sec });
         await runSeed(2);
         await runOurs(2);
+        await runOursMentor(2);
         for (let i = 0; i < pairs; i++) {
-          await until('our outbox drained', async () => (await probe.backlog()) === 0, 300_000);
+          // Each design's round starts with no other design's deliveries still running beside it.
+          await drained();
           seeds.push(await runSeed(roundSec));
           ours.push(await runOurs(roundSec));
-          ctx.log(`round ${i + 1}: seed ${seeds[i]!.rps.toFixed(0)}/s, ours ${ours[i]!.rps.toFixed(0)}/s`);
+          await drained();
+          oursMentor.push(await runOursMentor(roundSec));
+          ctx.log(`round ${i + 1}: seed ${seeds[i]!.rps.toFixed(0)}/s, ours (mentor + webhook) ${ours[i]!.rps.toFixed(0)}/s, ours (mentor) ${oursMentor[i]!.rps.toFixed(0)}/s`);
         }
       } finally {
         await probe.close();
+        await probeMentor.close();
       }
     } finally {
       await sink.close();
+      await hookSink.close();
     }
 
     // 2. Losses across a SIGKILL.
@@ -142,17 +166,25 @@ export const baseline: Scenario = {
     }
     const seedRps = median(seeds.map((r) => r.rps));
     const ourRps = median(ours.map((r) => r.rps));
+    const ourMentorRps = median(oursMentor.map((r) => r.rps));
+    const ratio = ourRps / seedRps;
     const ourLost = crashes.ours_healthy!.lost + crashes.ours_blip!.lost;
     return {
       checks: [
         { label: 'acknowledged records lost across SIGKILL (ours)', value: ourLost, goal: '0', met: ourLost === 0 },
         { label: 'acknowledged records lost across SIGKILL (seed)', value: crashes.seed_healthy!.lost + crashes.seed_blip!.lost, goal: COMPARISON, met: true },
-        { label: 'ingest throughput ours / seed', value: round(ourRps / seedRps), goal: COMPARISON, met: true },
+        { label: 'ingest throughput ours (mentor + one webhook) / seed (mentor)', value: round(ratio), goal: '>= 2.0', met: ratio >= 2 },
+        { label: 'ingest throughput ours / seed, mentor only', value: round(ourMentorRps / seedRps), goal: COMPARISON, met: true },
       ],
       measured: {
         seed_rps: round(seedRps, 0),
         ours_rps: round(ourRps, 0),
-        ours_over_seed: round(ourRps / seedRps),
+        ours_mentor_only_rps: round(ourMentorRps, 0),
+        ours_over_seed: round(ratio),
+        ours_mentor_only_over_seed: round(ourMentorRps / seedRps),
+        connections: 16,
+        round_sec: roundSec,
+        rounds: pairs,
         stream_total: total,
         ...Object.fromEntries(
           Object.entries(crashes).flatMap(([k, r]) => [

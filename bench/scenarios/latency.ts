@@ -4,6 +4,10 @@
  * whose request set-up time is not its send time) sends numbered records at a fixed rate and keeps each
  * one's send time; afterwards the mentor's own `received_at` (stamped when it stores the row) is read from
  * its database. Same clock: one machine. A run at 100/s first shows the path's floor below saturation.
+ *
+ * The devices host is the one `buildHosts()` compiles from this tree at the start of every bench run, so
+ * its ingest routes go through group commit (`relay.transaction`, hosts/devices/store/ingest.ts): the
+ * latency measured includes waiting for the shared commit that holds the record.
  */
 import { generateSecret } from '../../lib/signing.js';
 import { DbProbe, freePort, registerDevices, startDevices, startMentor, until } from '../lib/hosts.js';
@@ -84,7 +88,7 @@ export const latency: Scenario = {
           records_per_request: Math.round((attempts.length / Math.max(1, Number(requests[0]?.n ?? 1))) * 10) / 10,
         },
         notes: [
-          'The path: the ingest transaction commits the record and its delivery, the commit wakes the dispatcher in-process, which claims, batches what came due, signs, and POSTs to the mentor, which stores the batch in one transaction and answers.',
+          'The path: the ingest (group commit: the record joins the next shared transaction of concurrent requests) commits the record and its delivery, the commit wakes the dispatcher in-process, which claims, batches what came due, signs, and POSTs to the mentor, which stores the batch in one transaction and answers.',
         ],
       };
     } finally {
