@@ -116,6 +116,21 @@ const envSchema = z.object({
   BODY_LIMIT: bytes('BODY_LIMIT', 1024 * 1024),
   SCREENSHOT_MAX_BYTES: bytes('SCREENSHOT_MAX_BYTES', 10 * 1024 * 1024),
   INGEST_MAX_ITEMS: int('INGEST_MAX_ITEMS', 1000, { min: 1, max: 100_000 }),
+  HTTP_HEADERS_TIMEOUT: seconds('HTTP_HEADERS_TIMEOUT', 10, { min: 0.1 }),
+  HTTP_REQUEST_TIMEOUT: seconds('HTTP_REQUEST_TIMEOUT', 60, { min: 0.1 }),
+  HTTP_KEEP_ALIVE_TIMEOUT: seconds('HTTP_KEEP_ALIVE_TIMEOUT', 5, { min: 0.1 }),
+  DEVICE_RATE_LIMIT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'DEVICE_RATE_LIMIT must be a number of requests per second > 0 (unset: no limit)' });
+        return z.NEVER;
+      }
+      return n;
+    }),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -156,6 +171,10 @@ export interface ResolvedConfig {
   screenshotMaxBytes: number;
   /** Records in one metrics, activities or alerts request (an array body), stored in one transaction. */
   ingestMaxItems: number;
+  /** Node's server timeouts (ms): all headers, the whole request, an idle keep-alive connection. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** Requests per second one device may make to its `/devices/{id}/...` routes; undefined: unlimited. */
+  deviceRateLimit: number | undefined;
   logLevel: string;
 }
 
@@ -180,6 +199,9 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR ?? './data');
   const databaseUrl = e.DATABASE_URL ?? `sqlite:${path.join(dataDir, `${service}.sqlite`)}`;
+  if (e.HTTP_HEADERS_TIMEOUT > e.HTTP_REQUEST_TIMEOUT) {
+    throw new ConfigError('Invalid configuration: HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT');
+  }
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ConfigError('Invalid configuration: DATABASE_URL must start with sqlite: or postgres://');
   }
@@ -212,6 +234,8 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
     bodyLimit: e.BODY_LIMIT,
     screenshotMaxBytes: e.SCREENSHOT_MAX_BYTES,
     ingestMaxItems: e.INGEST_MAX_ITEMS,
+    http: { headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT, requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT, keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT },
+    deviceRateLimit: e.DEVICE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
   };
 }
