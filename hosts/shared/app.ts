@@ -89,14 +89,14 @@ export function createBaseApp({ logger, bodyLimit, parsedByRouters = [] }: BaseA
       referrerPolicy: { policy: 'no-referrer' },
     }),
   );
-  const [parse, emptyIsNone] = jsonBody({ limit: bodyLimit });
+  const parse = jsonBody({ limit: bodyLimit });
   // Express matches routes case-insensitively, so the skip does too.
   const skipped = parsedByRouters.map((p) => p.toLowerCase());
   const ownParser = (req: Request) => {
     const p = req.path.toLowerCase();
     return skipped.some((s) => p === s || p.startsWith(`${s}/`));
   };
-  app.use((req, res, next) => (ownParser(req) ? next() : parse!(req, res, (err?: unknown) => (err ? next(err) : emptyIsNone!(req, res, next)))));
+  app.use((req, res, next) => (ownParser(req) ? next() : parse(req, res, next)));
   return app;
 }
 

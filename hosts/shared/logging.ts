@@ -55,7 +55,7 @@ export function createLogger({ level = 'info', service, destination, secrets = [
     timestamp: pino.stdTimeFunctions.isoTime,
     // The last line of defence: a configured secret sent in a place nobody thought of (a body field, a
     // path segment, an error message) is replaced in the serialised line itself.
-    ...(scrub ? { hooks: { streamWrite: scrub } } : {}),
+    hooks: { streamWrite: scrub },
   };
   return destination ? pino(options, destination) : pino(options);
 }
@@ -68,8 +68,11 @@ export function secretsOf(config: { adminToken?: string; mentorSigningSecret?: s
 /** Too short a value would be replaced inside unrelated words; configured secrets are far longer. */
 const MIN_SECRET_LENGTH = 8;
 
-/** A function replacing every form of the secrets a line can carry them in, or null when there are none. */
-function secretScrubber(secrets: readonly (string | undefined)[]): ((line: string) => string) | null {
+/** Standard Webhooks secrets are recognisable (endpoint secrets are in the database, not the configuration). */
+const WEBHOOK_SECRET = /whsec_[A-Za-z0-9+/=%_-]{16,}/g;
+
+/** A function replacing every form of the secrets a line can carry them in, and anything shaped like a webhook secret. */
+function secretScrubber(secrets: readonly (string | undefined)[]): (line: string) => string {
   const forms = new Set<string>();
   for (const secret of secrets) {
     if (!secret || secret.length < MIN_SECRET_LENGTH) continue;
@@ -82,10 +85,10 @@ function secretScrubber(secrets: readonly (string | undefined)[]): ((line: strin
       forms.add(JSON.stringify(encodeURIComponent(s)).slice(1, -1));
     }
   }
-  if (forms.size === 0) return null;
+  if (forms.size === 0) return (line) => line.replace(WEBHOOK_SECRET, REDACTED);
   const escaped = [...forms].sort((a, b) => b.length - a.length).map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   const pattern = new RegExp(escaped.join('|'), 'g');
-  return (line) => line.replace(pattern, REDACTED);
+  return (line) => line.replace(pattern, REDACTED).replace(WEBHOOK_SECRET, REDACTED);
 }
 
 /** Query parameters and headers whose name says they carry a credential. */

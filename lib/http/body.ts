@@ -16,8 +16,11 @@ export interface JsonBodyOptions {
   limit: number | string;
 }
 
-/** `req.rawBody` holds the exact bytes of a JSON body; `req.body` is undefined when the body was empty. */
-export function jsonBody({ limit }: JsonBodyOptions): RequestHandler[] {
+/**
+ * `req.rawBody` holds the exact bytes of a JSON body; `req.body` is undefined when the body was empty. A body
+ * an earlier parser already read (an app that mounts the management router behind its own) is left as it is.
+ */
+export function jsonBody({ limit }: JsonBodyOptions): RequestHandler {
   const parse = express.json({
     limit,
     verify(req: IncomingMessage & { rawBody?: Buffer }, _res, buf) {
@@ -32,10 +35,13 @@ export function jsonBody({ limit }: JsonBodyOptions): RequestHandler[] {
   });
   // express.json reads an empty body as `{}`, which would pass every all-optional schema. No body is no
   // body: routes that need one answer 422 naming it; routes that take none (rotate-secret, test) do not care.
-  const emptyIsNone: RequestHandler = (req, _res, next) => {
-    const raw = (req as { rawBody?: Buffer }).rawBody;
-    if (raw === undefined || raw.length === 0) req.body = undefined;
-    next();
+  return (req, res, next) => {
+    if (req.readableEnded) return next();
+    parse(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      const raw = (req as { rawBody?: Buffer }).rawBody;
+      if (raw === undefined || raw.length === 0) req.body = undefined;
+      next();
+    });
   };
-  return [parse, emptyIsNone];
 }

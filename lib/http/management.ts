@@ -69,7 +69,7 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   // Only the management paths: the host mounts device routes under the same prefix. Authenticate first, so
   // nothing about an unauthenticated request is parsed or processed.
   // The host's own JSON parser must skip these paths (createBaseApp's `parsedByRouters`), or it reads the body first.
-  router.use(managementPaths(extensions), requireAdminToken(options.adminToken), ...jsonBody({ limit: options.bodyLimit ?? '1mb' }));
+  router.use(managementPaths(extensions), requireAdminToken(options.adminToken), jsonBody({ limit: options.bodyLimit ?? '1mb' }));
   for (const extension of extensions) router.use(extension.router);
   router.use(deliveryRoutes({ relay: options.relay, republish: options.republish, logger }));
   return router;
