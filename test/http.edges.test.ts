@@ -93,8 +93,8 @@ describe.each(DIALECTS)('HTTP edges (%s)', (dialect) => {
     isProblem(await f.call('POST', '/devices/register', { deviceid: 'dev-c', os: 'lone \ud800 surrogate' }), 422);
     expect(await f.count('devices')).toBe(0);
     expect((await f.call('POST', '/devices/register', { deviceid: 'dev-c' })).status).toBe(200);
-    expect((await f.call('POST', '/devices/dev-c/alerts', { level: 'info', alert_type: 't', message: 'two\nlines' })).status).toBe(200);
-    isProblem(await f.call('POST', '/devices/dev-c/alerts', { level: 'info', alert_type: 't', message: 'nul\u0000' }), 422);
+    expect((await f.call('POST', '/devices/dev-c/alerts', [{ level: 'info', alert_type: 't', message: 'two\nlines' }])).status).toBe(200);
+    isProblem(await f.call('POST', '/devices/dev-c/alerts', [{ level: 'info', alert_type: 't', message: 'nul\u0000' }]), 422);
     expect(await f.count('alerts')).toBe(1);
   });
 

@@ -85,9 +85,11 @@ export function createBaseApp({ logger, bodyLimit, parsedByRouters = [] }: BaseA
   // load nothing.
   app.use(
     helmet({
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      // Set below from JSON_CSP, the one string the server's raw client-error answers use too.
+      contentSecurityPolicy: false,
       referrerPolicy: { policy: 'no-referrer' },
     }),
+    withCsp(JSON_CSP),
   );
   const parse = jsonBody({ limit: bodyLimit });
   // Express matches routes case-insensitively, so the skip does too.
