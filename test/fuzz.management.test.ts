@@ -162,7 +162,7 @@ describe.each(DIALECTS)('bad input to every management route (%s)', (dialect) =>
             .record({
               key: fc.constantFrom('status', 'limit', 'since', 'until', 'cursor', 'target', 'event_type', 'deviceid', 'webhook_id'),
               value: fc.oneof(
-                fc.constantFrom('', 'bogus', '0', '1001', '-5', '1.5', 'abc', 'x'.repeat(200), '2025-13-01', 'yesterday', '%00', '\u0000', 'a\u0000b', '\u001b[31m', 'x\ny', '\t', '\u007f', '\u0085', '2025-01-01T00:00:00Z\u0000', '\ud800'),
+                fc.constantFrom('', 'bogus', '0', '1001', '-5', '1.5', 'abc', 'x'.repeat(200), '2025-13-01', 'yesterday', '%00', '\u0000', 'a\u0000b', '\u001b[31m', 'x\ny', '\t', '\u007f', '\u0085', '2025-01-01T00:00:00Z\u0000'),
                 fc.string({ minLength: 1, maxLength: 10 }),
               ),
             })

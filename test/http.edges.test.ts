@@ -148,7 +148,7 @@ describe('HTTP edges (whole host, sqlite)', () => {
     const form = new FormData();
     form.append('file', new Blob([png], { type: 'image/png' }), '"><script>.png');
     const up = await f.call('POST', '/devices/dev-s/screenshots', form);
-    expect(up.status).toBe(200);
+    expect(up.status).toBe(201);
     const shot = await fetch(`${f.host.url}/api/v1/screenshots/${up.json.screenshotid}`);
     expect(shot.status).toBe(200);
     expect(shot.headers.get('x-content-type-options')).toBe('nosniff');
