@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './shared/config.js';
 import type { ResolvedConfig } from './shared/config.js';
 import { openDatabase } from '../lib/db.js';
-import { createLogger } from './shared/logging.js';
+import { createLogger, secretsOf } from './shared/logging.js';
 import { relayOptionsFor } from './shared/server.js';
 import { createRelay } from '../lib/relay.js';
 import { RECONCILE_TYPES, republish } from './devices/reconcile.js';
@@ -111,7 +111,7 @@ async function mentor(args: string[]): Promise<void> {
 async function worker(args: string[]): Promise<void> {
   parseArgs({ args, options: {}, strict: true });
   const config = loadConfig('devices');
-  const logger = createLogger({ level: config.logLevel, service: 'worker' });
+  const logger = createLogger({ level: config.logLevel, service: 'worker', secrets: secretsOf(config) });
   const db = openDatabase(config.databaseUrl);
   const relay = await createRelay(relayOptionsFor(config, db, devicesTargets(config, db, logger).targets, logger));
   await relay.start();

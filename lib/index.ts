@@ -27,5 +27,6 @@ export { DELIVERY_STATUSES, encodeCursor, decodeCursor } from './deliveries.js';
 export type { Delivery, Attempt, DeliveryFilter, DeliveryStatus } from './deliveries.js';
 export { generateSecret, sign, signHeaders, verify, WebhookVerificationError } from './signing.js';
 export { HttpProblem, problemHandler, routeNotFound, parseOr422, requireJson } from './http/problem.js';
+export { safeString, freeText, isSafeString } from './http/strings.js';
 export { managementRouter, managementDocs, managementPaths, MANAGEMENT_PATHS, requireAdminToken } from './http/management.js';
 export type { ManagementRouterOptions, ManagementExtension, ManagementRouteDoc } from './http/management.js';

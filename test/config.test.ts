@@ -12,6 +12,15 @@ describe('loadConfig', () => {
     expect(loadConfig('mentor', {}).port).toBe(30081);
     expect(c.bodyLimit).toBe(1024 * 1024);
     expect(c.retentionDays).toBe(30);
+    expect(c.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000 });
+    expect(c.deviceRateLimit).toBeUndefined();
+  });
+
+  it('takes the HTTP timeouts in seconds and refuses headers allowed longer than the whole request', () => {
+    const c = loadConfig('devices', { HTTP_HEADERS_TIMEOUT: '2', HTTP_REQUEST_TIMEOUT: '3.5', HTTP_KEEP_ALIVE_TIMEOUT: '1', DEVICE_RATE_LIMIT: '0.5' });
+    expect(c.http).toEqual({ headersTimeoutMs: 2000, requestTimeoutMs: 3500, keepAliveTimeoutMs: 1000 });
+    expect(c.deviceRateLimit).toBe(0.5);
+    expect(() => loadConfig('devices', { HTTP_HEADERS_TIMEOUT: '30', HTTP_REQUEST_TIMEOUT: '20' })).toThrow('HTTP_HEADERS_TIMEOUT');
   });
 
   it('takes decimal seconds and 1/0 toggles', () => {
@@ -30,6 +39,11 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['BODY_LIMIT', 'lots'],
     ['LOG_LEVEL', 'loud'],
+    ['HTTP_HEADERS_TIMEOUT', '0'],
+    ['HTTP_REQUEST_TIMEOUT', 'soon'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT', '-1'],
+    ['DEVICE_RATE_LIMIT', '0'],
+    ['DEVICE_RATE_LIMIT', 'many'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => loadConfig('devices', { [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig('devices', { [name]: value })).toThrow(name);

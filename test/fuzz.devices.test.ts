@@ -52,18 +52,18 @@ const processSpec: Spec = {
   process_name: { t: 'text', max: 255, required: true },
   cpu: { t: 'num', min: 0, max: 100 },
   memory: count,
-  command_text: { t: 'text', max: 4096 },
+  command_text: { t: 'text', max: 4096, free: true },
 };
 const activitySpec: Spec = {
   activity_type: { t: 'text', max: 255, required: true, min1: true },
-  description: { t: 'text', max: 1000 },
+  description: { t: 'text', max: 1000, free: true },
   app: t255,
   duration: { t: 'int', min: 0, max: 86_400 },
 };
 const alertSpec: Spec = {
   level: { t: 'enum', values: ['info', 'warning', 'critical'], required: true },
   alert_type: { t: 'text', max: 255, required: true, min1: true },
-  message: { t: 'text', max: 500 },
+  message: { t: 'text', max: 500, free: true },
   value: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE },
   threshold: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE },
 };
@@ -74,12 +74,12 @@ const screenshotSpec: Spec = {
 };
 const commandSpec: Spec = {
   commandid: { t: 'id', required: true },
-  command_text: { t: 'text', max: 4096, required: true, min1: true },
-  created_at: { t: 'text', max: 64, allowNul: true },
+  command_text: { t: 'text', max: 4096, required: true, min1: true, free: true },
+  created_at: { t: 'text', max: 64 },
 };
 const resultSpec: Spec = {
   status: { t: 'enum', values: ['running', 'completed', 'failed'], required: true },
-  result: { t: 'text', max: 10_000 },
+  result: { t: 'text', max: 10_000, free: true },
   exit_code: { t: 'int', min: 0, max: 255 },
 };
 

@@ -13,7 +13,8 @@ import type { Database } from '../lib/db.js';
 
 /** What a field accepts; `invalid(kind)` yields only values it refuses. */
 export type Kind =
-  | { t: 'text'; max: number; required?: boolean; min1?: boolean; allowNul?: boolean }
+  // `free`: free text, where tab, line feed and carriage return are allowed (lib/http/strings.ts).
+  | { t: 'text'; max: number; required?: boolean; min1?: boolean; free?: boolean }
   | { t: 'num'; min: number; max: number; required?: boolean }
   | { t: 'int'; min: number; max: number; required?: boolean }
   | { t: 'enum'; values: readonly string[]; required?: boolean }
@@ -27,17 +28,29 @@ export type Spec = Record<string, Kind>;
 const notString = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant({}), fc.constant([]), fc.array(fc.string(), { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }));
 const notNumber = fc.oneof(fc.string({ maxLength: 12 }), fc.boolean(), fc.constant({}), fc.constant([1]), fc.constantFrom('1', '0', 'NaN', 'Infinity', '1e3', ''));
 
+/** Control characters every field refuses; single-line fields also refuse tab, line feed and carriage return. */
+const CONTROLS = [...Array(32).keys(), ...Array.from({ length: 33 }, (_, i) => 0x7f + i)].map((c) => String.fromCharCode(c));
+const controlIn = (free: boolean) =>
+  fc
+    .tuple(fc.string({ maxLength: 12 }), fc.constantFrom(...CONTROLS.filter((c) => !free || !'\t\n\r'.includes(c))), fc.string({ maxLength: 12 }))
+    .map(([a, c, b]) => `${a}${c}${b}`);
+/** A lone surrogate cannot be stored as UTF-8. */
+const loneSurrogate = fc.tuple(fc.string({ maxLength: 8 }), fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff')).map(([a, s]) => `${a}${s}`);
+
 /** Strings a text field of `max` characters must refuse. */
-const badText = (max: number, min1 = false, allowNul = false) =>
+const badText = (max: number, min1 = false, free = false) =>
   fc.oneof(
     notString,
     fc.string({ minLength: max + 1, maxLength: max + 40 }),
-    ...(allowNul ? [] : [fc.string({ maxLength: 20 }).map((s) => `${s}\u0000${s}`)]),
+    controlIn(free),
+    controlIn(free),
+    loneSurrogate,
     ...(min1 ? [fc.constant('')] : []),
   );
 
 const badId = fc.oneof(
   notString,
+  controlIn(false),
   fc.constantFrom('', ' ', '.hidden', '-dash', '_under', 'a b', 'a/b', 'a\\b', 'dev\u0000ice', 'café', '🙂', 'a'.repeat(129), '../etc/passwd', '%2e%2e'),
   fc.string({ minLength: 1, maxLength: 20 }).map((s) => ` ${s}`),
 );
@@ -45,7 +58,7 @@ const badId = fc.oneof(
 export function invalid(k: Kind): fc.Arbitrary<unknown> {
   switch (k.t) {
     case 'text':
-      return badText(k.max, k.min1, k.allowNul);
+      return badText(k.max, k.min1, k.free);
     case 'num':
       // An unbounded number refuses only non-numbers (JSON has no NaN or Infinity).
       if (!Number.isFinite(k.max * 10) || !Number.isFinite(k.min * 10)) return notNumber;
@@ -75,7 +88,7 @@ export function invalid(k: Kind): fc.Arbitrary<unknown> {
     case 'id':
       return badId;
     case 'iso':
-      return fc.oneof(notString, fc.constantFrom('', 'yesterday', 'not a date', '2025-13-45T99:99:99Z', 'x'.repeat(65)));
+      return fc.oneof(notString, fc.constantFrom('', 'yesterday', 'not a date', '2025-13-45T99:99:99Z', 'x'.repeat(65), '2025-01-01T00:00:00Z\u0000', '2025-01-01\u001bT00:00:00Z'));
     case 'bool':
       return fc.oneof(fc.constantFrom('true', 'false', 1, 0, 'yes'), fc.constant({}), fc.constant([]));
     case 'strings':
@@ -109,7 +122,7 @@ export interface FuzzRequest {
   method: string;
   path: string;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
   /** Which defect this is, for the failure message. */
   defect: string;
 }
@@ -119,7 +132,7 @@ const JSON_CT = { 'content-type': 'application/json' };
 /** Defects of the request as a whole, around a valid body. */
 export function structural(method: string, path: string, valid: unknown, opts: { limit: number; expectsArray: boolean; emptyBodyOk?: boolean; arrayOk?: boolean }): fc.Arbitrary<FuzzRequest> {
   const text = JSON.stringify(valid);
-  const req = (defect: string, body: string | undefined, headers: Record<string, string> = JSON_CT): FuzzRequest => ({ method, path, headers, body, defect });
+  const req = (defect: string, body: string | Buffer | undefined, headers: Record<string, string> = JSON_CT): FuzzRequest => ({ method, path, headers, body, defect });
   return fc.oneof(
     fc.integer({ min: 1, max: Math.max(1, text.length - 1) }).map((n) => req('truncated JSON', text.slice(0, n))),
     fc.string({ minLength: 1, maxLength: 40 }).filter((s) => { try { JSON.parse(s); return false; } catch { return true; } }).map((s) => req('not JSON', s)),
@@ -134,7 +147,19 @@ export function structural(method: string, path: string, valid: unknown, opts: {
     ).map((v) => req('wrong JSON shape', JSON.stringify(opts.expectsArray && v === valid ? (valid as unknown[])[0] : v))),
     fc.integer({ min: 1, max: 3 }).map((k) => req('over BODY_LIMIT', JSON.stringify(opts.expectsArray ? [...(valid as unknown[]), { pad: 'x'.repeat(opts.limit * k) }] : { ...(valid as object), pad: 'x'.repeat(opts.limit * k) }))),
     fc.integer({ min: 200, max: 5000 }).map((d) => req('deep nesting', `${'['.repeat(d)}${']'.repeat(d)}`)),
+    invalidUtf8(text).map((b) => req('invalid UTF-8', b)),
   );
+}
+
+/** Byte sequences no UTF-8 decoder accepts: stray continuation, truncated, overlong, surrogate, out of range. */
+const BAD_UTF8 = [[0x80], [0xff], [0xfe], [0xc3], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xe2, 0x82]];
+
+/** The valid body with bad bytes inside one of its strings (a key when it has no string values). */
+function invalidUtf8(text: string): fc.Arbitrary<Buffer> {
+  const quotes = [...text.matchAll(/"/g)].map((m) => m.index! + 1);
+  return fc.tuple(fc.constantFrom(...(quotes.length ? quotes : [0])), fc.constantFrom(...BAD_UTF8)).map(([at, bad]) => {
+    return Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from(bad), Buffer.from(text.slice(at))]);
+  });
 }
 
 /** A path id that is malformed, or well formed but unknown. */
@@ -187,7 +212,8 @@ export async function fuzzRoute(target: FuzzTarget, name: string, requests: fc.A
       const text = await res.text();
       sent += 1;
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      const what = `${name}: ${r.defect}: ${r.method} ${r.path} ${JSON.stringify(r.headers)} ${(r.body ?? '').slice(0, 300)} -> ${res.status} ${text.slice(0, 300)}`;
+      const shown = typeof r.body === 'string' || r.body === undefined ? (r.body ?? '') : Buffer.from(r.body).toString('latin1');
+      const what = `${name}: ${r.defect}: ${r.method} ${r.path} ${JSON.stringify(r.headers)} ${JSON.stringify(shown.slice(0, 300))} -> ${res.status} ${text.slice(0, 300)}`;
       expect(res.status, what).toBeGreaterThanOrEqual(400);
       expect(res.status, what).toBeLessThan(500);
       expect(res.headers.get('content-type') ?? '', what).toMatch(/^application\/problem\+json/);

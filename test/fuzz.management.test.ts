@@ -24,9 +24,9 @@ const TABLES = ['relay_webhooks', 'relay_events', 'relay_deliveries', 'relay_att
 
 const events: Kind = { t: 'strings', required: true, known: ['metric.submitted', 'device.registered', 'alert.submitted'] };
 const webhookSpec = (required: boolean): Spec => ({
-  url: { t: 'text', max: 2048, required, min1: true, allowNul: true },
+  url: { t: 'text', max: 2048, required, min1: true },
   events: { ...events, required },
-  description: { t: 'text', max: 1000, allowNul: true },
+  description: { t: 'text', max: 1000, free: true },
   enabled: { t: 'bool' },
 });
 /** URLs that are strings but never a deliverable public http(s) endpoint. */
@@ -47,7 +47,7 @@ const badUrl = fc.constantFrom(
 );
 
 const isoKind: Kind = { t: 'iso' };
-const nameKind: Kind = { t: 'text', max: 128, min1: true, allowNul: true };
+const nameKind: Kind = { t: 'text', max: 128, min1: true };
 const recoverSpec: Spec = { since: { t: 'iso', required: true }, until: isoKind, target: nameKind, webhook_id: nameKind };
 const reconcileSpec: Spec = { since: isoKind, types: { t: 'strings', known: [] } };
 
@@ -161,11 +161,16 @@ describe.each(DIALECTS)('bad input to every management route (%s)', (dialect) =>
           fc
             .record({
               key: fc.constantFrom('status', 'limit', 'since', 'until', 'cursor', 'target', 'event_type', 'deviceid', 'webhook_id'),
-              value: fc.oneof(fc.constantFrom('', 'bogus', '0', '1001', '-5', '1.5', 'abc', 'x'.repeat(200), '2025-13-01', 'yesterday', '%00'), fc.string({ minLength: 1, maxLength: 10 })),
+              value: fc.oneof(
+                fc.constantFrom('', 'bogus', '0', '1001', '-5', '1.5', 'abc', 'x'.repeat(200), '2025-13-01', 'yesterday', '%00', '\u0000', 'a\u0000b', '\u001b[31m', 'x\ny', '\t', '\u007f', '\u0085', '2025-01-01T00:00:00Z\u0000'),
+                fc.string({ minLength: 1, maxLength: 10 }),
+              ),
             })
             .filter(({ key, value }) => {
               // Keep only values the query schema refuses.
-              if (['target', 'event_type', 'deviceid', 'webhook_id'].includes(key)) return value.length === 0 || value.length > 128;
+              // eslint-disable-next-line no-control-regex -- control characters and lone surrogates are refused
+              const unsafe = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udfff]/.test(value);
+              if (['target', 'event_type', 'deviceid', 'webhook_id'].includes(key)) return value.length === 0 || value.length > 128 || unsafe;
               if (key === 'status') return !['pending', 'inflight', 'succeeded', 'dead'].includes(value);
               if (key === 'limit') return !(/^\d{1,4}$/.test(value) && Number(value) >= 1 && Number(value) <= 1000);
               if (key === 'since' || key === 'until') return !/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(Date.parse(value));

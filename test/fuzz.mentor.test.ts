@@ -22,16 +22,17 @@ const id: Kind = { t: 'id', required: true };
 const recordId: Kind = { t: 'text', max: 128, required: true, min1: true };
 const iso: Kind = { t: 'iso' };
 const s = (max: number): Kind => ({ t: 'text', max });
+const free = (max: number): Kind => ({ t: 'text', max, free: true });
 const count: Kind = { t: 'int', min: 0, max: Number.MAX_SAFE_INTEGER };
 
 const registrationSpec: Spec = { deviceid: id, device_name: s(255), device_type: s(255), os: s(255), device_location: s(255), ip_address: s(255), mac_address: s(255), current_user: s(255), last_seen: iso, is_online: { t: 'bool' } };
 const metricSpec: Spec = { metricid: recordId, deviceid: id, timestamp: iso, cpu_usage: { t: 'num', min: 0, max: 100 }, cpu_temp: { t: 'num', min: -50, max: 150 }, memory_total: count, memory_used: count, swap_used: count, disk_total: count, disk_used: count, net_bytes_in: count, net_bytes_out: count };
-const activitySpec: Spec = { activityid: recordId, deviceid: id, timestamp: iso, activity_type: s(255), description: s(1000), app: s(255), duration: { t: 'num', min: 0, max: 86_400 } };
-const alertSpec: Spec = { alertid: recordId, deviceid: id, timestamp: iso, level: { t: 'enum', values: ['info', 'warning', 'critical'] }, alert_type: s(255), message: s(500), value: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE }, threshold: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE } };
+const activitySpec: Spec = { activityid: recordId, deviceid: id, timestamp: iso, activity_type: s(255), description: free(1000), app: s(255), duration: { t: 'num', min: 0, max: 86_400 } };
+const alertSpec: Spec = { alertid: recordId, deviceid: id, timestamp: iso, level: { t: 'enum', values: ['info', 'warning', 'critical'] }, alert_type: s(255), message: free(500), value: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE }, threshold: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE } };
 const deviceAlertSpec: Spec = { ...alertSpec, deviceid: { t: 'id' } };
 const screenshotSpec: Spec = { screenshotid: recordId, deviceid: id, timestamp: iso, path: s(1024), resolution: s(64), size: count, content_type: s(128) };
-const processSpec: Spec = { pid: { t: 'int', min: 0, max: 2 ** 31 - 1, required: true }, process_name: { t: 'text', max: 255, required: true, min1: true }, cpu: { t: 'num', min: 0, max: 100 }, memory: count, command_text: s(4096), deviceid: id, snapshot_at: { t: 'iso', required: true } };
-const statusSpec: Spec = { commandid: recordId, deviceid: { t: 'id' }, status: { t: 'enum', values: ['pending', 'running', 'completed', 'failed'], required: true }, result: s(10_000), exit_code: { t: 'int', min: 0, max: 255 }, updated_at: iso };
+const processSpec: Spec = { pid: { t: 'int', min: 0, max: 2 ** 31 - 1, required: true }, process_name: { t: 'text', max: 255, required: true, min1: true }, cpu: { t: 'num', min: 0, max: 100 }, memory: count, command_text: free(4096), deviceid: id, snapshot_at: { t: 'iso', required: true } };
+const statusSpec: Spec = { commandid: recordId, deviceid: { t: 'id' }, status: { t: 'enum', values: ['pending', 'running', 'completed', 'failed'], required: true }, result: free(10_000), exit_code: { t: 'int', min: 0, max: 255 }, updated_at: iso };
 
 const now = '2025-01-01T00:00:00.000Z';
 const valid = {

@@ -19,6 +19,7 @@ import { processesDocs, processesRouter } from './routes/processes.js';
 import { screenshotsDocs, screenshotsRouter } from './routes/screenshots.js';
 import { commandParams, deviceParams, screenshotParams } from './schemas.js';
 import type { DevicesContext } from './store/ingest.js';
+import { deviceRateLimit } from './rateLimit.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -46,10 +47,12 @@ export interface DevicesAppOptions {
   extraRouters?: Router[];
   /** Their OpenAPI descriptors (paths relative to `/api/v1`). */
   extraDocs?: RouteDoc[];
+  /** Path prefixes under `/api/v1` whose router parses the body after authenticating (`managementPaths`). */
+  parsedByRouters?: readonly string[];
 }
 
-export function createDevicesApp({ config, db, relay, logger, registry, extraRouters = [], extraDocs = [] }: DevicesAppOptions): Express {
-  const app = createBaseApp({ service: 'devices', logger, bodyLimit: config.bodyLimit });
+export function createDevicesApp({ config, db, relay, logger, registry, extraRouters = [], extraDocs = [], parsedByRouters = [] }: DevicesAppOptions): Express {
+  const app = createBaseApp({ service: 'devices', logger, bodyLimit: config.bodyLimit, parsedByRouters: parsedByRouters.map((p) => API_PREFIX + p) });
   mountOps(app, {
     service: 'devices',
     db,
@@ -64,6 +67,7 @@ export function createDevicesApp({ config, db, relay, logger, registry, extraRou
       ),
   });
   const ctx: DevicesContext = { db, relay, config, logger };
+  if (config.deviceRateLimit !== undefined) app.use(`${API_PREFIX}/devices/:id`, deviceRateLimit(config.deviceRateLimit));
   for (const router of [devicesRouter, metricsRouter, processesRouter, activitiesRouter, alertsRouter, screenshotsRouter, commandsRouter]) {
     app.use(API_PREFIX, router(ctx));
   }

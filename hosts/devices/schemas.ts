@@ -4,6 +4,7 @@
  * fields also accept `null` (agents send it for "unknown"), stored as null.
  */
 import { z } from 'zod';
+import { freeText, safeString } from '../../lib/http/strings.js';
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -11,17 +12,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** UUIDs are compared lower-cased; other ids are case-sensitive. */
 export const normalizeId = (id: string): string => (UUID.test(id) ? id.toLowerCase() : id);
 
-export const deviceId = z
-  .string()
+export const deviceId = safeString(128)
   .regex(DEVICE_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
   .transform(normalizeId);
 
-/** PostgreSQL refuses NUL in text columns, so it is a validation error here rather than a 500 there. */
-export const text = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters');
+/** Single-line fields (names, paths); NUL and other control characters are a 422 (lib/http/strings.ts). */
+export const text = (max: number) => safeString(max);
+/** Free text (descriptions, messages, command text and output): tab and line breaks allowed. */
+export const prose = (max: number) => freeText(max);
 
 const count = () => z.int().min(0).nullish();
 
@@ -66,13 +64,13 @@ export const processItem = z.object({
   process_name: text(255),
   cpu: z.number().min(0).max(100).nullish(),
   memory: count(),
-  command_text: text(4096).nullish(),
+  command_text: prose(4096).nullish(),
 });
 export const processesBody = items(processItem);
 
 export const activityItem = z.object({
   activity_type: text(255).min(1),
-  description: text(1000).nullish(),
+  description: prose(1000).nullish(),
   app: text(255).nullish(),
   duration: z.int().min(0).max(86_400).nullish(),
 });
@@ -81,7 +79,7 @@ export const activitiesBody = batchOf(activityItem);
 export const alertItem = z.object({
   level: z.enum(['info', 'warning', 'critical']),
   alert_type: text(255).min(1),
-  message: text(500).nullish(),
+  message: prose(500).nullish(),
   value: z.number().nullish(),
   threshold: z.number().nullish(),
 });
@@ -103,8 +101,7 @@ export const screenshotUpload = z.object({
   resolution: text(64).optional(),
 });
 
-export const commandId = z
-  .string()
+export const commandId = safeString(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_", ":" or "-"')
   .transform(normalizeId);
 
@@ -113,19 +110,19 @@ export const commandBody = z.object({
   commandid: commandId,
   /** The device the command is for; signed with the body, so a captured command cannot be re-posted to another device. */
   deviceid: deviceId.optional(),
-  command_text: text(4096).min(1),
-  created_at: z.string().max(64).nullish(),
+  command_text: prose(4096).min(1),
+  created_at: text(64).nullish(),
 });
 
 export const commandResultBody = z.object({
   status: z.enum(['running', 'completed', 'failed']),
-  result: text(10_000).nullish(),
+  result: prose(10_000).nullish(),
   exit_code: z.int().min(0).max(255).nullish(),
 });
 
 export const deviceParams = z.object({ id: deviceId });
 export const commandParams = z.object({ commandid: commandId });
-export const screenshotParams = z.object({ screenshotid: z.string().regex(UUID, 'must be a UUID').transform((s) => s.toLowerCase()) });
+export const screenshotParams = z.object({ screenshotid: safeString(64).regex(UUID, 'must be a UUID').transform((s) => s.toLowerCase()) });
 
 export const listQuery = z.object({
   limit: z.coerce.number<unknown>().int().min(1).max(1000).default(100),

@@ -6,12 +6,12 @@
 import { mkdirSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import type { Database } from '../../lib/db.js';
-import { managementDocs, managementRouter } from '../../lib/http/management.js';
+import { managementDocs, managementPaths, managementRouter } from '../../lib/http/management.js';
 import { runMigrations } from '../../lib/migrate.js';
 import type { Relay } from '../../lib/relay.js';
 import { webhooksManagement } from '../../plugins/webhooks/index.js';
 import type { ResolvedConfig } from '../shared/config.js';
-import { createLogger } from '../shared/logging.js';
+import { createLogger, secretsOf } from '../shared/logging.js';
 import type { PinoLogger } from '../shared/logging.js';
 import { startHost } from '../shared/server.js';
 import type { ListenOptions, RunningHost } from '../shared/server.js';
@@ -32,7 +32,7 @@ export function migrateDevices(db: Database): Promise<string[]> {
 }
 
 export async function startDevicesHost(config: ResolvedConfig, options: DevicesHostOptions = {}): Promise<DevicesHost> {
-  const logger = options.logger ?? createLogger({ level: config.logLevel, service: 'devices' });
+  const logger = options.logger ?? createLogger({ level: config.logLevel, service: 'devices', secrets: secretsOf(config) });
   // Screenshots are kept under DATA_DIR.
   mkdirSync(config.dataDir, { recursive: true });
   const registry = options.registry ?? new Registry();
@@ -54,7 +54,7 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
           bodyLimit: config.bodyLimit,
           extensions,
         });
-        return createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs(extensions) });
+        return createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs(extensions), parsedByRouters: managementPaths(extensions) });
       };
       return { targets, app };
     },

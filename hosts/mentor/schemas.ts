@@ -5,28 +5,24 @@
  * stripped. Times are parsed to epoch milliseconds.
  */
 import { z } from 'zod';
+import { freeText, safeString } from '../../lib/http/strings.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const deviceId = z
-  .string()
+export const deviceId = safeString(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 characters: letters, digits and . _ : - (not first)')
   .transform((v) => (UUID.test(v) ? v.toLowerCase() : v));
 
-/** PostgreSQL refuses NUL in text columns: a validation error here rather than a 500 there. */
-const text = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters');
+/** Single-line fields; NUL and other control characters are a 422 (lib/http/strings.ts). */
+const text = (max: number) => safeString(max);
+/** Free text (descriptions, messages, command text and output): tab and line breaks allowed. */
+const prose = (max: number) => freeText(max).nullish();
 
 /** An origin record id: whatever the devices host generated (a UUID), bounded and non-empty. */
 const recordId = text(128).min(1);
 
 /** An ISO-8601 time as epoch milliseconds. */
-export const isoTime = z
-  .string()
-  .max(64)
+export const isoTime = safeString(64)
   .refine((v) => Number.isFinite(Date.parse(v)), 'must be an ISO-8601 date-time')
   .transform((v) => Date.parse(v));
 
@@ -68,7 +64,7 @@ export const activitySchema = z.object({
   deviceid: deviceId,
   timestamp: isoTime.optional(),
   activity_type: str(255),
-  description: str(1000),
+  description: prose(1000),
   app: str(255),
   duration: z.number().min(0).max(86_400).nullish(),
 });
@@ -79,7 +75,7 @@ export const alertSchema = z.object({
   timestamp: isoTime.optional(),
   level: z.enum(['info', 'warning', 'critical']).nullish(),
   alert_type: str(255),
-  message: str(500),
+  message: prose(500),
   value: finite,
   threshold: finite,
 });
@@ -99,7 +95,7 @@ export const processSchema = z.object({
   process_name: text(255).min(1),
   cpu: z.number().min(0).max(100).nullish(),
   memory: count,
-  command_text: str(4096),
+  command_text: prose(4096),
 });
 export type ProcessRecord = z.output<typeof processSchema>;
 
@@ -132,7 +128,7 @@ export const commandStatusSchema = z.object({
   commandid: recordId,
   deviceid: deviceId.optional(),
   status: z.enum(['pending', 'running', 'completed', 'failed']),
-  result: str(10_000),
+  result: prose(10_000),
   exit_code: z.number().int().min(0).max(255).nullish(),
   updated_at: isoTime.optional(),
 });
@@ -142,7 +138,7 @@ export type CommandStatus = z.output<typeof commandStatusSchema>;
 export const COMMAND_WHITELIST = ['get_info', 'status', 'restart', 'get_processes', 'get_logs', 'restart_service', 'screenshot'] as const;
 
 export const newCommandSchema = z.object({
-  command_text: text(1000).trim().min(1, 'must not be empty'),
+  command_text: freeText(1000).trim().min(1, 'must not be empty'),
 });
 
 export const listQuerySchema = z.object({

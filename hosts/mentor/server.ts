@@ -8,7 +8,7 @@ import type { Database } from '../../lib/db.js';
 import { runMigrations } from '../../lib/migrate.js';
 import { devicesCommandTarget } from '../../plugins/mentor.js';
 import type { ResolvedConfig } from '../shared/config.js';
-import { createLogger } from '../shared/logging.js';
+import { createLogger, secretsOf } from '../shared/logging.js';
 import type { PinoLogger } from '../shared/logging.js';
 import { startHost } from '../shared/server.js';
 import type { ListenOptions, RunningHost } from '../shared/server.js';
@@ -27,7 +27,7 @@ export async function migrateMentor(db: Database): Promise<string[]> {
 }
 
 export async function startMentorHost(config: ResolvedConfig, options: StartOptions = {}): Promise<MentorHost> {
-  const logger = options.logger ?? createLogger({ level: config.logLevel, service: 'mentor' });
+  const logger = options.logger ?? createLogger({ level: config.logLevel, service: 'mentor', secrets: secretsOf(config) });
   const registry = options.registry ?? new Registry();
   return startHost({
     ...options,

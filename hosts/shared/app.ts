@@ -5,10 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import type { Express, Request } from 'express';
+import type { Express, Request, RequestHandler } from 'express';
+import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Logger as PinoLogger } from 'pino';
+import { jsonBody } from '../../lib/http/body.js';
 import { problemHandler, routeNotFound } from '../../lib/http/problem.js';
+import { redactRequest } from './logging.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -22,7 +25,24 @@ export interface BaseAppOptions {
   logger: PinoLogger;
   /** `BODY_LIMIT` in bytes for JSON bodies. */
   bodyLimit: number;
+  /**
+   * Path prefixes (full, e.g. `/api/v1/webhooks`) whose router authenticates and then parses the body
+   * itself, the management API's: the app-wide parser skips them so an unauthenticated body is never read
+   * (401 before any 400 or 413).
+   */
+  parsedByRouters?: readonly string[];
 }
+
+/** JSON answers load nothing and may not be framed; a route serving a page sets its own with `withCsp`. */
+export const JSON_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/** Replace the app-wide Content-Security-Policy for the routes this middleware is mounted on. */
+export const withCsp =
+  (policy: string): RequestHandler =>
+  (_req, res, next) => {
+    res.setHeader('Content-Security-Policy', policy);
+    next();
+  };
 
 /** An inbound `X-Request-ID` is kept when it is a plausible id; anything else is replaced (it is logged and stored). */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -39,7 +59,7 @@ export function requestIdOf(req: IncomingMessage & { id?: unknown }): string {
   return v && REQUEST_ID.test(v) ? v : randomUUID();
 }
 
-export function createBaseApp({ logger, bodyLimit }: BaseAppOptions): Express {
+export function createBaseApp({ logger, bodyLimit, parsedByRouters = [] }: BaseAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -58,22 +78,27 @@ export function createBaseApp({ logger, bodyLimit }: BaseAppOptions): Express {
       },
       // Health probes and scrapes would drown the log.
       autoLogging: { ignore: (req) => /^\/(health|metrics)/.test(req.url ?? '') },
+      serializers: { req: redactRequest },
     }),
   );
+  // Every answer, errors included: nosniff, no referrer, no framing, and a CSP that lets a JSON answer
+  // load nothing.
   app.use(
-    express.json({
-      limit: bodyLimit,
-      verify(req, _res, buf) {
-        (req as Request).rawBody = buf;
-      },
+    helmet({
+      // Set below from JSON_CSP, the one string the server's raw client-error answers use too.
+      contentSecurityPolicy: false,
+      referrerPolicy: { policy: 'no-referrer' },
     }),
+    withCsp(JSON_CSP),
   );
-  // express.json reads an empty body as `{}`, which would pass every all-optional schema. No body is no body:
-  // routes that need one answer 422 naming it; routes that take none (rotate-secret, test) do not care.
-  app.use((req: Request, _res, next) => {
-    if (req.rawBody === undefined || req.rawBody.length === 0) req.body = undefined;
-    next();
-  });
+  const parse = jsonBody({ limit: bodyLimit });
+  // Express matches routes case-insensitively, so the skip does too.
+  const skipped = parsedByRouters.map((p) => p.toLowerCase());
+  const ownParser = (req: Request) => {
+    const p = req.path.toLowerCase();
+    return skipped.some((s) => p === s || p.startsWith(`${s}/`));
+  };
+  app.use((req, res, next) => (ownParser(req) ? next() : parse(req, res, next)));
   return app;
 }
 

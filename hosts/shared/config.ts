@@ -128,6 +128,21 @@ const envSchema = z.object({
       return mode;
     }),
   MENTOR_READ_TOKEN: optionalString,
+  HTTP_HEADERS_TIMEOUT: seconds('HTTP_HEADERS_TIMEOUT', 10, { min: 0.1 }),
+  HTTP_REQUEST_TIMEOUT: seconds('HTTP_REQUEST_TIMEOUT', 60, { min: 0.1 }),
+  HTTP_KEEP_ALIVE_TIMEOUT: seconds('HTTP_KEEP_ALIVE_TIMEOUT', 5, { min: 0.1 }),
+  DEVICE_RATE_LIMIT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'DEVICE_RATE_LIMIT must be a number of requests per second > 0 (unset: no limit)' });
+        return z.NEVER;
+      }
+      return n;
+    }),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -172,6 +187,10 @@ export interface ResolvedConfig {
   deviceAuth: 'token' | 'none';
   /** `MENTOR_READ_TOKEN`: when set, the mentor's read API requires it as a bearer token. */
   mentorReadToken: string | undefined;
+  /** Node's server timeouts (ms): all headers, the whole request, an idle keep-alive connection. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** Requests per second one device may make to its `/devices/{id}/...` routes; undefined: unlimited. */
+  deviceRateLimit: number | undefined;
   logLevel: string;
 }
 
@@ -196,6 +215,9 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR ?? './data');
   const databaseUrl = e.DATABASE_URL ?? `sqlite:${path.join(dataDir, `${service}.sqlite`)}`;
+  if (e.HTTP_HEADERS_TIMEOUT > e.HTTP_REQUEST_TIMEOUT) {
+    throw new ConfigError('Invalid configuration: HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT');
+  }
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ConfigError('Invalid configuration: DATABASE_URL must start with sqlite: or postgres://');
   }
@@ -230,6 +252,8 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
     ingestMaxItems: e.INGEST_MAX_ITEMS,
     deviceAuth: e.DEVICE_AUTH,
     mentorReadToken: e.MENTOR_READ_TOKEN,
+    http: { headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT, requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT, keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT },
+    deviceRateLimit: e.DEVICE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -14,19 +14,22 @@
  * Installs no signal handlers: the CLI owns the process.
  */
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { openDatabase } from '../../lib/db.js';
 import type { Database } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
+import { HttpProblem, problemJson, problemTitle } from '../../lib/http/problem.js';
 import { createRelay } from '../../lib/relay.js';
 import type { Relay, RelayOptions } from '../../lib/relay.js';
 import type { TargetPlugin } from '../../lib/target.js';
 import type { ResolvedConfig } from './config.js';
 import type { PinoLogger } from './logging.js';
+import { JSON_CSP } from './app.js';
 import { checkSigningSecret } from './signature.js';
 
 /** Requests still running this long after close begins are cut rather than holding shutdown open. */
@@ -81,7 +84,7 @@ export async function startHost(s: HostSetup): Promise<RunningHost> {
     const parts = s.compose(db);
     relay = await createRelay(relayOptionsFor(config, db, parts.targets, logger, s.registry));
     const app = parts.app(relay);
-    server = await listen(app, config.port, s.host ?? '127.0.0.1');
+    server = await listen(app, config, s.host ?? '127.0.0.1', logger);
     // RELAY_DISPATCH=false: this host only writes the outbox; workers on the same database deliver.
     if (config.dispatch) await relay.start();
     else logger.info('dispatching is off on this host (RELAY_DISPATCH=false): raqeem-relay worker processes deliver its outbox');
@@ -123,15 +126,62 @@ function ensureSqliteDirectory(databaseUrl: string): void {
   if (file && file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
 }
 
-function listen(app: Express, port: number, host: string): Promise<Server> {
+/** How often Node checks the header and request deadlines (its default, 30 s, would let a slowloris linger). */
+const DEADLINE_CHECK_MS = 1_000;
+
+function listen(app: Express, config: ResolvedConfig, host: string, logger: PinoLogger): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server = createServer(
+      {
+        headersTimeout: config.http.headersTimeoutMs,
+        requestTimeout: config.http.requestTimeoutMs,
+        keepAliveTimeout: config.http.keepAliveTimeoutMs,
+        connectionsCheckingInterval: DEADLINE_CHECK_MS,
+      },
+      app,
+    );
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, logger));
+    server.listen(config.port, host);
     server.once('listening', () => {
       server.off('error', reject);
       resolve(server);
     });
     server.once('error', reject);
   });
+}
+
+/** The errors Node answers itself (malformed request, headers too large, too slow), as problem+json. */
+function clientProblem(err: NodeJS.ErrnoException): HttpProblem {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new HttpProblem(431, 'The request headers are larger than the server accepts');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new HttpProblem(408, 'The request was not received in time (HTTP_HEADERS_TIMEOUT / HTTP_REQUEST_TIMEOUT)');
+    default:
+      return new HttpProblem(400, 'The request is not valid HTTP/1.1');
+  }
+}
+
+/** Write a minimal complete response, then close: the connection's parser state cannot be trusted. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: PinoLogger): void {
+  logger.debug({ code: err.code }, 'client error');
+  const inResponse = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || inResponse) {
+    socket.destroy();
+    return;
+  }
+  const p = clientProblem(err);
+  const body = problemJson(p);
+  socket.end(
+    `HTTP/1.1 ${p.status} ${problemTitle(p.status)}\r\n` +
+      'Content-Type: application/problem+json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'X-Content-Type-Options: nosniff\r\n' +
+      `Content-Security-Policy: ${JSON_CSP}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+    () => socket.destroy(),
+  );
 }
 
 /** Stop accepting, let requests in progress finish, then drop idle keep-alive sockets. */

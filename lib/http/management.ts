@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { Relay } from '../relay.js';
 import { requireAdminToken } from './auth.js';
+import { jsonBody } from './body.js';
 import { deliveryRoutes } from './management/deliveries.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -67,7 +68,8 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   const router = express.Router();
   // Only the management paths: the host mounts device routes under the same prefix. Authenticate first, so
   // nothing about an unauthenticated request is parsed or processed.
-  router.use(managementPaths(extensions), requireAdminToken(options.adminToken), express.json({ limit: options.bodyLimit ?? '1mb' }));
+  // The host's own JSON parser must skip these paths (createBaseApp's `parsedByRouters`), or it reads the body first.
+  router.use(managementPaths(extensions), requireAdminToken(options.adminToken), jsonBody({ limit: options.bodyLimit ?? '1mb' }));
   for (const extension of extensions) router.use(extension.router);
   router.use(deliveryRoutes({ relay: options.relay, republish: options.republish, logger }));
   return router;

@@ -17,10 +17,13 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -67,20 +70,22 @@ export const requireJson: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** The problem+json body of a problem (also written raw by the server's `clientError` handler). */
+export function problemJson(p: HttpProblem): string {
+  return JSON.stringify({
+    type: `https://raqeem-relay.dev/problems/${p.status}`,
+    title: problemTitle(p.status),
+    status: p.status,
+    detail: p.detail,
+    ...(p.errors ? { errors: p.errors } : {}),
+  });
+}
+
+export const problemTitle = (status: number): string => TITLES[status] ?? 'Error';
+
 export function sendProblem(res: Parameters<RequestHandler>[1], p: HttpProblem): void {
   if (p.headers) for (const [k, v] of Object.entries(p.headers)) res.setHeader(k, v);
-  res
-    .status(p.status)
-    .type('application/problem+json')
-    .send(
-      JSON.stringify({
-        type: `https://raqeem-relay.dev/problems/${p.status}`,
-        title: TITLES[p.status] ?? 'Error',
-        status: p.status,
-        detail: p.detail,
-        ...(p.errors ? { errors: p.errors } : {}),
-      }),
-    );
+  res.status(p.status).type('application/problem+json').send(problemJson(p));
 }
 
 /** Map a thrown value to a problem; unknown errors are a 500 with a generic detail. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { jsonObject } from '../../lib/http/management/common.js';
+import { freeText, safeString } from '../../lib/http/strings.js';
 import { eventPatternProblem } from './patterns.js';
 
 /** An endpoint as the management API shows it: never with a secret. */
@@ -30,7 +31,7 @@ export type EndpointSecret = z.infer<typeof endpointSecretSchema>;
 /** Request bodies of the webhook routes; `events` patterns are checked against `known` event types. */
 export function webhookSchemas(known: readonly string[]) {
   const events = z
-    .array(z.string().max(128), { error: 'must be an array of event types, "*" or "prefix.*"' })
+    .array(safeString(128), { error: 'must be an array of event types, "*" or "prefix.*"' })
     .min(1, 'must list at least one event type, "*" or "prefix.*"')
     .max(64)
     .superRefine((list, ctx) => {
@@ -40,8 +41,12 @@ export function webhookSchemas(known: readonly string[]) {
       });
     })
     .transform((list) => [...new Set(list)]);
-  const url = z.string({ error: 'must be an http or https URL' }).min(1).max(2048);
-  const description = z.string().max(1000).nullable();
+  const url = z
+    .string({ error: 'must be an http or https URL' })
+    .min(1)
+    .max(2048)
+    .pipe(safeString(2048));
+  const description = freeText(1000).nullable();
   return {
     create: jsonObject({ url, events, description: description.optional(), enabled: z.boolean().optional() }),
     patch: jsonObject({ url: url.optional(), events: events.optional(), description: description.optional(), enabled: z.boolean().optional() }),

@@ -127,6 +127,8 @@ export async function checkWebhookUrl(input: string, policy: SsrfPolicy): Promis
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, reason: `only http and https URLs are allowed (got ${url.protocol})` };
   if (url.username || url.password) return { ok: false, reason: 'url must not contain credentials; authenticate receivers with the signature' };
+  // Port 0 is no port: connecting to it fails on some systems and means "any" on others.
+  if (url.port === '0') return { ok: false, reason: 'url must not use port 0' };
   const hostname = normaliseHostname(url.hostname);
   if (!hostname) return { ok: false, reason: 'url must have a host' };
   const allowed = allowList(policy.allowedHosts);

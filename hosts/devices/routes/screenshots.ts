@@ -111,6 +111,10 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     const bytes = await readFile(path.join(config.dataDir, String(row.file))).catch(() => null);
     if (!bytes) throw notFound('The image file of this screenshot is missing from DATA_DIR');
     res.type(String(row.content_type)).setHeader('cache-control', 'private, max-age=86400, immutable');
+    // Shown, never sniffed or run (nosniff and the CSP come from the base app); the name is ours (the id is a
+    // validated UUID, the extension from the stored type), never the uploader's.
+    const ext = ({ 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as Record<string, string>)[String(row.content_type)] ?? 'bin';
+    res.setHeader('Content-Disposition', `inline; filename="screenshot-${parsed.data.screenshotid}.${ext}"`);
     res.send(bytes);
   });
 

@@ -2,6 +2,7 @@
 import type { RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { HttpProblem, requireJson } from '../problem.js';
+import { safeString } from '../strings.js';
 
 /** A JSON body is required (415 otherwise) unless the request has none at all. */
 export const optionalJson: RequestHandler = (req, res, next) => {
@@ -18,9 +19,7 @@ export const optionalJson: RequestHandler = (req, res, next) => {
 export const jsonObject = <S extends z.ZodRawShape>(shape: S) => z.object(shape, { error: 'The request body must be a JSON object' });
 
 /** An ISO-8601 date or date-time, as epoch milliseconds. */
-export const isoTime = z
-  .string()
-  .max(40)
+export const isoTime = safeString(40)
   .refine((s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), {
     message: 'must be an ISO-8601 date or date-time, e.g. 2025-01-31T12:00:00Z',
   })

@@ -9,9 +9,10 @@ import { DELIVERY_STATUSES, decodeCursor } from '../../deliveries.js';
 import type { Logger } from '../../logger.js';
 import type { Relay } from '../../relay.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../problem.js';
+import { safeString } from '../strings.js';
 import { checkWindow, isoTime, jsonObject, optionalJson } from './common.js';
 
-const name = z.string().min(1).max(128);
+const name = safeString(128).min(1);
 
 export const listQuery = z.object({
   status: z.enum(DELIVERY_STATUSES).optional(),
@@ -21,15 +22,12 @@ export const listQuery = z.object({
   deviceid: name.optional(),
   since: isoTime.optional(),
   until: isoTime.optional(),
-  limit: z
-    .string()
+  limit: safeString(8)
     .regex(/^\d{1,4}$/, 'must be a whole number from 1 to 1000')
     .transform(Number)
     .refine((n) => n >= 1 && n <= 1000, 'must be a whole number from 1 to 1000')
     .optional(),
-  cursor: z
-    .string()
-    .max(64)
+  cursor: safeString(64)
     .refine((c) => decodeCursor(c) !== null, 'is not a cursor from a previous page')
     .optional(),
 });
