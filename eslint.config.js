@@ -7,10 +7,7 @@ import tseslint from 'typescript-eslint';
  * they do not own (docs/architecture.md, "The import rule").
  */
 const layer = (message, ...dirs) => ({
-  'no-restricted-imports': [
-    'error',
-    { patterns: dirs.map((dir) => ({ regex: `(^|/)${dir}(/|$)`, message })) },
-  ],
+  'no-restricted-imports': ['error', { patterns: dirs.map((dir) => ({ regex: `(^|/)${dir}(/|$)`, message })) }],
 });
 
 export default tseslint.config(

@@ -28,7 +28,9 @@ const print = (entries, top, total) =>
   entries
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .forEach(([k, ms]) => console.log(`${total ? `${((100 * ms) / total).toFixed(1).padStart(5)}% ` : ''}${ms.toFixed(0).padStart(7)} ms ${k}`));
+    .forEach(([k, ms]) =>
+      console.log(`${total ? `${((100 * ms) / total).toFixed(1).padStart(5)}% ` : ''}${ms.toFixed(0).padStart(7)} ms ${k}`),
+    );
 
 const args = process.argv.slice(2);
 if (args.length >= 4) {
@@ -39,7 +41,10 @@ if (args.length >= 4) {
   for (const key of ['byFile', 'fn']) {
     console.log(`--- ${key === 'fn' ? 'by function' : 'by file'}: on - off x ${scale.toFixed(2)} (ms)`);
     const keys = new Set([...on[key].keys(), ...off[key].keys()]);
-    print([...keys].map((k) => [k, (on[key].get(k) ?? 0) - (off[key].get(k) ?? 0) * scale]), Number(top));
+    print(
+      [...keys].map((k) => [k, (on[key].get(k) ?? 0) - (off[key].get(k) ?? 0) * scale]),
+      Number(top),
+    );
   }
 } else {
   const [file, top = '40'] = args;

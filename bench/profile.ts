@@ -28,7 +28,14 @@ try {
   for (const mode of ['on', 'off'] as const) {
     const db = await ws.database(`prof_${mode}`);
     const env = { ...common, DATABASE_URL: db.url, ...(mode === 'on' ? { MENTOR_API_URL: mentor.url } : {}) };
-    const host = await startProcess({ name: `prof-${mode}`, script: cli, args: ['devices', '--host', '127.0.0.1'], env, ws, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${outDir}`, `--cpu-prof-name=${mode}-${dialect}.cpuprofile`] });
+    const host = await startProcess({
+      name: `prof-${mode}`,
+      script: cli,
+      args: ['devices', '--host', '127.0.0.1'],
+      env,
+      ws,
+      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${outDir}`, `--cpu-prof-name=${mode}-${dialect}.cpuprofile`],
+    });
     ws.track(host);
     if (mode === 'on') await addWebhook(host.url, token, `${hook.url}/hook`);
     const devices = await registerDevices(host.url, 20);

@@ -32,7 +32,10 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const wanted = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+const wanted = (values.scenario ?? [])
+  .flatMap((s) => s.split(','))
+  .map((s) => s.trim())
+  .filter(Boolean);
 const unknown = wanted.filter((w) => !SCENARIOS.some((s) => s.name === w));
 if (unknown.length) {
   console.error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
@@ -86,7 +89,11 @@ for (const scenario of scenarios) {
       out = await scenario.run({ dialect, quick, ws, log });
     } catch (err) {
       log(`FAILED: ${(err as Error).stack ?? String(err)}`);
-      out = { checks: [{ label: 'scenario ran', value: 0, goal: 'completes', met: false }], measured: { error: (err as Error).message.slice(0, 300) }, notes: [] };
+      out = {
+        checks: [{ label: 'scenario ran', value: 0, goal: 'completes', met: false }],
+        measured: { error: (err as Error).message.slice(0, 300) },
+        notes: [],
+      };
     } finally {
       await ws.cleanup().catch((e: unknown) => log(`cleanup failed: ${String(e)}`));
     }

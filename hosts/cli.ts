@@ -58,7 +58,9 @@ function boundHeapGrowth(): void {
   const raw = process.env.RELAY_HEAP_GROWING_PERCENT?.trim();
   const percent = raw ? Number(raw) : DEFAULT_HEAP_GROWING_PERCENT;
   if (!Number.isInteger(percent) || percent < 0 || percent > 1000) {
-    throw new ConfigError(`Invalid configuration: RELAY_HEAP_GROWING_PERCENT must be a whole number from 0 to 1000 (got ${JSON.stringify(raw)})`);
+    throw new ConfigError(
+      `Invalid configuration: RELAY_HEAP_GROWING_PERCENT must be a whole number from 0 to 1000 (got ${JSON.stringify(raw)})`,
+    );
   }
   // Read by V8 at every full collection, so setting it now, before the load, is as good as at start-up.
   if (percent > 0) setFlagsFromString(`--heap-growing-percent=${percent}`);
@@ -125,12 +127,17 @@ async function worker(args: string[]): Promise<void> {
 
 async function reconcile(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { since: { type: 'string' }, types: { type: 'string' } }, strict: true });
-  if (!values.since || !Number.isFinite(Date.parse(values.since))) throw new UsageError('reconcile needs --since <ISO-8601 time>, e.g. --since 2025-01-01T00:00:00Z');
-  const types = values.types?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (!values.since || !Number.isFinite(Date.parse(values.since)))
+    throw new UsageError('reconcile needs --since <ISO-8601 time>, e.g. --since 2025-01-01T00:00:00Z');
+  const types = values.types
+    ?.split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   const unknown = (types ?? []).filter((t) => !(RECONCILE_TYPES as readonly string[]).includes(t));
   if (unknown.length) throw new UsageError(`unknown --types ${unknown.join(', ')}; known: ${RECONCILE_TYPES.join(', ')}`);
   const config = loadConfig('devices');
-  if (!config.mentorApiUrl) throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
+  if (!config.mentorApiUrl)
+    throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
   const db = openDatabase(config.databaseUrl);
   try {
     await migrateDevices(db);
@@ -165,7 +172,9 @@ async function migrate(args: string[]): Promise<void> {
   const services: Array<'devices' | 'mentor'> = which ? [which] : ['devices', 'mentor'];
   const configs = services.map((s) => loadConfig(s));
   if (configs.length === 2 && configs[0]!.databaseUrl === configs[1]!.databaseUrl) {
-    throw new ConfigError('Invalid configuration: DATABASE_URL is shared by both hosts; run `migrate devices` and `migrate mentor` each with its own DATABASE_URL');
+    throw new ConfigError(
+      'Invalid configuration: DATABASE_URL is shared by both hosts; run `migrate devices` and `migrate mentor` each with its own DATABASE_URL',
+    );
   }
   for (const config of configs) {
     const applied = await migrateOne(config);

@@ -36,7 +36,9 @@ export interface DemoOptions {
 /** Variables the demo sets itself: a user's DATABASE_URL would put both hosts in one database. */
 const OWNED = ['PORT', 'DATABASE_URL', 'MENTOR_API_URL', 'DEVICES_API_URL', 'MENTOR_SIGNING_SECRET'];
 
-export async function runDemo(o: DemoOptions): Promise<{ devicesUrl: string; mentorUrl: string; adminToken: string; close(): Promise<void> }> {
+export async function runDemo(
+  o: DemoOptions,
+): Promise<{ devicesUrl: string; mentorUrl: string; adminToken: string; close(): Promise<void> }> {
   const env = { ...(o.env ?? process.env) };
   for (const name of OWNED) delete env[name];
   const devicesPort = o.devicesPort || (await freePort(o.host));
@@ -45,7 +47,12 @@ export async function runDemo(o: DemoOptions): Promise<{ devicesUrl: string; men
   const loopback = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
   const secret = generateSecret();
   const adminToken = env.RELAY_ADMIN_TOKEN?.trim() || randomBytes(24).toString('base64url');
-  const mentorConfig = loadConfig('mentor', { ...env, PORT: String(mentorPort), DEVICES_API_URL: `http://${loopback}:${devicesPort}`, MENTOR_SIGNING_SECRET: secret });
+  const mentorConfig = loadConfig('mentor', {
+    ...env,
+    PORT: String(mentorPort),
+    DEVICES_API_URL: `http://${loopback}:${devicesPort}`,
+    MENTOR_SIGNING_SECRET: secret,
+  });
   const devicesConfig = loadConfig('devices', {
     ...env,
     PORT: String(devicesPort),

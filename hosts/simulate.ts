@@ -86,7 +86,10 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       const res = await request(o.url + path, {
         method,
         dispatcher: agent,
-        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.body.text();
@@ -154,35 +157,51 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         });
         return;
       case 'activities':
-        await callAs(kind, 'POST', `${base}/activities`, Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () => ({
-          activity_type: pick(ACTIVITY_TYPES),
-          description: `Simulated ${pick(['work', 'browsing', 'meeting', 'break'])}`,
-          app: pick(APPS),
-          duration: Math.floor(Math.random() * 600),
-        })));
+        await callAs(
+          kind,
+          'POST',
+          `${base}/activities`,
+          Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () => ({
+            activity_type: pick(ACTIVITY_TYPES),
+            description: `Simulated ${pick(['work', 'browsing', 'meeting', 'break'])}`,
+            app: pick(APPS),
+            duration: Math.floor(Math.random() * 600),
+          })),
+        );
         return;
       case 'processes':
-        await callAs(kind, 'POST', `${base}/processes`, PROCS.slice(0, 3 + Math.floor(Math.random() * (PROCS.length - 2))).map((name, pid) => ({
-          pid: 100 + pid,
-          process_name: name,
-          cpu: Math.round(Math.random() * d.cpu * 10) / 10,
-          memory: Math.floor(Math.random() * 512 * 1024 * 1024),
-          command_text: `/usr/bin/${name}`,
-        })));
+        await callAs(
+          kind,
+          'POST',
+          `${base}/processes`,
+          PROCS.slice(0, 3 + Math.floor(Math.random() * (PROCS.length - 2))).map((name, pid) => ({
+            pid: 100 + pid,
+            process_name: name,
+            cpu: Math.round(Math.random() * d.cpu * 10) / 10,
+            memory: Math.floor(Math.random() * 512 * 1024 * 1024),
+            command_text: `/usr/bin/${name}`,
+          })),
+        );
         return;
       case 'alerts': {
         const hot = d.cpu > 80;
-        await callAs(kind, 'POST', `${base}/alerts`, [{
-          level: hot ? 'critical' : pick(['info', 'warning'] as const),
-          alert_type: hot ? 'cpu_high' : pick(['disk_space', 'memory_high', 'login']),
-          message: hot ? `CPU at ${d.cpu.toFixed(1)}%` : 'Simulated alert',
-          value: Math.round(d.cpu * 10) / 10,
-          threshold: 80,
-        }]);
+        await callAs(kind, 'POST', `${base}/alerts`, [
+          {
+            level: hot ? 'critical' : pick(['info', 'warning'] as const),
+            alert_type: hot ? 'cpu_high' : pick(['disk_space', 'memory_high', 'login']),
+            message: hot ? `CPU at ${d.cpu.toFixed(1)}%` : 'Simulated alert',
+            value: Math.round(d.cpu * 10) / 10,
+            threshold: 80,
+          },
+        ]);
         return;
       }
       case 'screenshots':
-        await callAs(kind, 'POST', `${base}/screenshots`, { path: `simulated/${d.id}/${Date.now()}.png`, resolution: '1920x1080', size: 150_000 + Math.floor(Math.random() * 100_000) });
+        await callAs(kind, 'POST', `${base}/screenshots`, {
+          path: `simulated/${d.id}/${Date.now()}.png`,
+          resolution: '1920x1080',
+          size: 150_000 + Math.floor(Math.random() * 100_000),
+        });
         return;
       case 'commands': {
         const pending = await callAs(kind, 'GET', `${base}/commands/pending`);
@@ -230,7 +249,11 @@ export function printSummary(s: SimulationSummary, out: NodeJS.WritableStream): 
     `simulated ${s.devices} devices against ${s.url} for ${s.durationSec} s`,
     `  requests  ${s.sent} sent (${(s.sent / Math.max(s.durationSec, 0.001)).toFixed(1)}/s), ${s.ok} ok, ${s.failed} failed, ${s.skipped} skipped (too many in flight)`,
     `  latency   p50 ${s.latencyMs.p50} ms, p95 ${s.latencyMs.p95} ms, p99 ${s.latencyMs.p99} ms, max ${s.latencyMs.max} ms`,
-    `  statuses  ${Object.entries(s.statuses).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}`,
+    `  statuses  ${
+      Object.entries(s.statuses)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ') || 'none'
+    }`,
     ...Object.entries(s.byKind).map(([k, v]) => `  ${k.padEnd(16)} ${v.ok} ok${v.failed ? `, ${v.failed} failed` : ''}`),
     `  commands answered: ${s.commandsAnswered}`,
   ];

@@ -72,7 +72,13 @@ function reuseTransactionConnections(sequelize: Sequelize): () => void {
   };
   cm.releaseConnection = (connection, force) => {
     // A transaction's connection (sequelize names it after the transaction) goes back on the shelf.
-    if (force !== true && connection.uuid && connection.uuid !== 'default' && cm.connections[connection.uuid] === connection && idle.length === 0) {
+    if (
+      force !== true &&
+      connection.uuid &&
+      connection.uuid !== 'default' &&
+      cm.connections[connection.uuid] === connection &&
+      idle.length === 0
+    ) {
       delete cm.connections[connection.uuid];
       idle.push(connection);
       return;

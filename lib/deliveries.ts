@@ -54,7 +54,6 @@ export interface DeliveryFilter {
   cursor?: string;
 }
 
-
 function toDelivery(r: Record<string, unknown>): Delivery {
   return {
     id: num(r.id),
@@ -125,10 +124,10 @@ export async function getDelivery(db: Database, id: number): Promise<(Delivery &
     type: QueryTypes.SELECT,
   });
   if (!row) return null;
-  const attempts = await db.sequelize.query<Record<string, unknown>>(
-    'SELECT * FROM relay_attempts WHERE delivery_id = :id ORDER BY id',
-    { replacements: { id }, type: QueryTypes.SELECT },
-  );
+  const attempts = await db.sequelize.query<Record<string, unknown>>('SELECT * FROM relay_attempts WHERE delivery_id = :id ORDER BY id', {
+    replacements: { id },
+    type: QueryTypes.SELECT,
+  });
   const [event] = await db.sequelize.query<Record<string, unknown>>('SELECT * FROM relay_events WHERE id = :id', {
     replacements: { id: row.event_id },
     type: QueryTypes.SELECT,
@@ -164,7 +163,9 @@ function requeue(budgets: RetryBudgets, replacements: Record<string, unknown>): 
     replacements[`bt${i}`] = t;
     replacements[`bb${i}`] = b;
   });
-  const budget = entries.length ? `CASE target ${entries.map((_, i) => `WHEN :bt${i} THEN :bb${i}`).join(' ')} ELSE max_attempts END` : 'max_attempts';
+  const budget = entries.length
+    ? `CASE target ${entries.map((_, i) => `WHEN :bt${i} THEN :bb${i}`).join(' ')} ELSE max_attempts END`
+    : 'max_attempts';
   return `status = 'pending', max_attempts = attempts + ${budget}, next_attempt_at = :now, updated_at = :now,
           finished_at = NULL, lease_owner = NULL, lease_until = NULL`;
 }
@@ -173,12 +174,20 @@ function requeue(budgets: RetryBudgets, replacements: Record<string, unknown>): 
  * Re-queue one delivery now with a fresh set of attempts. Refused (returns 'inflight') while a dispatcher
  * holds it; 'not_found' when there is no such delivery.
  */
-export async function retryDelivery(db: Database, id: number, budgets: RetryBudgets = {}, now = Date.now()): Promise<'requeued' | 'inflight' | 'not_found'> {
+export async function retryDelivery(
+  db: Database,
+  id: number,
+  budgets: RetryBudgets = {},
+  now = Date.now(),
+): Promise<'requeued' | 'inflight' | 'not_found'> {
   const replacements: Record<string, unknown> = { id, now };
-  const count = await db.sequelize.query(`UPDATE relay_deliveries SET ${requeue(budgets, replacements)} WHERE id = :id AND status <> 'inflight'`, {
-    replacements,
-    type: QueryTypes.BULKUPDATE,
-  });
+  const count = await db.sequelize.query(
+    `UPDATE relay_deliveries SET ${requeue(budgets, replacements)} WHERE id = :id AND status <> 'inflight'`,
+    {
+      replacements,
+      type: QueryTypes.BULKUPDATE,
+    },
+  );
   if (Number(count) > 0) return 'requeued';
   const [row] = await db.sequelize.query<{ status: string }>('SELECT status FROM relay_deliveries WHERE id = :id', {
     replacements: { id },
@@ -210,7 +219,13 @@ export async function recoverDeadDeliveries(
  * After a target recovers, re-queue the deliveries that died of the outage: dead with a retryable cause
  * (no response, 408, 429, 5xx) for this circuit key, finished since `since`. Permanent refusals stay dead.
  */
-export async function redriveDead(db: Database, circuitKey: string, since: number, budgets: RetryBudgets = {}, now = Date.now()): Promise<number> {
+export async function redriveDead(
+  db: Database,
+  circuitKey: string,
+  since: number,
+  budgets: RetryBudgets = {},
+  now = Date.now(),
+): Promise<number> {
   const replacements: Record<string, unknown> = { circuitKey, since, now };
   const count = await db.sequelize.query(
     `UPDATE relay_deliveries SET ${requeue(budgets, replacements)}
@@ -227,10 +242,11 @@ export async function pruneDeliveries(db: Database, retentionDays: number, now =
   return db.transaction(async (transaction) => {
     const old = "SELECT id FROM relay_deliveries WHERE status IN ('succeeded', 'dead') AND finished_at < :before";
     await db.sequelize.query(`DELETE FROM relay_attempts WHERE delivery_id IN (${old})`, { replacements: { before }, transaction });
-    const count = await db.sequelize.query(
-      `DELETE FROM relay_deliveries WHERE status IN ('succeeded', 'dead') AND finished_at < :before`,
-      { replacements: { before }, transaction, type: QueryTypes.BULKDELETE },
-    );
+    const count = await db.sequelize.query(`DELETE FROM relay_deliveries WHERE status IN ('succeeded', 'dead') AND finished_at < :before`, {
+      replacements: { before },
+      transaction,
+      type: QueryTypes.BULKDELETE,
+    });
     await db.sequelize.query(
       'DELETE FROM relay_events WHERE created_at < :before AND NOT EXISTS (SELECT 1 FROM relay_deliveries d WHERE d.event_id = relay_events.id)',
       { replacements: { before }, transaction },
@@ -242,7 +258,9 @@ export async function pruneDeliveries(db: Database, retentionDays: number, now =
 export async function countByStatus(db: Database): Promise<Array<{ target: string; status: string; n: number }>> {
   const rows = await db.sequelize.query<{ target: string; status: string; n: unknown }>(
     // One arm per status, so that each reads its own partial index rather than the whole delivery log.
-    ['pending', 'inflight', 'dead'].map((s) => `SELECT target, status, COUNT(*) AS n FROM relay_deliveries WHERE status = '${s}' GROUP BY target, status`).join(' UNION ALL '),
+    ['pending', 'inflight', 'dead']
+      .map((s) => `SELECT target, status, COUNT(*) AS n FROM relay_deliveries WHERE status = '${s}' GROUP BY target, status`)
+      .join(' UNION ALL '),
     { type: QueryTypes.SELECT },
   );
   return rows.map((r) => ({ target: r.target, status: r.status, n: num(r.n) }));

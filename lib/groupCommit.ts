@@ -232,13 +232,15 @@ export class GroupCommit {
       return { retry: attempted, deferred };
     }
     for (const { member, value } of ran) member.resolve(value);
-    if (ran.length > 0) this.onBatch({ lane, callers: ran.length, rejected: alone.size, rows, events, durationMs: Date.now() - started, isolated });
+    if (ran.length > 0)
+      this.onBatch({ lane, callers: ran.length, rejected: alone.size, rows, events, durationMs: Date.now() - started, isolated });
     return { retry: [], deferred };
   }
 
   /** Run one member's work; a statement error outside a savepoint becomes a `Rollback` of the batch. */
   private async runMember(member: Member, tx: GroupTransaction, t: Transaction): Promise<unknown> {
-    const query = (sql: string) => this.db.sequelize.query(sql, { transaction: t }).catch((err: unknown) => Promise.reject(new Rollback(err)));
+    const query = (sql: string) =>
+      this.db.sequelize.query(sql, { transaction: t }).catch((err: unknown) => Promise.reject(new Rollback(err)));
     if (!member.savepoint) {
       try {
         return await member.work(tx);

@@ -57,7 +57,8 @@ export function createRelayMetrics(
     async collect() {
       this.reset();
       const { byStatus } = await counts();
-      for (const r of byStatus) if (r.status === 'pending' || r.status === 'inflight') this.set({ target: r.target, status: r.status }, r.n);
+      for (const r of byStatus)
+        if (r.status === 'pending' || r.status === 'inflight') this.set({ target: r.target, status: r.status }, r.n);
     },
   });
   const deadGauge = new Gauge({

@@ -58,7 +58,10 @@ export function observeOutcome<R extends ObservedRow>(
       metrics.success.inc({ data_type: row.event_type, target });
       logger.info(fields, `forwarded ${row.event_type} to ${target}`);
     } else if (o.released) {
-      logger.warn({ ...fields, error: o.error, circuit: o.circuitState }, `${target} still unavailable, ${row.event_type} waits without spending an attempt`);
+      logger.warn(
+        { ...fields, error: o.error, circuit: o.circuitState },
+        `${target} still unavailable, ${row.event_type} waits without spending an attempt`,
+      );
     } else if (dead.has(row)) {
       metrics.failure.inc({ data_type: row.event_type, target });
       metrics.dead.inc({ data_type: row.event_type, target });

@@ -136,10 +136,12 @@ export function resolveDispatcherOptions(o: DispatcherOptions = {}): ResolvedDis
   duration('dispatcher leaseMs', o.leaseMs, 0, 'milliseconds', true);
   wholeAtLeast('dispatcher concurrency', o.concurrency, 1);
   wholeAtLeast('dispatcher queueDepth', o.queueDepth, 1);
-  if (o.workerId !== undefined && !(typeof o.workerId === 'string' && o.workerId.length > 0)) fail('dispatcher workerId', 'a non-empty string', o.workerId);
+  if (o.workerId !== undefined && !(typeof o.workerId === 'string' && o.workerId.length > 0))
+    fail('dispatcher workerId', 'a non-empty string', o.workerId);
   const requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
   const leaseMs = o.leaseMs ?? 2 * requestTimeoutMs + 30_000;
-  if (leaseMs <= requestTimeoutMs) throw new Error(`dispatcher leaseMs (${leaseMs}) must be longer than requestTimeoutMs (${requestTimeoutMs})`);
+  if (leaseMs <= requestTimeoutMs)
+    throw new Error(`dispatcher leaseMs (${leaseMs}) must be longer than requestTimeoutMs (${requestTimeoutMs})`);
   return {
     batchSize: o.batchSize ?? 100,
     pollIntervalMs: o.pollIntervalMs ?? 1000,
@@ -208,7 +210,8 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
     stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
     groupCommit: { lanes: 4, maxCallers: 256, maxRows: 5_000, ...options.groupCommit },
     circuitFor: (plugin) => ({
-      failureThreshold: plugin?.circuit?.failureThreshold ?? circuit.failureThreshold ?? defaultFailureThreshold(plugin?.retry.maxAttempts ?? 4),
+      failureThreshold:
+        plugin?.circuit?.failureThreshold ?? circuit.failureThreshold ?? defaultFailureThreshold(plugin?.retry.maxAttempts ?? 4),
       cooldownMs: plugin?.circuit?.cooldownMs ?? circuit.cooldownMs,
       maxCooldownMs: plugin?.circuit?.maxCooldownMs ?? circuit.maxCooldownMs,
     }),

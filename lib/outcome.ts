@@ -35,7 +35,13 @@ export interface Plan<R extends SentRow> {
   nextRetryAt: number | null;
 }
 
-export function planOutcomes<R extends SentRow>(rows: R[], r: RequestResult, policy: RetryPolicy, now = Date.now(), random = Math.random): Plan<R> {
+export function planOutcomes<R extends SentRow>(
+  rows: R[],
+  r: RequestResult,
+  policy: RetryPolicy,
+  now = Date.now(),
+  random = Math.random,
+): Plan<R> {
   const plan: Plan<R> = { updates: [], attempts: [], dead: [], retrying: [], nextRetryAt: null };
   const byOutcome = new Map<string, StatusUpdate>();
   // Rows of one request that are on the same attempt share one delay, so a failed batch is one UPDATE.

@@ -5,7 +5,15 @@
 import type { Transaction } from 'sequelize';
 import type { Dispatcher as UndiciDispatcher } from 'undici';
 import type { Database } from './db.js';
-import { countByStatus, getDelivery, listDeliveries, pruneDeliveries, recoverDeadDeliveries, redriveDead, retryDelivery } from './deliveries.js';
+import {
+  countByStatus,
+  getDelivery,
+  listDeliveries,
+  pruneDeliveries,
+  recoverDeadDeliveries,
+  redriveDead,
+  retryDelivery,
+} from './deliveries.js';
 import type { DeliveryFilter } from './deliveries.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { RelayEmitter } from './emitter.js';
@@ -88,7 +96,10 @@ export class Relay {
         redriveDead(this.db, t.key, t.openedAt - window, this.budgets())
           .then(async (n) => {
             if (n === 0) return;
-            this.logger.info({ circuitKey: t.key, requeued: n }, `${t.key} recovered: re-queued ${n} deliveries that died during the outage`);
+            this.logger.info(
+              { circuitKey: t.key, requeued: n },
+              `${t.key} recovered: re-queued ${n} deliveries that died during the outage`,
+            );
             await this.notify();
           })
           .catch((err) => this.logger.warn({ error: describeError(err), circuitKey: t.key }, 'redrive after recovery failed'));

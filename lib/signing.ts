@@ -175,7 +175,10 @@ function signedContent(id: string, timestamp: number, body: string | Buffer): [s
 }
 
 function hmac(key: KeyObject, [prefix, body]: [string, string | Buffer]): Buffer {
-  return createHmac('sha256', key).update(prefix, 'utf8').update(body as string, 'utf8').digest();
+  return createHmac('sha256', key)
+    .update(prefix, 'utf8')
+    .update(body as string, 'utf8')
+    .digest();
 }
 
 /**

@@ -46,9 +46,7 @@ export function batchId(events: RelayEvent[]): string {
 }
 
 export function httpTarget(o: HttpTargetOptions): TargetPlugin {
-  const routes = new Map<string, HttpRoute>(
-    Object.entries(o.routes).map(([type, r]) => [type, typeof r === 'string' ? { path: r } : r]),
-  );
+  const routes = new Map<string, HttpRoute>(Object.entries(o.routes).map(([type, r]) => [type, typeof r === 'string' ? { path: r } : r]));
   const base = o.baseUrl.replace(/\/+$/, '');
   const enabled = o.enabled ?? (() => true);
   const bodyOf = (route: HttpRoute, e: RelayEvent) => (route.body ? route.body(e) : e.data);

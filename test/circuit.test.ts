@@ -35,7 +35,10 @@ describe('CircuitBreakers', () => {
 
   it('a failed probe re-opens with a doubled, capped cool-down; a good one closes', () => {
     const events: CircuitTransition[] = [];
-    const c = new CircuitBreakers(() => opts, (t) => events.push(t));
+    const c = new CircuitBreakers(
+      () => opts,
+      (t) => events.push(t),
+    );
     for (let i = 0; i < 3; i++) c.recordFailure('m', 0);
     c.takeProbes(1000);
     c.recordFailure('m', 1000);

@@ -17,14 +17,24 @@ describe('loadConfig', () => {
   });
 
   it('takes the HTTP timeouts in seconds and refuses headers allowed longer than the whole request', () => {
-    const c = loadConfig('devices', { HTTP_HEADERS_TIMEOUT: '2', HTTP_REQUEST_TIMEOUT: '3.5', HTTP_KEEP_ALIVE_TIMEOUT: '1', DEVICE_RATE_LIMIT: '0.5' });
+    const c = loadConfig('devices', {
+      HTTP_HEADERS_TIMEOUT: '2',
+      HTTP_REQUEST_TIMEOUT: '3.5',
+      HTTP_KEEP_ALIVE_TIMEOUT: '1',
+      DEVICE_RATE_LIMIT: '0.5',
+    });
     expect(c.http).toEqual({ headersTimeoutMs: 2000, requestTimeoutMs: 3500, keepAliveTimeoutMs: 1000 });
     expect(c.deviceRateLimit).toBe(0.5);
     expect(() => loadConfig('devices', { HTTP_HEADERS_TIMEOUT: '30', HTTP_REQUEST_TIMEOUT: '20' })).toThrow('HTTP_HEADERS_TIMEOUT');
   });
 
   it('takes decimal seconds and 1/0 toggles', () => {
-    const c = loadConfig('devices', { FORWARD_TIMEOUT: '0.05', FORWARD_BACKOFF_BASE: '0.5', FORWARD_PROCESSES: '0', FORWARD_METRICS: 'TRUE' });
+    const c = loadConfig('devices', {
+      FORWARD_TIMEOUT: '0.05',
+      FORWARD_BACKOFF_BASE: '0.5',
+      FORWARD_PROCESSES: '0',
+      FORWARD_METRICS: 'TRUE',
+    });
     expect(c.forward.timeoutMs).toBe(50);
     expect(c.forward.backoffBaseMs).toBe(500);
     expect(c.forward.toggles['process.snapshot']).toBe(false);

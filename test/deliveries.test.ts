@@ -88,7 +88,9 @@ describe.each(DIALECTS)('delivery log and dead letters (%s)', (dialect) => {
     expect(await relay.prune(30)).toBe(1);
     const left = await fx.tdb.db.sequelize.query<{ status: string }>('SELECT status FROM relay_deliveries', { type: QueryTypes.SELECT });
     expect(left.map((r) => r.status)).toEqual(['pending']);
-    const attempts = await fx.tdb.db.sequelize.query<{ n: string }>('SELECT COUNT(*) AS n FROM relay_attempts', { type: QueryTypes.SELECT });
+    const attempts = await fx.tdb.db.sequelize.query<{ n: string }>('SELECT COUNT(*) AS n FROM relay_attempts', {
+      type: QueryTypes.SELECT,
+    });
     expect(Number(attempts[0]!.n)).toBe(0);
   });
 });

@@ -92,7 +92,8 @@ describe.each(DIALECTS)('DEVICE_AUTH=token (%s)', (dialect) => {
     const all = await f.call('GET', '/devices', undefined, bearer(ADMIN));
     expect(all.json.map((d: { deviceid: string }) => d.deviceid).sort()).toEqual(['dev-a', 'dev-b']);
     expect((await f.call('GET', `/screenshots/${shot.json.screenshotid}`, undefined, bearer(ADMIN))).status).toBe(200);
-    for (const p of ['', '/screenshots', '/commands/pending']) expect((await f.call('GET', `/devices/dev-b${p}`, undefined, bearer(ADMIN))).status).toBe(200);
+    for (const p of ['', '/screenshots', '/commands/pending'])
+      expect((await f.call('GET', `/devices/dev-b${p}`, undefined, bearer(ADMIN))).status).toBe(200);
     // The admin token is not a device token: it cannot post as a device.
     expect401(await f.call('POST', '/devices/dev-a/metrics', { cpu_usage: 1 }, bearer(ADMIN)));
   });
@@ -118,7 +119,9 @@ describe.each(DIALECTS)('DEVICE_AUTH=token (%s)', (dialect) => {
     const secret = generateSecret();
     const { f, a, b } = await twoDevices({ MENTOR_SIGNING_SECRET: secret });
     const cmd = JSON.stringify({ commandid: 'cmd-1', deviceid: 'dev-a', command_text: 'status' });
-    const queued = await f.call('POST', '/devices/dev-a/commands', cmd, { headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_1', body: cmd, secret }) } });
+    const queued = await f.call('POST', '/devices/dev-a/commands', cmd, {
+      headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_1', body: cmd, secret }) },
+    });
     expect(queued.status).toBe(200);
     expect((await f.call('GET', '/devices/dev-a/commands/pending', undefined, bearer(a))).json).toHaveLength(1);
     expect401(await f.call('POST', '/devices/commands/cmd-1/result', { status: 'completed' }, bearer(b)));
@@ -139,7 +142,11 @@ describe.each(DIALECTS)('DEVICE_AUTH=none (%s)', (dialect) => {
     f = await startDevices(dialect);
     const r = await f.call('POST', '/devices/register', { deviceid: 'dev-a' });
     expect(r.json).toEqual({ deviceid: 'dev-a', created: true, updated: null });
-    expect((await f.call('POST', '/devices/register', { deviceid: 'dev-a' })).json).toEqual({ deviceid: 'dev-a', created: null, updated: true });
+    expect((await f.call('POST', '/devices/register', { deviceid: 'dev-a' })).json).toEqual({
+      deviceid: 'dev-a',
+      created: null,
+      updated: true,
+    });
     expect((await f.call('POST', '/devices/dev-a/metrics', { cpu_usage: 5 })).status).toBe(200);
     expect((await f.call('GET', '/devices/dev-a/metrics')).json).toHaveLength(1);
     expect((await f.call('GET', '/devices')).json).toHaveLength(1);

@@ -38,7 +38,9 @@ describe.each(DIALECTS)('commands bound to their device (%s)', (dialect) => {
     expectProblem(stolen, 401);
     expect(stolen.headers.get('www-authenticate')).toBe('Webhook');
     expect(await snapshotCounts(f)).toEqual(before);
-    const ok = await f.call('POST', '/devices/dev-a/commands', body, { headers: { ...json, ...signHeaders({ id: 'msg_ok', body, secret }) } });
+    const ok = await f.call('POST', '/devices/dev-a/commands', body, {
+      headers: { ...json, ...signHeaders({ id: 'msg_ok', body, secret }) },
+    });
     expect(ok.json).toMatchObject({ status: 'ok', deviceid: 'dev-a', created: true });
     const fresh = signHeaders({ id: 'msg_other', body, secret });
     expectProblem(await f.call('POST', '/devices/dev-b/commands', body, { headers: { ...json, ...fresh } }), 401);
@@ -49,7 +51,9 @@ describe.each(DIALECTS)('commands bound to their device (%s)', (dialect) => {
   it('refuses a signed command without deviceid', async () => {
     const { f, secret } = await signedHost();
     const body = JSON.stringify({ commandid: 'cmd-2', command_text: 'status' });
-    const r = await f.call('POST', '/devices/dev-a/commands', body, { headers: { ...json, ...signHeaders({ id: 'msg_1', body, secret }) } });
+    const r = await f.call('POST', '/devices/dev-a/commands', body, {
+      headers: { ...json, ...signHeaders({ id: 'msg_1', body, secret }) },
+    });
     expectProblem(r, 401);
     expect(r.json.detail).toContain('deviceid');
     expect(await f.count('commands')).toBe(0);
@@ -67,7 +71,9 @@ describe.each(DIALECTS)('commands bound to their device (%s)', (dialect) => {
     expect(again.json).toMatchObject({ created: false });
     // Validly signed (a holder of the secret), but the id was already used for something else.
     const other = JSON.stringify({ commandid: 'cmd-4', deviceid: 'dev-a', command_text: 'restart' });
-    const replay = await f.call('POST', '/devices/dev-a/commands', other, { headers: { ...json, ...signHeaders({ id: 'msg_same', body: other, secret }) } });
+    const replay = await f.call('POST', '/devices/dev-a/commands', other, {
+      headers: { ...json, ...signHeaders({ id: 'msg_same', body: other, secret }) },
+    });
     expectProblem(replay, 401);
     expect(replay.json.detail).toContain('replayed_id');
     expect(await f.count('commands')).toBe(1);
@@ -76,9 +82,13 @@ describe.each(DIALECTS)('commands bound to their device (%s)', (dialect) => {
   it('without signing, a body naming another device is a 422 and an absent deviceid is still accepted', async () => {
     f = await startDevices(dialect);
     await f.call('POST', '/devices/register', { deviceid: 'dev-a' });
-    expectProblem(await f.call('POST', '/devices/dev-a/commands', { commandid: 'c-1', deviceid: 'dev-b', command_text: 'status' }), 422, ['deviceid']);
+    expectProblem(await f.call('POST', '/devices/dev-a/commands', { commandid: 'c-1', deviceid: 'dev-b', command_text: 'status' }), 422, [
+      'deviceid',
+    ]);
     expect(await f.count('commands')).toBe(0);
-    expect((await f.call('POST', '/devices/dev-a/commands', { commandid: 'c-1', command_text: 'status' })).json).toMatchObject({ created: true });
+    expect((await f.call('POST', '/devices/dev-a/commands', { commandid: 'c-1', command_text: 'status' })).json).toMatchObject({
+      created: true,
+    });
   });
 });
 

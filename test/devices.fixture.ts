@@ -36,9 +36,22 @@ export interface DevicesFixture {
   cleanup(): Promise<void>;
 }
 
-export const TABLES = ['devices', 'metrics', 'activities', 'processes', 'alerts', 'screenshots', 'commands', 'relay_events', 'relay_deliveries'] as const;
+export const TABLES = [
+  'devices',
+  'metrics',
+  'activities',
+  'processes',
+  'alerts',
+  'screenshots',
+  'commands',
+  'relay_events',
+  'relay_deliveries',
+] as const;
 
-export async function startDevices(dialect: TestDialect, options: { mentor?: boolean; env?: Record<string, string> } = {}): Promise<DevicesFixture> {
+export async function startDevices(
+  dialect: TestDialect,
+  options: { mentor?: boolean; env?: Record<string, string> } = {},
+): Promise<DevicesFixture> {
   const database = dialect === 'postgres' ? await createPgDatabase('devices_test') : createSqliteUrl();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'devices-data-'));
   const sink = options.mentor ? await startSink() : null;

@@ -15,10 +15,12 @@ type Rec = Record<string, unknown>;
 
 /** Every record the sink received on `path` (batched arrays flattened). */
 function received(f: DevicesFixture, path: string): Rec[] {
-  return f.sink!.requests.filter((r) => r.path === path).flatMap((r) => {
-    const body = JSON.parse(r.body) as Rec | Rec[];
-    return Array.isArray(body) ? body : [body];
-  });
+  return f
+    .sink!.requests.filter((r) => r.path === path)
+    .flatMap((r) => {
+      const body = JSON.parse(r.body) as Rec | Rec[];
+      return Array.isArray(body) ? body : [body];
+    });
 }
 
 const ids = (records: Rec[], key: string) => records.map((r) => String(r[key])).sort();
@@ -35,7 +37,10 @@ describe.each(DIALECTS)('forwarding to the mentor (%s)', (dialect) => {
     await fx.call('POST', '/devices/dev-1/metrics', { cpu_usage: 42 }, { headers: { 'x-request-id': 'req-metrics-1' } });
     await fx.call('POST', '/devices/dev-1/activities', [{ activity_type: 'a' }, { activity_type: 'b' }]);
     await fx.call('POST', '/devices/dev-1/alerts', [{ level: 'warning', alert_type: 'disk' }]);
-    await fx.call('POST', '/devices/dev-1/processes', [{ pid: 1, process_name: 'init' }, { pid: 2, process_name: 'sh' }]);
+    await fx.call('POST', '/devices/dev-1/processes', [
+      { pid: 1, process_name: 'init' },
+      { pid: 2, process_name: 'sh' },
+    ]);
     expect((await fx.call('POST', '/devices/dev-1/screenshots', imageForm(PNG))).status).toBe(201);
     await fx.call('POST', '/devices/dev-1/commands', { commandid: 'cmd-1', command_text: 'status' });
     await fx.call('POST', '/devices/commands/cmd-1/result', { status: 'completed', result: 'ok', exit_code: 0 });
@@ -48,17 +53,26 @@ describe.each(DIALECTS)('forwarding to the mentor (%s)', (dialect) => {
     await eventually(async () => (await fx.count('relay_deliveries', "status = 'succeeded'")) === 8);
     expect(await f.count('relay_deliveries')).toBe(8);
 
-    expect(received(f, '/devices/register')).toEqual([expect.objectContaining({ deviceid: 'dev-1', device_name: 'Laptop', is_online: true })]);
+    expect(received(f, '/devices/register')).toEqual([
+      expect.objectContaining({ deviceid: 'dev-1', device_name: 'Laptop', is_online: true }),
+    ]);
     const metrics = (await f.call('GET', '/devices/dev-1/metrics')).json as Rec[];
     expect(received(f, '/devices/metrics')).toEqual(metrics);
-    expect(ids(received(f, '/devices/activity'), 'activityid')).toEqual(ids((await f.call('GET', '/devices/dev-1/activities')).json, 'activityid'));
+    expect(ids(received(f, '/devices/activity'), 'activityid')).toEqual(
+      ids((await f.call('GET', '/devices/dev-1/activities')).json, 'activityid'),
+    );
     expect(ids(received(f, '/devices/alerts'), 'alertid')).toEqual(ids((await f.call('GET', '/devices/dev-1/alerts')).json, 'alertid'));
     const shots = (await f.call('GET', '/devices/dev-1/screenshots')).json as Rec[];
     expect(received(f, '/devices/screenshots')).toEqual(shots);
     const procs = received(f, '/devices/processes');
-    expect(procs.map((p) => [p.pid, p.process_name, p.deviceid])).toEqual([[1, 'init', 'dev-1'], [2, 'sh', 'dev-1']]);
+    expect(procs.map((p) => [p.pid, p.process_name, p.deviceid])).toEqual([
+      [1, 'init', 'dev-1'],
+      [2, 'sh', 'dev-1'],
+    ]);
     expect(typeof procs[0]!.snapshot_at).toBe('string');
-    expect(received(f, '/commands/status')).toEqual([expect.objectContaining({ commandid: 'cmd-1', deviceid: 'dev-1', status: 'completed', result: 'ok', exit_code: 0 })]);
+    expect(received(f, '/commands/status')).toEqual([
+      expect.objectContaining({ commandid: 'cmd-1', deviceid: 'dev-1', status: 'completed', result: 'ok', exit_code: 0 }),
+    ]);
 
     const metricReq = f.sink!.requests.find((r) => r.path === '/devices/metrics')!;
     expect(metricReq.headers['x-request-id']).toBe('req-metrics-1');
@@ -83,10 +97,16 @@ describe.each(DIALECTS)('forwarding to the mentor (%s)', (dialect) => {
     await f.call('POST', '/devices/register', { deviceid: 'dev-1' });
     // A real database failure at the outbox write, injected with a trigger.
     if (dialect === 'sqlite') {
-      await f.host.db.sequelize.query("CREATE TRIGGER refuse_deliveries BEFORE INSERT ON relay_deliveries BEGIN SELECT RAISE(ABORT, 'outbox refused'); END");
+      await f.host.db.sequelize.query(
+        "CREATE TRIGGER refuse_deliveries BEFORE INSERT ON relay_deliveries BEGIN SELECT RAISE(ABORT, 'outbox refused'); END",
+      );
     } else {
-      await f.host.db.sequelize.query("CREATE FUNCTION refuse_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$");
-      await f.host.db.sequelize.query('CREATE TRIGGER refuse_deliveries BEFORE INSERT ON relay_deliveries FOR EACH ROW EXECUTE FUNCTION refuse_deliveries()');
+      await f.host.db.sequelize.query(
+        "CREATE FUNCTION refuse_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$",
+      );
+      await f.host.db.sequelize.query(
+        'CREATE TRIGGER refuse_deliveries BEFORE INSERT ON relay_deliveries FOR EACH ROW EXECUTE FUNCTION refuse_deliveries()',
+      );
     }
     expectProblem(await f.call('POST', '/devices/dev-1/metrics', { cpu_usage: 1 }), 500);
     expectProblem(await f.call('POST', '/devices/dev-1/activities', [{ activity_type: 'a' }, { activity_type: 'b' }]), 500);
@@ -132,15 +152,25 @@ describe.each(DIALECTS)('forwarding to the mentor (%s)', (dialect) => {
     // The same middleware as the mentor's: the challenge names the scheme.
     expect(unsigned.headers.get('www-authenticate')).toBe('Webhook');
     const forged = signHeaders({ id: 'msg_1', body, secret: generateSecret() });
-    expectProblem(await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json', ...forged } }), 401);
+    expectProblem(
+      await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json', ...forged } }),
+      401,
+    );
     const tampered = signHeaders({ id: 'msg_1', body, secret });
-    expectProblem(await f.call('POST', '/devices/dev-1/commands', body.replace('status', 'restart'), { headers: { 'content-type': 'application/json', ...tampered } }), 401);
+    expectProblem(
+      await f.call('POST', '/devices/dev-1/commands', body.replace('status', 'restart'), {
+        headers: { 'content-type': 'application/json', ...tampered },
+      }),
+      401,
+    );
     expect(await f.count('commands')).toBe(0);
 
     const good = signHeaders({ id: 'msg_1', body, secret });
     const ok = await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json', ...good } });
     expect(ok.json).toMatchObject({ status: 'ok', commandid: 'cmd-1', created: true });
-    const again = await f.call('POST', '/devices/dev-1/commands', body, { headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_2', body, secret }) } });
+    const again = await f.call('POST', '/devices/dev-1/commands', body, {
+      headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_2', body, secret }) },
+    });
     expect(again.json).toMatchObject({ created: false });
     expect(await f.count('commands')).toBe(1);
   });
@@ -166,7 +196,10 @@ describe.each(DIALECTS)('forwarding to the mentor (%s)', (dialect) => {
     expect(await republish(f.host.db, f.host.relay, { types: ['metric.submitted', 'process.snapshot'] })).toBe(2);
     expect(await republish(f.host.db, f.host.relay, { since: Date.now() + 60_000 })).toBe(0);
     expect(await republish(f.host.db, f.host.relay, { types: ['activity.*'] })).toBe(2);
-    await expect(republish(f.host.db, f.host.relay, { types: ['metric.submitted', 'nope.nope'] })).rejects.toMatchObject({ status: 422, errors: [{ path: 'types[1]' }] });
+    await expect(republish(f.host.db, f.host.relay, { types: ['metric.submitted', 'nope.nope'] })).rejects.toMatchObject({
+      status: 422,
+      errors: [{ path: 'types[1]' }],
+    });
     await expect(republish(f.host.db, f.host.relay, { since: 'yesterday' })).rejects.toMatchObject({ status: 422 });
   });
 });

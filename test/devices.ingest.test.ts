@@ -45,7 +45,12 @@ describe.each(DIALECTS)('devices host routes (%s)', (dialect) => {
   it('stores metrics and lists them newest first with a limit', async () => {
     await register({ deviceid: 'dev-1' });
     for (const cpu of [10, 20, 30]) {
-      const r = await f.call('POST', '/devices/dev-1/metrics', { cpu_usage: cpu, cpu_temp: -5.5, memory_total: 8_000_000_000, net_bytes_in: 0 });
+      const r = await f.call('POST', '/devices/dev-1/metrics', {
+        cpu_usage: cpu,
+        cpu_temp: -5.5,
+        memory_total: 8_000_000_000,
+        net_bytes_in: 0,
+      });
       expect(r.status).toBe(200);
       expect(r.json).toEqual({ status: 'ok' });
     }
@@ -63,19 +68,29 @@ describe.each(DIALECTS)('devices host routes (%s)', (dialect) => {
       { activity_type: 'idle' },
     ]);
     expect(acts.json).toEqual({ inserted: 2 });
-    const alerts = await f.call('POST', '/devices/dev-1/alerts', [{ level: 'critical', alert_type: 'cpu', message: 'hot', value: 99.5, threshold: 90 }]);
+    const alerts = await f.call('POST', '/devices/dev-1/alerts', [
+      { level: 'critical', alert_type: 'cpu', message: 'hot', value: 99.5, threshold: 90 },
+    ]);
     expect(alerts.json).toEqual({ inserted: 1 });
     const listed = await f.call('GET', '/devices/dev-1/activities');
     expect(listed.json.map((a: { activity_type: string }) => a.activity_type)).toEqual(['idle', 'app_usage']);
     expect(listed.json[1]).toMatchObject({ app: 'editor', duration: 120, description: 'typing' });
-    expect((await f.call('GET', '/devices/dev-1/alerts')).json[0]).toMatchObject({ level: 'critical', alert_type: 'cpu', value: 99.5, threshold: 90 });
+    expect((await f.call('GET', '/devices/dev-1/alerts')).json[0]).toMatchObject({
+      level: 'critical',
+      alert_type: 'cpu',
+      value: 99.5,
+      threshold: 90,
+    });
     expect(await f.call('POST', '/devices/dev-1/activities', [])).toMatchObject({ status: 200, json: { inserted: 0 } });
     expect(await eventTypes()).toEqual(['device.registered', 'activity.submitted', 'activity.submitted', 'alert.submitted']);
   });
 
   it('replaces the process list with each snapshot, and an empty one clears it', async () => {
     await register({ deviceid: 'dev-1' });
-    await f.call('POST', '/devices/dev-1/processes', [{ pid: 1, process_name: 'init' }, { pid: 2, process_name: 'sh', cpu: 0.5, memory: 1024, command_text: '/bin/sh' }]);
+    await f.call('POST', '/devices/dev-1/processes', [
+      { pid: 1, process_name: 'init' },
+      { pid: 2, process_name: 'sh', cpu: 0.5, memory: 1024, command_text: '/bin/sh' },
+    ]);
     const second = await f.call('POST', '/devices/dev-1/processes', [{ pid: 7, process_name: 'node', cpu: 12 }]);
     expect(second.json).toEqual({ inserted: 1 });
     const listed = await f.call('GET', '/devices/dev-1/processes');

@@ -13,8 +13,8 @@ import type { DevicesFixture } from './devices.fixture.js';
 type Rec = Record<string, unknown>;
 
 const received = (f: DevicesFixture): Rec[] =>
-  f.sink!.requests
-    .filter((r) => r.path === '/devices/metrics')
+  f
+    .sink!.requests.filter((r) => r.path === '/devices/metrics')
     .flatMap((r) => {
       const body = JSON.parse(r.body) as Rec | Rec[];
       return Array.isArray(body) ? body : [body];
@@ -55,11 +55,23 @@ describe.each(DIALECTS)('metrics batches (%s)', (dialect) => {
     const before = await snapshotCounts(f);
     const bad = await f.call('POST', '/devices/dev-1/metrics', [{ cpu_usage: 1 }, {}, {}, { cpu_usage: 'hot' }]);
     expectProblem(bad, 422, ['[3].cpu_usage']);
-    const tooMany = await f.call('POST', '/devices/dev-1/metrics', Array.from({ length: 6 }, () => ({ cpu_usage: 1 })));
+    const tooMany = await f.call(
+      'POST',
+      '/devices/dev-1/metrics',
+      Array.from({ length: 6 }, () => ({ cpu_usage: 1 })),
+    );
     expectProblem(tooMany, 422, ['(body)']);
     expect(tooMany.json.errors[0].message).toContain('INGEST_MAX_ITEMS');
     expect(await snapshotCounts(f)).toEqual(before);
-    expect((await f.call('POST', '/devices/dev-1/metrics', Array.from({ length: 5 }, () => ({ cpu_usage: 1 })))).json).toEqual({ status: 'ok', inserted: 5 });
+    expect(
+      (
+        await f.call(
+          'POST',
+          '/devices/dev-1/metrics',
+          Array.from({ length: 5 }, () => ({ cpu_usage: 1 })),
+        )
+      ).json,
+    ).toEqual({ status: 'ok', inserted: 5 });
   });
 
   it('shares commits between concurrent requests, and a 404 among them fails only itself', async () => {
@@ -67,7 +79,9 @@ describe.each(DIALECTS)('metrics batches (%s)', (dialect) => {
     await f.call('POST', '/devices/register', { deviceid: 'dev-1' });
     const batches: BatchInfo[] = [];
     f.host.relay.events.on('commit:batch', (b) => batches.push(b));
-    const calls = Array.from({ length: 40 }, (_, i) => f!.call('POST', `/devices/${i === 7 ? 'ghost' : 'dev-1'}/metrics`, { cpu_usage: i }));
+    const calls = Array.from({ length: 40 }, (_, i) =>
+      f!.call('POST', `/devices/${i === 7 ? 'ghost' : 'dev-1'}/metrics`, { cpu_usage: i }),
+    );
     const statuses = (await Promise.all(calls)).map((r) => r.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(39);
     expect(statuses[7]).toBe(404);

@@ -16,7 +16,10 @@ describe.each(DIALECTS)('devices host operations endpoints (%s)', (dialect) => {
 
   it('serves /health, /health/live and /health/ready', async () => {
     f = await startDevices(dialect);
-    expect(await f.call('GET', '/health', undefined, { root: true })).toMatchObject({ status: 200, json: { status: 'ok', service: 'devices' } });
+    expect(await f.call('GET', '/health', undefined, { root: true })).toMatchObject({
+      status: 200,
+      json: { status: 'ok', service: 'devices' },
+    });
     expect((await f.call('GET', '/health/live', undefined, { root: true })).status).toBe(200);
     expect(await f.call('GET', '/health/ready', undefined, { root: true })).toMatchObject({ status: 200, json: { status: 'ok' } });
   });
@@ -47,13 +50,27 @@ describe.each(DIALECTS)('devices host operations endpoints (%s)', (dialect) => {
     f = await startDevices(dialect);
     const doc = (await f.call('GET', '/openapi.json', undefined, { root: true })).json;
     expect(doc.openapi).toBe('3.1.0');
-    for (const p of ['/api/v1/devices/register', '/api/v1/devices/{id}/metrics', '/api/v1/devices/{id}/processes', '/api/v1/devices/{id}/activities', '/api/v1/devices/{id}/alerts', '/api/v1/devices/{id}/screenshots', '/api/v1/devices/{id}/commands/pending', '/api/v1/devices/commands/{commandid}/result', '/api/v1/screenshots/{screenshotid}', '/health/ready', '/metrics']) {
+    for (const p of [
+      '/api/v1/devices/register',
+      '/api/v1/devices/{id}/metrics',
+      '/api/v1/devices/{id}/processes',
+      '/api/v1/devices/{id}/activities',
+      '/api/v1/devices/{id}/alerts',
+      '/api/v1/devices/{id}/screenshots',
+      '/api/v1/devices/{id}/commands/pending',
+      '/api/v1/devices/commands/{commandid}/result',
+      '/api/v1/screenshots/{screenshotid}',
+      '/health/ready',
+      '/metrics',
+    ]) {
       expect(doc.paths, p).toHaveProperty([p]);
     }
     // One sample or an array of them: the object form is one branch, the array's items the other.
     const [metrics, batch] = doc.paths['/api/v1/devices/{id}/metrics'].post.requestBody.content['application/json'].schema.anyOf;
     expect(batch).toMatchObject({ type: 'array', maxItems: 1000, items: { type: 'object' } });
-    expect(metrics.properties.cpu_usage.anyOf ?? [metrics.properties.cpu_usage]).toContainEqual(expect.objectContaining({ minimum: 0, maximum: 100 }));
+    expect(metrics.properties.cpu_usage.anyOf ?? [metrics.properties.cpu_usage]).toContainEqual(
+      expect.objectContaining({ minimum: 0, maximum: 100 }),
+    );
     const register = doc.paths['/api/v1/devices/register'].post.requestBody.content['application/json'].schema;
     expect(register.required).toEqual(['deviceid']);
     expect(register.properties.deviceid.pattern).toBe('^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$');
@@ -61,7 +78,12 @@ describe.each(DIALECTS)('devices host operations endpoints (%s)', (dialect) => {
     expect(Object.keys(shots).sort()).toEqual(['application/json', 'multipart/form-data']);
     const list = doc.paths['/api/v1/devices/{id}/metrics'].get.parameters;
     expect(list).toContainEqual(expect.objectContaining({ name: 'limit', in: 'query' }));
-    expect(list).toContainEqual({ name: 'id', in: 'path', required: true, schema: expect.objectContaining({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' }) });
+    expect(list).toContainEqual({
+      name: 'id',
+      in: 'path',
+      required: true,
+      schema: expect.objectContaining({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' }),
+    });
   });
 
   it('echoes a valid X-Request-ID, replaces an invalid one, and 404s unknown routes as problems', async () => {
@@ -98,6 +120,11 @@ describe('logging', () => {
     const line = lines[0]!;
     for (const leaked of ['top-secret-token', 'c2lnbmF0dXJl', 'whsec_c2VjcmV0', 'admin-token-value']) expect(line).not.toContain(leaked);
     const parsed = JSON.parse(line);
-    expect(parsed).toMatchObject({ service: 'devices', msg: 'hello', endpoint: { url: 'https://example.com' }, req: { headers: { 'x-request-id': 'r1' } } });
+    expect(parsed).toMatchObject({
+      service: 'devices',
+      msg: 'hello',
+      endpoint: { url: 'https://example.com' },
+      req: { headers: { 'x-request-id': 'r1' } },
+    });
   });
 });

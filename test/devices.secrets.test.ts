@@ -22,13 +22,33 @@ import type { Sink } from './helpers/sink.js';
 /** A secret as a query parameter, in headers that are not Authorization, in a cookie, path and body. */
 async function sendInWrongPlaces(url: string, secret: string): Promise<void> {
   const e = encodeURIComponent(secret);
-  for (const p of [`/api/v1/webhooks?access_token=${e}`, `/api/v1/deliveries?token=${e}`, `/api/v1/devices?api_key=${e}`, `/api/v1/devices?q=${e}`, `/api/v1/devices/${e}/metrics`]) {
+  for (const p of [
+    `/api/v1/webhooks?access_token=${e}`,
+    `/api/v1/deliveries?token=${e}`,
+    `/api/v1/devices?api_key=${e}`,
+    `/api/v1/devices?q=${e}`,
+    `/api/v1/devices/${e}/metrics`,
+  ]) {
     await (await fetch(`${url}${p}`)).arrayBuffer();
   }
-  const headers = { 'x-api-key': secret, cookie: `session=${secret}`, 'x-auth-token': secret, 'x-request-id': 'wrong-place-probe', 'content-type': 'application/json' };
+  const headers = {
+    'x-api-key': secret,
+    cookie: `session=${secret}`,
+    'x-auth-token': secret,
+    'x-request-id': 'wrong-place-probe',
+    'content-type': 'application/json',
+  };
   await (await fetch(`${url}/api/v1/webhooks`, { headers })).arrayBuffer();
-  await (await fetch(`${url}/api/v1/devices/register`, { method: 'POST', headers, body: JSON.stringify({ deviceid: 'dev-w', device_name: secret, token: secret }) })).arrayBuffer();
-  await (await fetch(`${url}/api/v1/devices/register`, { method: 'POST', headers, body: JSON.stringify({ deviceid: secret }) })).arrayBuffer();
+  await (
+    await fetch(`${url}/api/v1/devices/register`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ deviceid: 'dev-w', device_name: secret, token: secret }),
+    })
+  ).arrayBuffer();
+  await (
+    await fetch(`${url}/api/v1/devices/register`, { method: 'POST', headers, body: JSON.stringify({ deviceid: secret }) })
+  ).arrayBuffer();
 }
 
 describe('devices host logs', () => {
@@ -70,7 +90,9 @@ describe('devices host logs', () => {
       WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       FORWARD_BACKOFF_BASE: '0.05',
     });
-    host = await startDevicesHost(config, { logger: createLogger({ level: 'debug', service: 'devices', destination, secrets: secretsOf(config) }) });
+    host = await startDevicesHost(config, {
+      logger: createLogger({ level: 'debug', service: 'devices', destination, secrets: secretsOf(config) }),
+    });
     const call = async (method: string, p: string, body?: unknown, token: string | null = adminToken) => {
       const res = await fetch(`${host!.url}/api/v1${p}`, {
         method,
@@ -99,8 +121,8 @@ describe('devices host logs', () => {
     for (const secret of [adminToken, signingSecret, encryptionKey, first, second]) await sendInWrongPlaces(host.url, secret);
 
     const log = lines.join('');
-    expect(log).toContain("\"url\""); // the access log and relay did write lines
-    expect(log).toContain("[redacted]"); // the authorization header was there, and redacted
+    expect(log).toContain('"url"'); // the access log and relay did write lines
+    expect(log).toContain('[redacted]'); // the authorization header was there, and redacted
     for (const secret of [adminToken, first, second, signingSecret, encryptionKey, encodeURIComponent(encryptionKey)]) {
       expect(log).not.toContain(secret);
       expect(log).not.toContain(secret.replace(/^whsec_/, ''));
@@ -119,7 +141,13 @@ describe('devices host logs', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'secrets-'));
     dirs.push(db.dir, dataDir);
     const adminToken = 'admin-token-by-name-0123456789abcdef';
-    const config = loadConfig('devices', { DATABASE_URL: db.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', RELAY_ADMIN_TOKEN: adminToken });
+    const config = loadConfig('devices', {
+      DATABASE_URL: db.url,
+      DATA_DIR: dataDir,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      RELAY_ADMIN_TOKEN: adminToken,
+    });
     // No `secrets`: only the name-based redaction of the access log is at work.
     host = await startDevicesHost(config, { logger: createLogger({ level: 'info', service: 'devices', destination }) });
     const probe = 'probe-value-not-configured-anywhere';

@@ -25,7 +25,9 @@ afterAll(async () => {
   await agent.close();
 });
 
-const rows = [{ id: 1, endpoint_id: null, event: { id: 'e1', type: 'metric.submitted', deviceid: 'd', timestamp: 't', data: {} } }] as unknown as Claimed[];
+const rows = [
+  { id: 1, endpoint_id: null, event: { id: 'e1', type: 'metric.submitted', deviceid: 'd', timestamp: 't', data: {} } },
+] as unknown as Claimed[];
 const plugin = (over: Partial<TargetPlugin> = {}): TargetPlugin => ({
   name: 'mentor',
   retry: exponentialBackoff({ retries: 3, baseMs: 1000 }),
@@ -93,7 +95,14 @@ describe('ResultBuffer', () => {
       },
     } as unknown as Database;
     const reported: string[] = [];
-    const buffer = new ResultBuffer({ db, workerId: 'w', flushIntervalMs: 5, pollIntervalMs: 10, active: () => true, report: (_e, during) => reported.push(during) });
+    const buffer = new ResultBuffer({
+      db,
+      workerId: 'w',
+      flushIntervalMs: 5,
+      pollIntervalMs: 10,
+      active: () => true,
+      report: (_e, during) => reported.push(during),
+    });
     buffer.add([], [{ ids: [1], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null }]);
     buffer.add([], [{ ids: [2], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null }]);
     expect(buffer.pending).toBe(2);

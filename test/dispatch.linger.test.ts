@@ -64,8 +64,17 @@ let nextId = 0;
 const row = (type = 'metric.submitted', leaseUntil = 1_000_000): Claimed => {
   nextId += 1;
   return {
-    id: nextId, event_id: `e${nextId}`, event_type: type, deviceid: 'd', target: 'mentor', endpoint_id: null, circuit_key: 'mentor',
-    attempts: 0, max_attempts: 4, next_attempt_at: 0, leaseUntil,
+    id: nextId,
+    event_id: `e${nextId}`,
+    event_type: type,
+    deviceid: 'd',
+    target: 'mentor',
+    endpoint_id: null,
+    circuit_key: 'mentor',
+    attempts: 0,
+    max_attempts: 4,
+    next_attempt_at: 0,
+    leaseUntil,
     event: { id: `e${nextId}`, type, deviceid: 'd', timestamp: '2024-01-01T00:00:00.000Z', data: {} },
   } as Claimed;
 };

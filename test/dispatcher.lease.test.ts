@@ -31,13 +31,23 @@ describe.each(DIALECTS)('leases and shutdown (%s)', (dialect) => {
   });
 
   it('redelivers, after the lease expires, what a dispatcher claimed and never finished', async () => {
-    const relay = await fx.make({ targets: [mentorTarget({ url: sink.url, backoffBaseMs: 20 })], dispatcher: { pollIntervalMs: 50, leaseMs: 600, requestTimeoutMs: 500 } });
+    const relay = await fx.make({
+      targets: [mentorTarget({ url: sink.url, backoffBaseMs: 20 })],
+      dispatcher: { pollIntervalMs: 50, leaseMs: 600, requestTimeoutMs: 500 },
+    });
     const events = Array.from({ length: 5 }, () => metricEvent());
     await relay.publish(events);
     // A dispatcher that claims and then dies: its leases are left behind in the table.
     const ghost = await claimDeliveries(fx.tdb.db.sequelize, {
-      dialect: fx.tdb.db.dialect, owner: 'crashed-worker', now: Date.now(), leaseMs: 600, limit: 100,
-      perKeyCap: { mentor: 100 }, defaultPerKeyCap: 1, excludeKeys: [], targets: ['mentor'],
+      dialect: fx.tdb.db.dialect,
+      owner: 'crashed-worker',
+      now: Date.now(),
+      leaseMs: 600,
+      limit: 100,
+      perKeyCap: { mentor: 100 },
+      defaultPerKeyCap: 1,
+      excludeKeys: [],
+      targets: ['mentor'],
     });
     expect(ghost).toHaveLength(5);
     await relay.start();
@@ -81,11 +91,19 @@ describe.each(DIALECTS)('leases and shutdown (%s)', (dialect) => {
       targets: [mentorTarget({ url: sink.url, enabled: (type) => type !== 'process.snapshot' })],
     });
     const r = await relay.publish([
-      { id: 'evt_proc1', type: 'process.snapshot', deviceid: 'd', timestamp: new Date().toISOString(), data: { deviceid: 'd', snapshot_at: new Date().toISOString(), processes: [] } },
+      {
+        id: 'evt_proc1',
+        type: 'process.snapshot',
+        deviceid: 'd',
+        timestamp: new Date().toISOString(),
+        data: { deviceid: 'd', snapshot_at: new Date().toISOString(), processes: [] },
+      },
       metricEvent(),
     ]);
     expect(r.deliveries).toBe(1);
-    const rows = await fx.tdb.db.sequelize.query<{ event_type: string }>('SELECT event_type FROM relay_deliveries', { type: QueryTypes.SELECT });
+    const rows = await fx.tdb.db.sequelize.query<{ event_type: string }>('SELECT event_type FROM relay_deliveries', {
+      type: QueryTypes.SELECT,
+    });
     expect(rows.map((x) => x.event_type)).toEqual(['metric.submitted']);
   });
 
@@ -100,7 +118,10 @@ describe.each(DIALECTS)('leases and shutdown (%s)', (dialect) => {
   };
 
   const leaseOf = (t?: Transaction) =>
-    fx.tdb.db.sequelize.query<{ status: string; lease_owner: string | null }>('SELECT status, lease_owner FROM relay_deliveries', { type: QueryTypes.SELECT, transaction: t });
+    fx.tdb.db.sequelize.query<{ status: string; lease_owner: string | null }>('SELECT status, lease_owner FROM relay_deliveries', {
+      type: QueryTypes.SELECT,
+      transaction: t,
+    });
 
   it('writes what a running, caught-up dispatcher can take already leased to it, and sends it once after commit', async () => {
     const relay = await fx.make({ targets: [mentorTarget({ url: sink.url })], dispatcher: { workerId: 'publisher' } });
@@ -154,7 +175,9 @@ describe.each(DIALECTS)('leases and shutdown (%s)', (dialect) => {
     await eventually(async () => (await relay.listDeliveries({ status: 'succeeded' })).data.length === 12, 20_000);
     await new Promise((r) => setTimeout(r, 500));
     expect(bodyIds(sink).sort()).toEqual(events.map((e) => e.data.metricid as string).sort());
-    const attempts = await fx.tdb.db.sequelize.query<{ n: unknown }>('SELECT COUNT(*) AS n FROM relay_attempts', { type: QueryTypes.SELECT });
+    const attempts = await fx.tdb.db.sequelize.query<{ n: unknown }>('SELECT COUNT(*) AS n FROM relay_attempts', {
+      type: QueryTypes.SELECT,
+    });
     expect(Number(attempts[0]!.n)).toBe(12);
   });
 });
@@ -177,7 +200,11 @@ describe('two dispatchers on one PostgreSQL outbox', () => {
 
   it('delivers 2,000 events with none sent twice', async () => {
     const a = await fx.make({ targets: [mentorTarget({ url: sink.url })], dispatcher: { batchSize: 50, workerId: 'a' } });
-    const b = await createRelay({ db: openDatabase(fx.tdb.url), targets: [mentorTarget({ url: sink.url })], dispatcher: { batchSize: 50, workerId: 'b' } });
+    const b = await createRelay({
+      db: openDatabase(fx.tdb.url),
+      targets: [mentorTarget({ url: sink.url })],
+      dispatcher: { batchSize: 50, workerId: 'b' },
+    });
     extra.push(b);
     // Make both dispatchers busy: the sink answers after a short pause so claims interleave.
     sink.respond(async () => {
@@ -189,13 +216,17 @@ describe('two dispatchers on one PostgreSQL outbox', () => {
     const events = Array.from({ length: 2000 }, (_, i) => metricEvent(`dev-${i % 20}`));
     for (let i = 0; i < events.length; i += 100) await a.publish(events.slice(i, i + 100));
     await eventually(async () => {
-      const rows = await fx.tdb.db.sequelize.query<{ n: string }>("SELECT COUNT(*) AS n FROM relay_deliveries WHERE status = 'succeeded'", { type: QueryTypes.SELECT });
+      const rows = await fx.tdb.db.sequelize.query<{ n: string }>("SELECT COUNT(*) AS n FROM relay_deliveries WHERE status = 'succeeded'", {
+        type: QueryTypes.SELECT,
+      });
       return Number(rows[0]!.n) === 2000;
     }, 60_000);
     const ids = bodyIds(sink);
     expect(ids).toHaveLength(2000);
     expect(new Set(ids).size).toBe(2000);
-    const owners = await fx.tdb.db.sequelize.query<{ n: string }>('SELECT COUNT(DISTINCT delivery_id) AS n FROM relay_attempts', { type: QueryTypes.SELECT });
+    const owners = await fx.tdb.db.sequelize.query<{ n: string }>('SELECT COUNT(DISTINCT delivery_id) AS n FROM relay_attempts', {
+      type: QueryTypes.SELECT,
+    });
     expect(Number(owners[0]!.n)).toBe(2000);
     // Both workers took part.
     expect(a.metrics.success).toBeDefined();

@@ -49,7 +49,11 @@ describe('forwarding logs', () => {
     const dead = metricEvent('dev-dead');
     await relay.publish(ok);
     await relay.publish(dead);
-    await eventually(async () => (await relay.listDeliveries({ status: 'succeeded' })).data.length === 1 && (await relay.listDeliveries({ status: 'dead' })).data.length === 1);
+    await eventually(
+      async () =>
+        (await relay.listDeliveries({ status: 'succeeded' })).data.length === 1 &&
+        (await relay.listDeliveries({ status: 'dead' })).data.length === 1,
+    );
     await relay.stop();
 
     const forwards = lines.filter((l) => l.eventId);

@@ -88,7 +88,10 @@ describe.each(DIALECTS)('dispatcher retries (%s)', (dialect) => {
     const events = Array.from({ length: 250 }, () => metricEvent());
     await relay.publish(events);
     await relay.start();
-    await eventually(async () => (await relay.counts()).length === 0 || (await relay.listDeliveries({ status: 'succeeded', limit: 1000 })).data.length === 250);
+    await eventually(
+      async () =>
+        (await relay.counts()).length === 0 || (await relay.listDeliveries({ status: 'succeeded', limit: 1000 })).data.length === 250,
+    );
     const ids = sink.requests.flatMap((r) => {
       const body = JSON.parse(r.body);
       return (Array.isArray(body) ? body : [body]).map((m: { metricid: string }) => m.metricid);

@@ -78,7 +78,13 @@ function exampleRequests(): Example[] {
       if (!url) throw new Error(`docs/api.md example without a localhost URL: ${line}`);
       const explicit = /\s-X\s+([A-Z]+)/.exec(line)?.[1];
       const method = explicit ?? (cmd[1] === 'signed' || /\s(-d|--data\S*|-F)\s/.test(line) ? 'POST' : 'GET');
-      out.push({ line, method, path: url[2]!.replace(/[?#].*$/, ''), host: EXAMPLE_PORTS[url[1]!], unrouted: answer.includes('No route for') });
+      out.push({
+        line,
+        method,
+        path: url[2]!.replace(/[?#].*$/, ''),
+        host: EXAMPLE_PORTS[url[1]!],
+        unrouted: answer.includes('No route for'),
+      });
     });
   }
   return out;
@@ -107,7 +113,11 @@ async function describeHost(url: string): Promise<Served> {
     for (const method of Object.keys(ops)) {
       const key = `${method.toUpperCase()} ${normalize(p)}`;
       operations.add(key);
-      const re = new RegExp(`^${normalize(p).replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\}/g, '[^/]+')}$`);
+      const re = new RegExp(
+        `^${normalize(p)
+          .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+          .replace(/\{\}/g, '[^/]+')}$`,
+      );
       templates.push({ method: method.toUpperCase(), re, key });
     }
   }
@@ -145,7 +155,9 @@ describe('docs/api.md routes', () => {
   });
 
   it.each(routes)('$host: $method $path is in the served OpenAPI document', ({ host, method, path: p }) => {
-    expect([...served[host]!.operations], `${method} ${p} is documented but ${host} does not serve it`).toContain(`${method} ${normalize(p)}`);
+    expect([...served[host]!.operations], `${method} ${p} is documented but ${host} does not serve it`).toContain(
+      `${method} ${normalize(p)}`,
+    );
   });
 
   it.each(routes)('$host: $method $path is mounted', async ({ host, method, path: p }) => {

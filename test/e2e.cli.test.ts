@@ -70,7 +70,10 @@ describe.each(DIALECTS)('command line on %s', (dialect) => {
   it('migrate applies each host’s migrations once, then reports them up to date', async () => {
     const [devicesDb, mentorDb] = [await database(dialect), await database(dialect)];
     try {
-      for (const [service, url, marker] of [['devices', devicesDb.url, 'devices:'], ['mentor', mentorDb.url, 'mentor:']] as const) {
+      for (const [service, url, marker] of [
+        ['devices', devicesDb.url, 'devices:'],
+        ['mentor', mentorDb.url, 'mentor:'],
+      ] as const) {
         const first = await runCli(['migrate', service], { DATABASE_URL: url });
         expect(first.code).toBe(0);
         expect(first.output).toMatch(new RegExp(`${marker} applied \\S+`));
@@ -137,7 +140,8 @@ describe('demo (npm start)', () => {
       expect(log.status).toBe(200);
       expect((await http('GET', `${devicesUrl}/api/v1/deliveries`, undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
       const doc = (await http('GET', `${devicesUrl}/openapi.json`)).body as { paths: Record<string, unknown> };
-      for (const p of ['/api/v1/devices/register', '/api/v1/webhooks', '/api/v1/deliveries', '/api/v1/reconcile']) expect(doc.paths[p]).toBeDefined();
+      for (const p of ['/api/v1/devices/register', '/api/v1/webhooks', '/api/v1/deliveries', '/api/v1/reconcile'])
+        expect(doc.paths[p]).toBeDefined();
 
       demo.child.kill('SIGTERM');
       expect(await demo.exited).toBe(0);

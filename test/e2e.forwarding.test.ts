@@ -19,10 +19,13 @@ describe.each(DIALECTS)('end to end forwarding (%s)', (dialect) => {
     await killAll();
   });
 
-  it("passes the seed document's \"Test Forwarding Manually\" check", async () => {
+  it('passes the seed document\'s "Test Forwarding Manually" check', async () => {
     pair = await startPair(dialect);
     // 1. Submit data to Devices Backend
-    const reg = await http('POST', `${pair.devicesUrl}/api/v1/devices/register`, { deviceid: 'test-device-123', device_name: 'Test Device' });
+    const reg = await http('POST', `${pair.devicesUrl}/api/v1/devices/register`, {
+      deviceid: 'test-device-123',
+      device_name: 'Test Device',
+    });
     expect(reg.status).toBe(200);
     expect(reg.body).toEqual({ deviceid: 'test-device-123', created: true, updated: null });
     // 2. Query Devices Backend (should exist)
@@ -34,26 +37,47 @@ describe.each(DIALECTS)('end to end forwarding (%s)', (dialect) => {
       const r = await http('GET', `${pair!.mentorUrl}/devices/test-device-123`);
       return r.status === 200 ? r : null;
     });
-    expect(central.body).toMatchObject({ deviceid: 'test-device-123', device_name: 'Test Device', last_seen: local.body.last_seen, is_online: true });
+    expect(central.body).toMatchObject({
+      deviceid: 'test-device-123',
+      device_name: 'Test Device',
+      last_seen: local.body.last_seen,
+      is_online: true,
+    });
   });
 
   it('forwards every data type with the same record ids', async () => {
     pair = await startPair(dialect);
     const d = `${pair.devicesUrl}/api/v1/devices/dev-all`;
     const m = `${pair.mentorUrl}/devices/dev-all`;
-    expect((await http('POST', `${pair.devicesUrl}/api/v1/devices/register`, { deviceid: 'dev-all', device_name: 'All types', os: 'linux' })).status).toBe(200);
+    expect(
+      (await http('POST', `${pair.devicesUrl}/api/v1/devices/register`, { deviceid: 'dev-all', device_name: 'All types', os: 'linux' }))
+        .status,
+    ).toBe(200);
     for (const cpu of [10, 20, 30]) {
-      expect((await http('POST', `${d}/metrics`, { cpu_usage: cpu, memory_total: 8_589_934_592, memory_used: 4_294_967_296 })).status).toBe(200);
+      expect((await http('POST', `${d}/metrics`, { cpu_usage: cpu, memory_total: 8_589_934_592, memory_used: 4_294_967_296 })).status).toBe(
+        200,
+      );
     }
-    expect((await http('POST', `${d}/activities`, [
-      { activity_type: 'app_launch', description: 'editor', app: 'code', duration: 60 },
-      { activity_type: 'idle', description: null, app: null, duration: 300 },
-    ])).body).toEqual({ inserted: 2 });
-    expect((await http('POST', `${d}/alerts`, [{ level: 'critical', alert_type: 'cpu_high', message: 'CPU 95%', value: 95, threshold: 90 }])).body).toEqual({ inserted: 1 });
-    expect((await http('POST', `${d}/processes`, [
-      { pid: 1, process_name: 'init', cpu: 0.1, memory: 1024, command_text: '/sbin/init' },
-      { pid: 4242, process_name: 'node', cpu: 12.5, memory: 104_857_600, command_text: 'node server.js' },
-    ])).body).toEqual({ inserted: 2 });
+    expect(
+      (
+        await http('POST', `${d}/activities`, [
+          { activity_type: 'app_launch', description: 'editor', app: 'code', duration: 60 },
+          { activity_type: 'idle', description: null, app: null, duration: 300 },
+        ])
+      ).body,
+    ).toEqual({ inserted: 2 });
+    expect(
+      (await http('POST', `${d}/alerts`, [{ level: 'critical', alert_type: 'cpu_high', message: 'CPU 95%', value: 95, threshold: 90 }]))
+        .body,
+    ).toEqual({ inserted: 1 });
+    expect(
+      (
+        await http('POST', `${d}/processes`, [
+          { pid: 1, process_name: 'init', cpu: 0.1, memory: 1024, command_text: '/sbin/init' },
+          { pid: 4242, process_name: 'node', cpu: 12.5, memory: 104_857_600, command_text: 'node server.js' },
+        ])
+      ).body,
+    ).toEqual({ inserted: 2 });
     const shot = await http('POST', `${d}/screenshots`, { path: 'shots/dev-all/1.png', resolution: '1280x720', size: 2048 });
     expect(shot.status).toBe(201);
     const form = new FormData();
@@ -62,7 +86,12 @@ describe.each(DIALECTS)('end to end forwarding (%s)', (dialect) => {
     const upload = await fetch(`${d}/screenshots`, { method: 'POST', body: form });
     expect(upload.status).toBe(201);
 
-    for (const [list, key] of [['metrics', 'metricid'], ['activities', 'activityid'], ['alerts', 'alertid'], ['screenshots', 'screenshotid']] as const) {
+    for (const [list, key] of [
+      ['metrics', 'metricid'],
+      ['activities', 'activityid'],
+      ['alerts', 'alertid'],
+      ['screenshots', 'screenshotid'],
+    ] as const) {
       const local = (await http('GET', `${d}/${list}?limit=1000`)).body as Rec[];
       expect(local.length).toBeGreaterThan(0);
       const central = await eventually(async () => {
@@ -101,7 +130,11 @@ describe.each(DIALECTS)('end to end forwarding (%s)', (dialect) => {
     });
     expect(pending).toEqual([expect.objectContaining({ commandid, command_text: 'restart_service nginx', status: 'pending' })]);
 
-    const result = await http('POST', `${pair.devicesUrl}/api/v1/devices/commands/${commandid}/result`, { status: 'completed', result: 'nginx restarted', exit_code: 0 });
+    const result = await http('POST', `${pair.devicesUrl}/api/v1/devices/commands/${commandid}/result`, {
+      status: 'completed',
+      result: 'nginx restarted',
+      exit_code: 0,
+    });
     expect(result.status).toBe(200);
     expect(result.body).toEqual({ status: 'ok', commandid });
 
@@ -109,7 +142,13 @@ describe.each(DIALECTS)('end to end forwarding (%s)', (dialect) => {
       const [c] = (await http('GET', `${pair!.mentorUrl}/devices/dev-cmd/commands`)).body as Rec[];
       return c?.status === 'completed' ? c : null;
     });
-    expect(done).toMatchObject({ commandid, deviceid: 'dev-cmd', command_text: 'restart_service nginx', result: 'nginx restarted', exit_code: 0 });
+    expect(done).toMatchObject({
+      commandid,
+      deviceid: 'dev-cmd',
+      command_text: 'restart_service nginx',
+      result: 'nginx restarted',
+      exit_code: 0,
+    });
     expect((await http('GET', `${pair.devicesUrl}/api/v1/devices/dev-cmd/commands/pending`)).body).toEqual([]);
   });
 });

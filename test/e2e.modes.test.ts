@@ -21,7 +21,9 @@ describe.each(DIALECTS)('end to end forwarding modes (%s)', (dialect) => {
   });
 
   const deliveries = async (query = '') => {
-    const r = await http('GET', `${pair!.devicesUrl}/api/v1/deliveries?limit=1000${query}`, undefined, { authorization: `Bearer ${pair!.adminToken}` });
+    const r = await http('GET', `${pair!.devicesUrl}/api/v1/deliveries?limit=1000${query}`, undefined, {
+      authorization: `Bearer ${pair!.adminToken}`,
+    });
     expect(r.status).toBe(200);
     return r.body.data as Rec[];
   };

@@ -29,11 +29,15 @@ describe.each(DIALECTS)('end to end mentor outage (%s)', (dialect) => {
     const p = pair;
     const d = `${p.devicesUrl}/api/v1/devices/dev-outage`;
     const auth = { authorization: `Bearer ${p.adminToken}` };
-    expect((await http('POST', `${p.devicesUrl}/api/v1/devices/register`, { deviceid: 'dev-outage', device_name: 'Outage' })).status).toBe(200);
+    expect((await http('POST', `${p.devicesUrl}/api/v1/devices/register`, { deviceid: 'dev-outage', device_name: 'Outage' })).status).toBe(
+      200,
+    );
 
     const statuses: number[] = [];
     for (let i = 0; i < RECORDS; i += PARALLEL) {
-      const batch = Array.from({ length: Math.min(PARALLEL, RECORDS - i) }, (_, j) => http('POST', `${d}/metrics`, { cpu_usage: (i + j) % 100, net_bytes_in: i + j }));
+      const batch = Array.from({ length: Math.min(PARALLEL, RECORDS - i) }, (_, j) =>
+        http('POST', `${d}/metrics`, { cpu_usage: (i + j) % 100, net_bytes_in: i + j }),
+      );
       for (const r of await Promise.all(batch)) statuses.push(r.status);
     }
     expect(statuses).toHaveLength(RECORDS);
@@ -46,17 +50,22 @@ describe.each(DIALECTS)('end to end mentor outage (%s)', (dialect) => {
     expect(before).toEqual([]);
 
     await p.startMentor();
-    const central = await eventually(async () => {
-      const rows = (await http('GET', `${p.mentorUrl}/devices/dev-outage/metrics?limit=1000`)).body as Rec[];
-      return rows.length >= RECORDS ? rows : null;
-    }, 120_000, 250);
+    const central = await eventually(
+      async () => {
+        const rows = (await http('GET', `${p.mentorUrl}/devices/dev-outage/metrics?limit=1000`)).body as Rec[];
+        return rows.length >= RECORDS ? rows : null;
+      },
+      120_000,
+      250,
+    );
     expect(central).toHaveLength(RECORDS);
     expect(central.map((r) => r.metricid).sort()).toEqual(local.map((r) => r.metricid).sort());
     expect((await http('GET', `${p.mentorUrl}/devices/dev-outage`)).body).toMatchObject({ device_name: 'Outage' });
 
     // Exactly once at the delivery level too: one delivery per event, each succeeded, none dead.
     const log = await eventually(async () => {
-      const rows = (await http('GET', `${p.devicesUrl}/api/v1/deliveries?limit=1000&event_type=metric.submitted`, undefined, auth)).body.data as Rec[];
+      const rows = (await http('GET', `${p.devicesUrl}/api/v1/deliveries?limit=1000&event_type=metric.submitted`, undefined, auth)).body
+        .data as Rec[];
       return rows.length === RECORDS && rows.every((r) => r.status === 'succeeded') ? rows : null;
     });
     expect(new Set(log.map((r) => r.event_id)).size).toBe(RECORDS);

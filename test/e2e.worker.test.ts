@@ -24,16 +24,21 @@ describe.each(DIALECTS)('worker and reconcile (%s)', (dialect) => {
     pair = await startPair(dialect, { startMentor: false });
     const p = pair;
     await http('POST', `${p.devicesUrl}/api/v1/devices/register`, { deviceid: 'dev-w' });
-    for (let i = 0; i < 20; i++) expect((await http('POST', `${p.devicesUrl}/api/v1/devices/dev-w/metrics`, { cpu_usage: i })).status).toBe(200);
+    for (let i = 0; i < 20; i++)
+      expect((await http('POST', `${p.devicesUrl}/api/v1/devices/dev-w/metrics`, { cpu_usage: i })).status).toBe(200);
     const ids = ((await http('GET', `${p.devicesUrl}/api/v1/devices/dev-w/metrics?limit=100`)).body as Rec[]).map((r) => r.metricid).sort();
     expect(await p.devices.stop()).toBe(0);
 
     await p.startMentor();
     const worker = spawnCli(['worker'], p.devicesEnv);
-    const central = await eventually(async () => {
-      const rows = (await http('GET', `${p.mentorUrl}/devices/dev-w/metrics?limit=100`)).body as Rec[];
-      return rows.length >= ids.length ? rows : null;
-    }, 60_000, 100);
+    const central = await eventually(
+      async () => {
+        const rows = (await http('GET', `${p.mentorUrl}/devices/dev-w/metrics?limit=100`)).body as Rec[];
+        return rows.length >= ids.length ? rows : null;
+      },
+      60_000,
+      100,
+    );
     expect(central.map((r) => r.metricid).sort()).toEqual(ids);
     // The registration travels in its own request and may land after the metrics.
     await eventually(async () => (await http('GET', `${p.mentorUrl}/devices/dev-w`)).status === 200, 30_000, 100);
@@ -48,7 +53,7 @@ describe.each(DIALECTS)('worker and reconcile (%s)', (dialect) => {
     await http('POST', `${p.devicesUrl}/api/v1/devices/register`, { deviceid: 'dev-r' });
     for (let i = 0; i < 5; i++) await http('POST', `${p.devicesUrl}/api/v1/devices/dev-r/metrics`, { cpu_usage: i });
     const metricDeliveries = async () =>
-      ((await http('GET', `${p.devicesUrl}/api/v1/deliveries?limit=1000&event_type=metric.submitted`, undefined, auth)).body.data as Rec[]);
+      (await http('GET', `${p.devicesUrl}/api/v1/deliveries?limit=1000&event_type=metric.submitted`, undefined, auth)).body.data as Rec[];
     await eventually(async () => (await metricDeliveries()).filter((r) => r.status === 'succeeded').length === 5);
 
     const since = new Date(Date.now() - 3600_000).toISOString();
@@ -57,10 +62,14 @@ describe.each(DIALECTS)('worker and reconcile (%s)', (dialect) => {
     expect(run.output).toContain('republished 5 records');
 
     // Five new deliveries, delivered by the running host, answered 200 as duplicates.
-    await eventually(async () => {
-      const rows = await metricDeliveries();
-      return rows.length === 10 && rows.every((r) => r.status === 'succeeded');
-    }, 60_000, 100);
+    await eventually(
+      async () => {
+        const rows = await metricDeliveries();
+        return rows.length === 10 && rows.every((r) => r.status === 'succeeded');
+      },
+      60_000,
+      100,
+    );
     const central = (await http('GET', `${p.mentorUrl}/devices/dev-r/metrics?limit=100`)).body as Rec[];
     expect(central).toHaveLength(5);
     expect(new Set(central.map((r) => r.metricid)).size).toBe(5);

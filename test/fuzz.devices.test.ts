@@ -20,7 +20,17 @@ import { badArray, badObject, badPathId, FUZZ_RUNS, fuzzRoute, jsonRequest, stru
 import type { FuzzRequest, FuzzTarget, Spec } from './fuzz.fixture.js';
 
 const LIMIT = 16 * 1024;
-const TABLES = ['devices', 'metrics', 'activities', 'processes', 'alerts', 'screenshots', 'commands', 'relay_events', 'relay_deliveries'] as const;
+const TABLES = [
+  'devices',
+  'metrics',
+  'activities',
+  'processes',
+  'alerts',
+  'screenshots',
+  'commands',
+  'relay_events',
+  'relay_deliveries',
+] as const;
 const DEVICE = 'fuzz-device';
 
 const t255 = { t: 'text', max: 255 } as const;
@@ -112,7 +122,13 @@ const badUpload = (p: string): fc.Arbitrary<FuzzRequest> => {
 };
 
 /** Body defects of an object route, path defects, and request-level defects. */
-function objectRoute(p: (id: string) => string, spec: Spec, valid: Record<string, unknown>, pathIds = true, arrayOk = false): fc.Arbitrary<FuzzRequest> {
+function objectRoute(
+  p: (id: string) => string,
+  spec: Spec,
+  valid: Record<string, unknown>,
+  pathIds = true,
+  arrayOk = false,
+): fc.Arbitrary<FuzzRequest> {
   const arbs: Array<fc.Arbitrary<FuzzRequest>> = [
     badObject(spec, valid).map(jsonRequest('POST', p(DEVICE), 'invalid field')),
     badObject(spec, valid).map(jsonRequest('POST', p(DEVICE), 'invalid field')),
@@ -157,21 +173,31 @@ describe.each(DIALECTS)('bad input to every devices ingest route (%s)', (dialect
     host = await startDevicesHost(config, { host: '127.0.0.1' });
     // Something for bad requests to damage: a device with records, processes and a command.
     const post = (p: string, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${host.url}/api/v1${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      fetch(`${host.url}/api/v1${p}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
     expect((await post('/devices/register', { deviceid: DEVICE, device_name: 'Fuzz' })).status).toBe(200);
     expect((await post(`/devices/${DEVICE}/metrics`, validMetrics)).status).toBe(200);
     expect((await post(`/devices/${DEVICE}/processes`, [validProcess, { ...validProcess, pid: 7 }])).status).toBe(200);
     const cmd = JSON.stringify({ commandid: COMMAND, deviceid: DEVICE, command_text: 'status' });
-    expect((await post(`/devices/${DEVICE}/commands`, cmd, signHeaders({ id: `msg_${randomUUID()}`, body: cmd, secret }))).status).toBe(200);
+    expect((await post(`/devices/${DEVICE}/commands`, cmd, signHeaders({ id: `msg_${randomUUID()}`, body: cmd, secret }))).status).toBe(
+      200,
+    );
     target = {
       baseUrl: `${host.url}/api/v1`,
       healthUrl: `${host.url}/health`,
       db: host.db,
       tables: TABLES,
       // Rows a bad request could update in place: the device, its process list, its command.
-      unchanged: 'SELECT d.deviceid, d.device_name, d.last_seen, (SELECT COUNT(*) FROM processes) AS procs, (SELECT MAX(pid) FROM processes) AS maxpid, c.status, c.updated_at FROM devices d, commands c ORDER BY d.deviceid',
+      unchanged:
+        'SELECT d.deviceid, d.device_name, d.last_seen, (SELECT COUNT(*) FROM processes) AS procs, (SELECT MAX(pid) FROM processes) AS maxpid, c.status, c.updated_at FROM devices d, commands c ORDER BY d.deviceid',
       // Commands from the mentor are signed over the exact body; the signature is valid, the body is not.
-      decorate: (r) => (r.path.endsWith('/commands') && r.body !== undefined ? { ...r, headers: { ...r.headers, ...signHeaders({ id: `msg_${randomUUID()}`, body: r.body, secret }) } } : r),
+      decorate: (r) =>
+        r.path.endsWith('/commands') && r.body !== undefined
+          ? { ...r, headers: { ...r.headers, ...signHeaders({ id: `msg_${randomUUID()}`, body: r.body, secret }) } }
+          : r,
     };
   }, 60_000);
 
@@ -183,7 +209,10 @@ describe.each(DIALECTS)('bad input to every devices ingest route (%s)', (dialect
   });
 
   const routes: Array<[string, () => fc.Arbitrary<FuzzRequest>]> = [
-    ['POST /devices/register', () => objectRoute(() => '/devices/register', registerSpec, { deviceid: DEVICE, device_name: 'Fuzz' }, false)],
+    [
+      'POST /devices/register',
+      () => objectRoute(() => '/devices/register', registerSpec, { deviceid: DEVICE, device_name: 'Fuzz' }, false),
+    ],
     // One sample, or an array of samples (a batch from an agent that was offline).
     [
       'POST /devices/{id}/metrics',
@@ -196,8 +225,23 @@ describe.each(DIALECTS)('bad input to every devices ingest route (%s)', (dialect
     ['POST /devices/{id}/processes', () => arrayRoute((id) => `/devices/${id}/processes`, processSpec, validProcess)],
     ['POST /devices/{id}/activities', () => arrayRoute((id) => `/devices/${id}/activities`, activitySpec, validActivity)],
     ['POST /devices/{id}/alerts', () => arrayRoute((id) => `/devices/${id}/alerts`, alertSpec, validAlert)],
-    ['POST /devices/{id}/screenshots', () => fc.oneof(objectRoute((id) => `/devices/${id}/screenshots`, screenshotSpec, validScreenshot), badUpload(`/devices/${DEVICE}/screenshots`))],
-    ['POST /devices/{id}/commands', () => objectRoute((id) => `/devices/${id}/commands`, commandSpec, { commandid: `new-${randomUUID()}`, deviceid: DEVICE, command_text: 'status' })],
+    [
+      'POST /devices/{id}/screenshots',
+      () =>
+        fc.oneof(
+          objectRoute((id) => `/devices/${id}/screenshots`, screenshotSpec, validScreenshot),
+          badUpload(`/devices/${DEVICE}/screenshots`),
+        ),
+    ],
+    [
+      'POST /devices/{id}/commands',
+      () =>
+        objectRoute((id) => `/devices/${id}/commands`, commandSpec, {
+          commandid: `new-${randomUUID()}`,
+          deviceid: DEVICE,
+          command_text: 'status',
+        }),
+    ],
     [
       'POST /devices/commands/{commandid}/result',
       () =>

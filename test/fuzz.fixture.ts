@@ -25,17 +25,37 @@ export type Kind =
 
 export type Spec = Record<string, Kind>;
 
-const notString = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant({}), fc.constant([]), fc.array(fc.string(), { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }));
-const notNumber = fc.oneof(fc.string({ maxLength: 12 }), fc.boolean(), fc.constant({}), fc.constant([1]), fc.constantFrom('1', '0', 'NaN', 'Infinity', '1e3', ''));
+const notString = fc.oneof(
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.boolean(),
+  fc.constant({}),
+  fc.constant([]),
+  fc.array(fc.string(), { maxLength: 2 }),
+  fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }),
+);
+const notNumber = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.boolean(),
+  fc.constant({}),
+  fc.constant([1]),
+  fc.constantFrom('1', '0', 'NaN', 'Infinity', '1e3', ''),
+);
 
 /** Control characters every field refuses; single-line fields also refuse tab, line feed and carriage return. */
 const CONTROLS = [...Array(32).keys(), ...Array.from({ length: 33 }, (_, i) => 0x7f + i)].map((c) => String.fromCharCode(c));
 const controlIn = (free: boolean) =>
   fc
-    .tuple(fc.string({ maxLength: 12 }), fc.constantFrom(...CONTROLS.filter((c) => !free || !'\t\n\r'.includes(c))), fc.string({ maxLength: 12 }))
+    .tuple(
+      fc.string({ maxLength: 12 }),
+      fc.constantFrom(...CONTROLS.filter((c) => !free || !'\t\n\r'.includes(c))),
+      fc.string({ maxLength: 12 }),
+    )
     .map(([a, c, b]) => `${a}${c}${b}`);
 /** A lone surrogate cannot be stored as UTF-8. */
-const loneSurrogate = fc.tuple(fc.string({ maxLength: 8 }), fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff')).map(([a, s]) => `${a}${s}`);
+const loneSurrogate = fc
+  .tuple(fc.string({ maxLength: 8 }), fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff'))
+  .map(([a, s]) => `${a}${s}`);
 
 /** Strings a text field of `max` characters must refuse. */
 const badText = (max: number, min1 = false, free = false) =>
@@ -51,7 +71,22 @@ const badText = (max: number, min1 = false, free = false) =>
 const badId = fc.oneof(
   notString,
   controlIn(false),
-  fc.constantFrom('', ' ', '.hidden', '-dash', '_under', 'a b', 'a/b', 'a\\b', 'dev\u0000ice', 'café', '🙂', 'a'.repeat(129), '../etc/passwd', '%2e%2e'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '.hidden',
+    '-dash',
+    '_under',
+    'a b',
+    'a/b',
+    'a\\b',
+    'dev\u0000ice',
+    'café',
+    '🙂',
+    'a'.repeat(129),
+    '../etc/passwd',
+    '%2e%2e',
+  ),
   fc.string({ minLength: 1, maxLength: 20 }).map((s) => ` ${s}`),
 );
 
@@ -84,15 +119,38 @@ export function invalid(k: Kind): fc.Arbitrary<unknown> {
         fc.constantFrom(2 ** 53 + 2, 1e300),
       );
     case 'enum':
-      return fc.oneof(notString, fc.string({ maxLength: 12 }).filter((s) => !k.values.includes(s)), fc.constantFrom(...k.values.map((v) => v.toUpperCase()), ...k.values.map((v) => ` ${v}`)));
+      return fc.oneof(
+        notString,
+        fc.string({ maxLength: 12 }).filter((s) => !k.values.includes(s)),
+        fc.constantFrom(...k.values.map((v) => v.toUpperCase()), ...k.values.map((v) => ` ${v}`)),
+      );
     case 'id':
       return badId;
     case 'iso':
-      return fc.oneof(notString, fc.constantFrom('', 'yesterday', 'not a date', '2025-13-45T99:99:99Z', 'x'.repeat(65), '2025-01-01T00:00:00Z\u0000', '2025-01-01\u001bT00:00:00Z'));
+      return fc.oneof(
+        notString,
+        fc.constantFrom(
+          '',
+          'yesterday',
+          'not a date',
+          '2025-13-45T99:99:99Z',
+          'x'.repeat(65),
+          '2025-01-01T00:00:00Z\u0000',
+          '2025-01-01\u001bT00:00:00Z',
+        ),
+      );
     case 'bool':
       return fc.oneof(fc.constantFrom('true', 'false', 1, 0, 'yes'), fc.constant({}), fc.constant([]));
     case 'strings':
-      return fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length === 0), fc.constant([]), fc.array(fc.oneof(fc.integer(), fc.constant(null), fc.constant({})), { minLength: 1, maxLength: 3 }), fc.array(fc.string({ maxLength: 10 }).filter((s) => !k.known.includes(s) && s !== '*' && !s.endsWith('.*')), { minLength: 1, maxLength: 3 }));
+      return fc.oneof(
+        notString.filter((v) => !Array.isArray(v) || v.length === 0),
+        fc.constant([]),
+        fc.array(fc.oneof(fc.integer(), fc.constant(null), fc.constant({})), { minLength: 1, maxLength: 3 }),
+        fc.array(
+          fc.string({ maxLength: 10 }).filter((s) => !k.known.includes(s) && s !== '*' && !s.endsWith('.*')),
+          { minLength: 1, maxLength: 3 },
+        ),
+      );
   }
 }
 
@@ -105,9 +163,17 @@ export function badObject(spec: Spec, base: Record<string, unknown>): fc.Arbitra
     .chain((picked) => fc.tuple(...picked.map((k) => invalid(spec[k]!).map((v) => [k, v] as const))))
     .map((pairs) => ({ ...base, ...Object.fromEntries(pairs) }));
   const arbs: Array<fc.Arbitrary<unknown>> = [mutate, mutate];
-  if (required.length) arbs.push(fc.constantFrom(...required).map((k) => Object.fromEntries(Object.entries(base).filter(([key]) => key !== k))));
+  if (required.length)
+    arbs.push(fc.constantFrom(...required).map((k) => Object.fromEntries(Object.entries(base).filter(([key]) => key !== k))));
   // Prototype-pollution keys ride along with a real defect (unknown keys alone are ignored, not refused).
-  arbs.push(mutate.map((o) => JSON.parse(`{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, ${JSON.stringify(o).slice(1)}`) as unknown));
+  arbs.push(
+    mutate.map(
+      (o) =>
+        JSON.parse(
+          `{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, ${JSON.stringify(o).slice(1)}`,
+        ) as unknown,
+    ),
+  );
   return fc.oneof(...arbs);
 }
 
@@ -130,29 +196,89 @@ export interface FuzzRequest {
 const JSON_CT = { 'content-type': 'application/json' };
 
 /** Defects of the request as a whole, around a valid body. */
-export function structural(method: string, path: string, valid: unknown, opts: { limit: number; expectsArray: boolean; emptyBodyOk?: boolean; arrayOk?: boolean }): fc.Arbitrary<FuzzRequest> {
+export function structural(
+  method: string,
+  path: string,
+  valid: unknown,
+  opts: { limit: number; expectsArray: boolean; emptyBodyOk?: boolean; arrayOk?: boolean },
+): fc.Arbitrary<FuzzRequest> {
   const text = JSON.stringify(valid);
-  const req = (defect: string, body: string | Buffer | undefined, headers: Record<string, string> = JSON_CT): FuzzRequest => ({ method, path, headers, body, defect });
+  const req = (defect: string, body: string | Buffer | undefined, headers: Record<string, string> = JSON_CT): FuzzRequest => ({
+    method,
+    path,
+    headers,
+    body,
+    defect,
+  });
   return fc.oneof(
     fc.integer({ min: 1, max: Math.max(1, text.length - 1) }).map((n) => req('truncated JSON', text.slice(0, n))),
-    fc.string({ minLength: 1, maxLength: 40 }).filter((s) => { try { JSON.parse(s); return false; } catch { return true; } }).map((s) => req('not JSON', s)),
-    fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x', 'application/jsonx', 'image/png').map((ct) => req(`content type ${ct}`, text, { 'content-type': ct })),
+    fc
+      .string({ minLength: 1, maxLength: 40 })
+      .filter((s) => {
+        try {
+          JSON.parse(s);
+          return false;
+        } catch {
+          return true;
+        }
+      })
+      .map((s) => req('not JSON', s)),
+    fc
+      .constantFrom(
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'application/xml',
+        'multipart/form-data; boundary=x',
+        'application/jsonx',
+        'image/png',
+      )
+      .map((ct) => req(`content type ${ct}`, text, { 'content-type': ct })),
     fc.constant(req('no content type', text, {})),
     // An empty body is no JSON text; routes where "no body" means "no options" (reconcile) opt out.
     ...(opts.emptyBodyOk ? [] : [fc.constant(req('empty JSON body', ''))]),
-    fc.constantFrom('{"a":1}}', '[1,2,]', '{"a":1,}', `${text}garbage`, '\u00ef\u00bb\u00bf{}', '{"a":"\\x00"}', '1e99999x').map((b) => req('malformed JSON', b)),
+    fc
+      .constantFrom('{"a":1}}', '[1,2,]', '{"a":1,}', `${text}garbage`, '\u00ef\u00bb\u00bf{}', '{"a":"\\x00"}', '1e99999x')
+      .map((b) => req('malformed JSON', b)),
     (opts.expectsArray
-      ? fc.oneof(fc.constant(valid), fc.jsonValue().filter((v) => !Array.isArray(v)))
-      : fc.oneof(...(opts.arrayOk ? [] : [fc.constant([valid])]), fc.jsonValue({ maxDepth: 2 }).filter((v) => v === null || typeof v !== 'object' || (Array.isArray(v) && !opts.arrayOk)))
+      ? fc.oneof(
+          fc.constant(valid),
+          fc.jsonValue().filter((v) => !Array.isArray(v)),
+        )
+      : fc.oneof(
+          ...(opts.arrayOk ? [] : [fc.constant([valid])]),
+          fc.jsonValue({ maxDepth: 2 }).filter((v) => v === null || typeof v !== 'object' || (Array.isArray(v) && !opts.arrayOk)),
+        )
     ).map((v) => req('wrong JSON shape', JSON.stringify(opts.expectsArray && v === valid ? (valid as unknown[])[0] : v))),
-    fc.integer({ min: 1, max: 3 }).map((k) => req('over BODY_LIMIT', JSON.stringify(opts.expectsArray ? [...(valid as unknown[]), { pad: 'x'.repeat(opts.limit * k) }] : { ...(valid as object), pad: 'x'.repeat(opts.limit * k) }))),
+    fc
+      .integer({ min: 1, max: 3 })
+      .map((k) =>
+        req(
+          'over BODY_LIMIT',
+          JSON.stringify(
+            opts.expectsArray
+              ? [...(valid as unknown[]), { pad: 'x'.repeat(opts.limit * k) }]
+              : { ...(valid as object), pad: 'x'.repeat(opts.limit * k) },
+          ),
+        ),
+      ),
     fc.integer({ min: 200, max: 5000 }).map((d) => req('deep nesting', `${'['.repeat(d)}${']'.repeat(d)}`)),
     invalidUtf8(text).map((b) => req('invalid UTF-8', b)),
   );
 }
 
 /** Byte sequences no UTF-8 decoder accepts: stray continuation, truncated, overlong, surrogate, out of range. */
-const BAD_UTF8 = [[0x80], [0xff], [0xfe], [0xc3], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xe2, 0x82]];
+const BAD_UTF8 = [
+  [0x80],
+  [0xff],
+  [0xfe],
+  [0xc3],
+  [0xc0, 0xaf],
+  [0xe0, 0x80, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf5, 0x80, 0x80, 0x80],
+  [0xe2, 0x82],
+];
 
 /** The valid body with bad bytes inside one of its strings (a key when it has no string values). */
 function invalidUtf8(text: string): fc.Arbitrary<Buffer> {
@@ -165,7 +291,10 @@ function invalidUtf8(text: string): fc.Arbitrary<Buffer> {
 /** A path id that is malformed, or well formed but unknown. */
 export const badPathId = fc.oneof(
   fc.constantFrom('.hidden', '-x', 'a%20b', 'bad%21id', 'a'.repeat(129), '%00', '%2e%2e', 'caf%C3%A9', '%F0%9F%99%82', '%E0%A4%A'),
-  fc.string({ minLength: 1, maxLength: 30 }).filter((s) => !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(s) && !/^\.+$/.test(s)).map((s) => encodeURIComponent(s)),
+  fc
+    .string({ minLength: 1, maxLength: 30 })
+    .filter((s) => !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(s) && !/^\.+$/.test(s))
+    .map((s) => encodeURIComponent(s)),
   fc.stringMatching(/^[a-z][a-z0-9-]{3,20}$/).map((s) => `unknown-${s}`),
 );
 
@@ -229,10 +358,12 @@ export async function fuzzRoute(target: FuzzTarget, name: string, requests: fc.A
 }
 
 /** Build a request for a JSON route from a body value (objects are serialised). */
-export const jsonRequest = (method: string, path: string, defect: string) => (body: unknown): FuzzRequest => ({
-  method,
-  path,
-  headers: { ...JSON_CT },
-  body: JSON.stringify(body),
-  defect,
-});
+export const jsonRequest =
+  (method: string, path: string, defect: string) =>
+  (body: unknown): FuzzRequest => ({
+    method,
+    path,
+    headers: { ...JSON_CT },
+    body: JSON.stringify(body),
+    defect,
+  });

@@ -54,14 +54,39 @@ const reconcileSpec: Spec = { since: isoKind, types: { t: 'strings', known: [] }
 /** Path ids that name nothing: unknown, malformed, or not a number where one is needed. */
 const unknownId = fc.oneof(
   fc.uuid().map((u) => `wh_${u}`),
-  fc.constantFrom('0', '-1', '1.5', '1e3', 'abc', '%00', '%2e%2e', 'a'.repeat(300), '99999999999999999999', '9007199254740993', ' 1', '%20'),
+  fc.constantFrom(
+    '0',
+    '-1',
+    '1.5',
+    '1e3',
+    'abc',
+    '%00',
+    '%2e%2e',
+    'a'.repeat(300),
+    '99999999999999999999',
+    '9007199254740993',
+    ' 1',
+    '%20',
+  ),
   // (`.` and `..` are path segments fetch resolves away, and digits may name a real delivery.)
-  fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !/^\d+$/.test(s.trim()) && !/^\.+$/.test(s)).map((s) => encodeURIComponent(s)),
+  fc
+    .string({ minLength: 1, maxLength: 20 })
+    .filter((s) => !/^\d+$/.test(s.trim()) && !/^\.+$/.test(s))
+    .map((s) => encodeURIComponent(s)),
 );
 const unknownDeliveryId = fc.oneof(fc.integer({ min: 1_000_000, max: 2 ** 31 }).map(String), unknownId);
 
 /** Missing, malformed or wrong credentials (these requests carry an otherwise valid body). */
-const badAuth = fc.constantFrom('', 'Bearer', 'Bearer ', `Bearer ${TOKEN}x`, `bearer${TOKEN}`, `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`, TOKEN, `Bearer ${TOKEN.slice(1)}`);
+const badAuth = fc.constantFrom(
+  '',
+  'Bearer',
+  'Bearer ',
+  `Bearer ${TOKEN}x`,
+  `bearer${TOKEN}`,
+  `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`,
+  TOKEN,
+  `Bearer ${TOKEN.slice(1)}`,
+);
 
 function withBadAuth(r: FuzzRequest): fc.Arbitrary<FuzzRequest> {
   return badAuth.map((a) => ({ ...r, headers: { ...r.headers, authorization: a }, defect: `bad credentials ${JSON.stringify(a)}` }));
@@ -95,7 +120,11 @@ describe.each(DIALECTS)('bad input to every management route (%s)', (dialect) =>
     });
     host = await startDevicesHost(config, { host: '127.0.0.1' });
     const api = (method: string, p: string, body?: unknown) =>
-      fetch(`${host.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      fetch(`${host.url}/api/v1${p}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const created = await api('POST', '/webhooks', { url: 'https://hooks.fuzz.test/in', events: ['alert.submitted'], description: 'fuzz' });
     expect(created.status).toBe(201);
     hookId = ((await created.json()) as { id: string }).id;
@@ -142,18 +171,59 @@ describe.each(DIALECTS)('bad input to every management route (%s)', (dialect) =>
       'PATCH /webhooks/{id}',
       () =>
         fc.oneof(
-          badObject(webhookSpec(false), { description: 'changed' }).map((b) => jsonRequest('PATCH', `/webhooks/${hookId}`, 'invalid field')(b)),
+          badObject(webhookSpec(false), { description: 'changed' }).map((b) =>
+            jsonRequest('PATCH', `/webhooks/${hookId}`, 'invalid field')(b),
+          ),
           badUrl.map((url) => jsonRequest('PATCH', `/webhooks/${hookId}`, `refused url ${url}`)({ url })),
-          fc.constant(null).chain(() => structural('PATCH', `/webhooks/${hookId}`, { description: 'changed' }, { limit: LIMIT, expectsArray: false })),
+          fc
+            .constant(null)
+            .chain(() => structural('PATCH', `/webhooks/${hookId}`, { description: 'changed' }, { limit: LIMIT, expectsArray: false })),
           unknownId.map((id) => jsonRequest('PATCH', `/webhooks/${id}`, 'unknown id')({ description: 'changed' })),
           fc.constant(null).chain(() => withBadAuth(jsonRequest('PATCH', `/webhooks/${hookId}`, 'auth')({ enabled: false }))),
         ),
     ],
-    ['GET /webhooks/{id}', () => fc.oneof(unknownId.map((id) => ({ method: 'GET', path: `/webhooks/${id}`, headers: {}, defect: 'unknown id' })), fc.constant(null).chain(() => withBadAuth({ method: 'GET', path: `/webhooks/${hookId}`, headers: {}, defect: 'auth' })))],
-    ['DELETE /webhooks/{id}', () => fc.oneof(unknownId.map((id) => ({ method: 'DELETE', path: `/webhooks/${id}`, headers: {}, defect: 'unknown id' })), fc.constant(null).chain(() => withBadAuth({ method: 'DELETE', path: `/webhooks/${hookId}`, headers: {}, defect: 'auth' })))],
-    ['GET /webhooks/{id}/secret', () => fc.oneof(unknownId.map((id) => ({ method: 'GET', path: `/webhooks/${id}/secret`, headers: {}, defect: 'unknown id' })), fc.constant(null).chain(() => withBadAuth({ method: 'GET', path: `/webhooks/${hookId}/secret`, headers: {}, defect: 'auth' })))],
-    ['POST /webhooks/{id}/rotate-secret', () => fc.oneof(unknownId.map((id) => ({ method: 'POST', path: `/webhooks/${id}/rotate-secret`, headers: {}, defect: 'unknown id' })), fc.constant(null).chain(() => withBadAuth({ method: 'POST', path: `/webhooks/${hookId}/rotate-secret`, headers: {}, defect: 'auth' })))],
-    ['POST /webhooks/{id}/test', () => fc.oneof(unknownId.map((id) => ({ method: 'POST', path: `/webhooks/${id}/test`, headers: {}, defect: 'unknown id' })), fc.constant(null).chain(() => withBadAuth({ method: 'POST', path: `/webhooks/${hookId}/test`, headers: {}, defect: 'auth' })))],
+    [
+      'GET /webhooks/{id}',
+      () =>
+        fc.oneof(
+          unknownId.map((id) => ({ method: 'GET', path: `/webhooks/${id}`, headers: {}, defect: 'unknown id' })),
+          fc.constant(null).chain(() => withBadAuth({ method: 'GET', path: `/webhooks/${hookId}`, headers: {}, defect: 'auth' })),
+        ),
+    ],
+    [
+      'DELETE /webhooks/{id}',
+      () =>
+        fc.oneof(
+          unknownId.map((id) => ({ method: 'DELETE', path: `/webhooks/${id}`, headers: {}, defect: 'unknown id' })),
+          fc.constant(null).chain(() => withBadAuth({ method: 'DELETE', path: `/webhooks/${hookId}`, headers: {}, defect: 'auth' })),
+        ),
+    ],
+    [
+      'GET /webhooks/{id}/secret',
+      () =>
+        fc.oneof(
+          unknownId.map((id) => ({ method: 'GET', path: `/webhooks/${id}/secret`, headers: {}, defect: 'unknown id' })),
+          fc.constant(null).chain(() => withBadAuth({ method: 'GET', path: `/webhooks/${hookId}/secret`, headers: {}, defect: 'auth' })),
+        ),
+    ],
+    [
+      'POST /webhooks/{id}/rotate-secret',
+      () =>
+        fc.oneof(
+          unknownId.map((id) => ({ method: 'POST', path: `/webhooks/${id}/rotate-secret`, headers: {}, defect: 'unknown id' })),
+          fc
+            .constant(null)
+            .chain(() => withBadAuth({ method: 'POST', path: `/webhooks/${hookId}/rotate-secret`, headers: {}, defect: 'auth' })),
+        ),
+    ],
+    [
+      'POST /webhooks/{id}/test',
+      () =>
+        fc.oneof(
+          unknownId.map((id) => ({ method: 'POST', path: `/webhooks/${id}/test`, headers: {}, defect: 'unknown id' })),
+          fc.constant(null).chain(() => withBadAuth({ method: 'POST', path: `/webhooks/${hookId}/test`, headers: {}, defect: 'auth' })),
+        ),
+    ],
     [
       'GET /deliveries',
       () =>
@@ -162,7 +232,27 @@ describe.each(DIALECTS)('bad input to every management route (%s)', (dialect) =>
             .record({
               key: fc.constantFrom('status', 'limit', 'since', 'until', 'cursor', 'target', 'event_type', 'deviceid', 'webhook_id'),
               value: fc.oneof(
-                fc.constantFrom('', 'bogus', '0', '1001', '-5', '1.5', 'abc', 'x'.repeat(200), '2025-13-01', 'yesterday', '%00', '\u0000', 'a\u0000b', '\u001b[31m', 'x\ny', '\t', '\u007f', '\u0085', '2025-01-01T00:00:00Z\u0000'),
+                fc.constantFrom(
+                  '',
+                  'bogus',
+                  '0',
+                  '1001',
+                  '-5',
+                  '1.5',
+                  'abc',
+                  'x'.repeat(200),
+                  '2025-13-01',
+                  'yesterday',
+                  '%00',
+                  '\u0000',
+                  'a\u0000b',
+                  '\u001b[31m',
+                  'x\ny',
+                  '\t',
+                  '\u007f',
+                  '\u0085',
+                  '2025-01-01T00:00:00Z\u0000',
+                ),
                 fc.string({ minLength: 1, maxLength: 10 }),
               ),
             })
@@ -170,25 +260,58 @@ describe.each(DIALECTS)('bad input to every management route (%s)', (dialect) =>
               // Keep only values the query schema refuses.
               // eslint-disable-next-line no-control-regex -- control characters and lone surrogates are refused
               const unsafe = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udfff]/.test(value);
-              if (['target', 'event_type', 'deviceid', 'webhook_id'].includes(key)) return value.length === 0 || value.length > 128 || unsafe;
+              if (['target', 'event_type', 'deviceid', 'webhook_id'].includes(key))
+                return value.length === 0 || value.length > 128 || unsafe;
               if (key === 'status') return !['pending', 'inflight', 'succeeded', 'dead'].includes(value);
               if (key === 'limit') return !(/^\d{1,4}$/.test(value) && Number(value) >= 1 && Number(value) <= 1000);
               if (key === 'since' || key === 'until') return !/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(Date.parse(value));
               return true;
             })
-            .map(({ key, value }) => ({ method: 'GET', path: `/deliveries?${key}=${encodeURIComponent(value)}`, headers: {}, defect: `bad query ${key}` })),
-          fc.constant({ method: 'GET', path: '/deliveries?since=2025-02-01T00:00:00Z&until=2025-01-01T00:00:00Z', headers: {}, defect: 'window ends before it starts' }),
+            .map(({ key, value }) => ({
+              method: 'GET',
+              path: `/deliveries?${key}=${encodeURIComponent(value)}`,
+              headers: {},
+              defect: `bad query ${key}`,
+            })),
+          fc.constant({
+            method: 'GET',
+            path: '/deliveries?since=2025-02-01T00:00:00Z&until=2025-01-01T00:00:00Z',
+            headers: {},
+            defect: 'window ends before it starts',
+          }),
           withBadAuth({ method: 'GET', path: '/deliveries', headers: {}, defect: 'auth' }),
         ),
     ],
-    ['GET /deliveries/{id}', () => fc.oneof(unknownDeliveryId.map((id) => ({ method: 'GET', path: `/deliveries/${id}`, headers: {}, defect: 'unknown id' })), fc.constant(null).chain(() => withBadAuth({ method: 'GET', path: `/deliveries/${deliveryIds[0]}`, headers: {}, defect: 'auth' })))],
-    ['POST /deliveries/{id}/retry', () => fc.oneof(unknownDeliveryId.map((id) => ({ method: 'POST', path: `/deliveries/${id}/retry`, headers: {}, defect: 'unknown id' })), fc.constant(null).chain(() => withBadAuth({ method: 'POST', path: `/deliveries/${deliveryIds[0]}/retry`, headers: {}, defect: 'auth' })))],
+    [
+      'GET /deliveries/{id}',
+      () =>
+        fc.oneof(
+          unknownDeliveryId.map((id) => ({ method: 'GET', path: `/deliveries/${id}`, headers: {}, defect: 'unknown id' })),
+          fc.constant(null).chain(() => withBadAuth({ method: 'GET', path: `/deliveries/${deliveryIds[0]}`, headers: {}, defect: 'auth' })),
+        ),
+    ],
+    [
+      'POST /deliveries/{id}/retry',
+      () =>
+        fc.oneof(
+          unknownDeliveryId.map((id) => ({ method: 'POST', path: `/deliveries/${id}/retry`, headers: {}, defect: 'unknown id' })),
+          fc
+            .constant(null)
+            .chain(() => withBadAuth({ method: 'POST', path: `/deliveries/${deliveryIds[0]}/retry`, headers: {}, defect: 'auth' })),
+        ),
+    ],
     [
       'POST /deliveries/recover',
       () =>
         fc.oneof(
           badObject(recoverSpec, { since: '2000-01-01T00:00:00Z' }).map(jsonRequest('POST', '/deliveries/recover', 'invalid field')),
-          fc.constant(jsonRequest('POST', '/deliveries/recover', 'window ends before it starts')({ since: '2030-01-01T00:00:00Z', until: '2000-01-01T00:00:00Z' })),
+          fc.constant(
+            jsonRequest(
+              'POST',
+              '/deliveries/recover',
+              'window ends before it starts',
+            )({ since: '2030-01-01T00:00:00Z', until: '2000-01-01T00:00:00Z' }),
+          ),
           structural('POST', '/deliveries/recover', { since: '2000-01-01T00:00:00Z' }, { limit: LIMIT, expectsArray: false }),
           withBadAuth(jsonRequest('POST', '/deliveries/recover', 'auth')({ since: '2000-01-01T00:00:00Z' })),
         ),

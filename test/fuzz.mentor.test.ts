@@ -14,7 +14,18 @@ import type { MentorFixture } from './helpers/mentor.js';
 import { badArray, badObject, FUZZ_RUNS, fuzzRoute, jsonRequest, structural } from './fuzz.fixture.js';
 import type { FuzzRequest, FuzzTarget, Kind, Spec } from './fuzz.fixture.js';
 
-const TABLES = ['devices', 'metrics', 'activities', 'alerts', 'screenshots', 'processes', 'process_snapshots', 'commands', 'relay_events', 'relay_deliveries'] as const;
+const TABLES = [
+  'devices',
+  'metrics',
+  'activities',
+  'alerts',
+  'screenshots',
+  'processes',
+  'process_snapshots',
+  'commands',
+  'relay_events',
+  'relay_deliveries',
+] as const;
 const DEVICE = 'fuzz-mentor-device';
 const LIMIT = 1024 * 1024;
 
@@ -25,14 +36,78 @@ const s = (max: number): Kind => ({ t: 'text', max });
 const free = (max: number): Kind => ({ t: 'text', max, free: true });
 const count: Kind = { t: 'int', min: 0, max: Number.MAX_SAFE_INTEGER };
 
-const registrationSpec: Spec = { deviceid: id, device_name: s(255), device_type: s(255), os: s(255), device_location: s(255), ip_address: s(255), mac_address: s(255), current_user: s(255), last_seen: iso, is_online: { t: 'bool' } };
-const metricSpec: Spec = { metricid: recordId, deviceid: id, timestamp: iso, cpu_usage: { t: 'num', min: 0, max: 100 }, cpu_temp: { t: 'num', min: -50, max: 150 }, memory_total: count, memory_used: count, swap_used: count, disk_total: count, disk_used: count, net_bytes_in: count, net_bytes_out: count };
-const activitySpec: Spec = { activityid: recordId, deviceid: id, timestamp: iso, activity_type: s(255), description: free(1000), app: s(255), duration: { t: 'num', min: 0, max: 86_400 } };
-const alertSpec: Spec = { alertid: recordId, deviceid: id, timestamp: iso, level: { t: 'enum', values: ['info', 'warning', 'critical'] }, alert_type: s(255), message: free(500), value: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE }, threshold: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE } };
+const registrationSpec: Spec = {
+  deviceid: id,
+  device_name: s(255),
+  device_type: s(255),
+  os: s(255),
+  device_location: s(255),
+  ip_address: s(255),
+  mac_address: s(255),
+  current_user: s(255),
+  last_seen: iso,
+  is_online: { t: 'bool' },
+};
+const metricSpec: Spec = {
+  metricid: recordId,
+  deviceid: id,
+  timestamp: iso,
+  cpu_usage: { t: 'num', min: 0, max: 100 },
+  cpu_temp: { t: 'num', min: -50, max: 150 },
+  memory_total: count,
+  memory_used: count,
+  swap_used: count,
+  disk_total: count,
+  disk_used: count,
+  net_bytes_in: count,
+  net_bytes_out: count,
+};
+const activitySpec: Spec = {
+  activityid: recordId,
+  deviceid: id,
+  timestamp: iso,
+  activity_type: s(255),
+  description: free(1000),
+  app: s(255),
+  duration: { t: 'num', min: 0, max: 86_400 },
+};
+const alertSpec: Spec = {
+  alertid: recordId,
+  deviceid: id,
+  timestamp: iso,
+  level: { t: 'enum', values: ['info', 'warning', 'critical'] },
+  alert_type: s(255),
+  message: free(500),
+  value: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE },
+  threshold: { t: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE },
+};
 const deviceAlertSpec: Spec = { ...alertSpec, deviceid: { t: 'id' } };
-const screenshotSpec: Spec = { screenshotid: recordId, deviceid: id, timestamp: iso, path: s(1024), resolution: s(64), size: count, content_type: s(128) };
-const processSpec: Spec = { pid: { t: 'int', min: 0, max: 2 ** 31 - 1, required: true }, process_name: { t: 'text', max: 255, required: true, min1: true }, cpu: { t: 'num', min: 0, max: 100 }, memory: count, command_text: free(4096), deviceid: id, snapshot_at: { t: 'iso', required: true } };
-const statusSpec: Spec = { commandid: recordId, deviceid: { t: 'id' }, status: { t: 'enum', values: ['pending', 'running', 'completed', 'failed'], required: true }, result: free(10_000), exit_code: { t: 'int', min: 0, max: 255 }, updated_at: iso };
+const screenshotSpec: Spec = {
+  screenshotid: recordId,
+  deviceid: id,
+  timestamp: iso,
+  path: s(1024),
+  resolution: s(64),
+  size: count,
+  content_type: s(128),
+};
+const processSpec: Spec = {
+  pid: { t: 'int', min: 0, max: 2 ** 31 - 1, required: true },
+  process_name: { t: 'text', max: 255, required: true, min1: true },
+  cpu: { t: 'num', min: 0, max: 100 },
+  memory: count,
+  command_text: free(4096),
+  deviceid: id,
+  snapshot_at: { t: 'iso', required: true },
+};
+const statusSpec: Spec = {
+  commandid: recordId,
+  deviceid: { t: 'id' },
+  status: { t: 'enum', values: ['pending', 'running', 'completed', 'failed'], required: true },
+  result: free(10_000),
+  exit_code: { t: 'int', min: 0, max: 255 },
+  updated_at: iso,
+};
 
 const now = '2025-01-01T00:00:00.000Z';
 const valid = {
@@ -51,9 +126,24 @@ function badSignature(p: string, body: unknown, secret: string): fc.Arbitrary<Fu
   const base = { method: 'POST', path: p, body: raw };
   return fc.constantFrom<FuzzRequest>(
     { ...base, headers: { 'content-type': 'application/json', 'x-unsigned': '1' }, defect: 'unsigned' },
-    { ...base, headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_x', body: raw, secret: generateSecret() }) }, defect: 'signed with another secret' },
-    { ...base, headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_x', body: raw, secret, timestamp: Math.floor(Date.now() / 1000) - 3600 }) }, defect: 'stale signature' },
-    { ...base, headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_x', body: `${raw} `, secret }) }, defect: 'signature over other bytes' },
+    {
+      ...base,
+      headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_x', body: raw, secret: generateSecret() }) },
+      defect: 'signed with another secret',
+    },
+    {
+      ...base,
+      headers: {
+        'content-type': 'application/json',
+        ...signHeaders({ id: 'msg_x', body: raw, secret, timestamp: Math.floor(Date.now() / 1000) - 3600 }),
+      },
+      defect: 'stale signature',
+    },
+    {
+      ...base,
+      headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_x', body: `${raw} `, secret }) },
+      defect: 'signature over other bytes',
+    },
   );
 }
 
@@ -81,7 +171,8 @@ describe.each(DIALECTS)('bad input to every mentor ingest route (%s)', (dialect)
       healthUrl: `${mentor.url}/health`,
       db: mentor.host.db,
       tables: TABLES,
-      unchanged: 'SELECT d.deviceid, d.device_name, d.last_seen, c.status, c.updated_at, (SELECT MAX(snapshot_at) FROM process_snapshots) AS snap FROM devices d, commands c',
+      unchanged:
+        'SELECT d.deviceid, d.device_name, d.last_seen, c.status, c.updated_at, (SELECT MAX(snapshot_at) FROM process_snapshots) AS snap FROM devices d, commands c',
       // Sign what the generator made, unless the defect is the signature itself.
       decorate: (r) =>
         r.body === undefined || r.headers['webhook-signature'] || r.headers['x-unsigned'] || r.path.endsWith('/commands')
@@ -114,9 +205,17 @@ describe.each(DIALECTS)('bad input to every mentor ingest route (%s)', (dialect)
       () =>
         fc.oneof(
           badArray(processSpec, valid.process).map(jsonRequest('POST', '/devices/processes', 'one bad process among good ones')),
-          badObject({ deviceid: id, snapshot_at: { t: 'iso', required: true } }, { deviceid: DEVICE, snapshot_at: now, processes: [] }).map(jsonRequest('POST', '/devices/processes', 'bad envelope')),
+          badObject({ deviceid: id, snapshot_at: { t: 'iso', required: true } }, { deviceid: DEVICE, snapshot_at: now, processes: [] }).map(
+            jsonRequest('POST', '/devices/processes', 'bad envelope'),
+          ),
           fc.constant(jsonRequest('POST', '/devices/processes', 'empty array (not a snapshot)')([])),
-          fc.constant(jsonRequest('POST', '/devices/processes', 'mixed devices in one snapshot')([valid.process, { ...valid.process, deviceid: 'other-device' }])),
+          fc.constant(
+            jsonRequest(
+              'POST',
+              '/devices/processes',
+              'mixed devices in one snapshot',
+            )([valid.process, { ...valid.process, deviceid: 'other-device' }]),
+          ),
           structural('POST', '/devices/processes', [valid.process], { limit: LIMIT, expectsArray: false, arrayOk: true }),
           badSignature('/devices/processes', [valid.process], secret),
         ),
@@ -134,8 +233,19 @@ describe.each(DIALECTS)('bad input to every mentor ingest route (%s)', (dialect)
       'POST /devices/{id}/commands',
       () =>
         fc.oneof(
-          fc.oneof(fc.string({ maxLength: 30 }).filter((t) => !/^\s*(get_info|status|restart|get_processes|get_logs|restart_service|screenshot)(\s|$)/.test(t)), fc.constantFrom('rm -rf /', 'STATUS', ' ', '', 'x'.repeat(1001)), fc.integer(), fc.constant(null)).map((t) => jsonRequest('POST', `/devices/${DEVICE}/commands`, 'command not allowed')({ command_text: t })),
-          fc.constantFrom('.bad', 'a%20b', 'a'.repeat(129)).map((d) => jsonRequest('POST', `/devices/${d}/commands`, 'bad device id')({ command_text: 'status' })),
+          fc
+            .oneof(
+              fc
+                .string({ maxLength: 30 })
+                .filter((t) => !/^\s*(get_info|status|restart|get_processes|get_logs|restart_service|screenshot)(\s|$)/.test(t)),
+              fc.constantFrom('rm -rf /', 'STATUS', ' ', '', 'x'.repeat(1001)),
+              fc.integer(),
+              fc.constant(null),
+            )
+            .map((t) => jsonRequest('POST', `/devices/${DEVICE}/commands`, 'command not allowed')({ command_text: t })),
+          fc
+            .constantFrom('.bad', 'a%20b', 'a'.repeat(129))
+            .map((d) => jsonRequest('POST', `/devices/${d}/commands`, 'bad device id')({ command_text: 'status' })),
           structural('POST', `/devices/${DEVICE}/commands`, { command_text: 'status' }, { limit: LIMIT, expectsArray: false }),
         ),
     ],

@@ -22,7 +22,10 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
   let batches: BatchInfo[];
 
   const count = async (sql: string, replacements: Record<string, unknown> = {}) => {
-    const [row] = await fx.tdb.db.sequelize.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`, { replacements, type: QueryTypes.SELECT });
+    const [row] = await fx.tdb.db.sequelize.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`, {
+      replacements,
+      type: QueryTypes.SELECT,
+    });
     return Number(row!.n);
   };
   /** A caller storing one `items` row and publishing one event for it; resolves with its id. */
@@ -50,7 +53,11 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     sink = await startSink();
     await fx.tdb.db.sequelize.query('CREATE TABLE items (id VARCHAR(64) PRIMARY KEY, n INTEGER NOT NULL CHECK (n >= 0))');
     // One lane on PostgreSQL too, so that calls made in one tick land in one batch.
-    relay = await fx.make({ targets: [mentorTarget({ url: sink.url, backoffBaseMs: 20 })], dispatcher: { pollIntervalMs: 50 }, groupCommit: { lanes: 1 } });
+    relay = await fx.make({
+      targets: [mentorTarget({ url: sink.url, backoffBaseMs: 20 })],
+      dispatcher: { pollIntervalMs: 50 },
+      groupCommit: { lanes: 1 },
+    });
     batches = [];
     relay.events.on('commit:batch', (b) => batches.push(b));
     await relay.start();
@@ -126,7 +133,10 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     const direct = (id: string, fail: boolean) =>
       relay.transaction(
         async (tx) => {
-          await fx.tdb.db.sequelize.query('INSERT INTO items (id, n) VALUES (:id, 1)', { replacements: { id }, transaction: tx.transaction });
+          await fx.tdb.db.sequelize.query('INSERT INTO items (id, n) VALUES (:id, 1)', {
+            replacements: { id },
+            transaction: tx.transaction,
+          });
           tx.publish(metricEvent('dev-g', { item: id }));
           if (fail) throw new Error('refused after a direct write');
           return id;
@@ -134,17 +144,20 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
         { savepoint: true },
       );
     await item('first');
-    const results = await Promise.allSettled([item('first-b'), direct('s0', false), direct('s1', true), direct('first', false), item('s2')]);
+    const results = await Promise.allSettled([
+      item('first-b'),
+      direct('s0', false),
+      direct('s1', true),
+      direct('first', false),
+      item('s2'),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
     // A duplicate inside a savepoint is rolled back to the savepoint: no re-run of the batch.
     expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/unique|constraint|duplicate/i);
     expect(batches.some((b) => b.isolated)).toBe(false);
-    expect((await fx.tdb.db.sequelize.query<{ id: string }>('SELECT id FROM items ORDER BY id', { type: QueryTypes.SELECT })).map((r) => r.id)).toEqual([
-      'first',
-      'first-b',
-      's0',
-      's2',
-    ]);
+    expect(
+      (await fx.tdb.db.sequelize.query<{ id: string }>('SELECT id FROM items ORDER BY id', { type: QueryTypes.SELECT })).map((r) => r.id),
+    ).toEqual(['first', 'first-b', 's0', 's2']);
     expect(await count('relay_events')).toBe(4);
   });
 

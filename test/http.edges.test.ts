@@ -50,7 +50,10 @@ describe.each(DIALECTS)('HTTP edges (%s)', (dialect) => {
     isProblem(await f.call('POST', '/WEBHOOKS', '{', { headers }), 401);
     // With the token the same bodies are read and refused for what they are.
     isProblem(await f.call('POST', '/webhooks', '{not json', { headers: { ...headers, ...auth } }), 400);
-    isProblem(await f.call('POST', '/webhooks', JSON.stringify({ description: 'x'.repeat(4096) }), { headers: { ...headers, ...auth } }), 413);
+    isProblem(
+      await f.call('POST', '/webhooks', JSON.stringify({ description: 'x'.repeat(4096) }), { headers: { ...headers, ...auth } }),
+      413,
+    );
   });
 
   it('answers 422 naming the field to NUL and control characters in management queries and bodies, storing nothing', async () => {
@@ -106,9 +109,14 @@ describe.each(DIALECTS)('HTTP edges (%s)', (dialect) => {
     expect(r.json.detail).toMatch(/UTF-8/);
     expect(await f.count('devices')).toBe(0);
     // The management router's own parser does the same.
-    const m = await f.call('POST', '/deliveries/recover', new Uint8Array(Buffer.concat([Buffer.from('{"since":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])), {
-      headers: { 'content-type': 'application/json', ...auth },
-    });
+    const m = await f.call(
+      'POST',
+      '/deliveries/recover',
+      new Uint8Array(Buffer.concat([Buffer.from('{"since":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])),
+      {
+        headers: { 'content-type': 'application/json', ...auth },
+      },
+    );
     isProblem(m, 400);
   });
 
@@ -137,7 +145,12 @@ describe('HTTP edges (whole host, sqlite)', () => {
 
   it('sends security headers on every answer, and screenshots inline with nosniff and our own file name', async () => {
     f = await startDevices('sqlite');
-    for (const [p, root] of [['/health', true], ['/openapi.json', true], ['/nothing-here', false], ['/devices', false]] as const) {
+    for (const [p, root] of [
+      ['/health', true],
+      ['/openapi.json', true],
+      ['/nothing-here', false],
+      ['/devices', false],
+    ] as const) {
       const r = await f.call('GET', p, undefined, { root });
       expect(r.headers.get('x-content-type-options')).toBe('nosniff');
       expect(r.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");

@@ -20,13 +20,24 @@ describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
   afterEach(() => tdb.drop());
 
   const all = () =>
-    tdb.db.sequelize.query<Record<string, unknown>>('SELECT itemid, "current_user", n, x, ok FROM items ORDER BY itemid', { type: QueryTypes.SELECT });
+    tdb.db.sequelize.query<Record<string, unknown>>('SELECT itemid, "current_user", n, x, ok FROM items ORDER BY itemid', {
+      type: QueryTypes.SELECT,
+    });
   const columns = ['itemid', 'current_user', 'n', 'x', 'ok'];
 
   it('inserts every row with its values, and nothing for no rows', async () => {
     await tdb.db.transaction(async (t) => {
       await insertRows(tdb.db.sequelize, 'items', columns, [], t);
-      await insertRows(tdb.db.sequelize, 'items', columns, [['a', 'alice', 1_700_000_000_123, 1.5, true], ['b', null, 0, null, false]], t);
+      await insertRows(
+        tdb.db.sequelize,
+        'items',
+        columns,
+        [
+          ['a', 'alice', 1_700_000_000_123, 1.5, true],
+          ['b', null, 0, null, false],
+        ],
+        t,
+      );
     });
     const rows = await all();
     expect(rows.map((r) => [r.itemid, r.current_user, Number(r.n), r.x, Boolean(r.ok)])).toEqual([
@@ -39,7 +50,18 @@ describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
     const first = await tdb.db.transaction((t) => insertIgnore(tdb.db.sequelize, 'items', 'itemid', columns, [['a', 'u1', 1, 1, true]], t));
     expect(first).toBe(1);
     const again = await tdb.db.transaction((t) =>
-      insertIgnore(tdb.db.sequelize, 'items', 'itemid', columns, [['a', 'changed', 2, 2, false], ['b', 'u2', 3, 3, true], ['b', 'dup', 4, 4, true]], t),
+      insertIgnore(
+        tdb.db.sequelize,
+        'items',
+        'itemid',
+        columns,
+        [
+          ['a', 'changed', 2, 2, false],
+          ['b', 'u2', 3, 3, true],
+          ['b', 'dup', 4, 4, true],
+        ],
+        t,
+      ),
     );
     expect(again).toBe(1);
     expect((await all()).map((r) => [r.itemid, r.current_user])).toEqual([

@@ -15,10 +15,15 @@ async function restricted(file: string, code: string): Promise<string[]> {
 
 describe('layer imports', () => {
   it('refuses lib/ importing from plugins/ or hosts/, values and types alike', async () => {
-    expect(await restricted('lib/example.ts', "import { webhooksPlugin } from '../plugins/webhooks/index.js';\nvoid webhooksPlugin;\n")).toEqual([
-      expect.stringContaining('lib/ is the engine'),
-    ]);
-    expect(await restricted('lib/dispatch/example.ts', "import type { ResolvedConfig } from '../../hosts/shared/config.js';\nexport type X = ResolvedConfig;\n")).toHaveLength(1);
+    expect(
+      await restricted('lib/example.ts', "import { webhooksPlugin } from '../plugins/webhooks/index.js';\nvoid webhooksPlugin;\n"),
+    ).toEqual([expect.stringContaining('lib/ is the engine')]);
+    expect(
+      await restricted(
+        'lib/dispatch/example.ts',
+        "import type { ResolvedConfig } from '../../hosts/shared/config.js';\nexport type X = ResolvedConfig;\n",
+      ),
+    ).toHaveLength(1);
   });
 
   it('refuses plugins/ importing from hosts/', async () => {
@@ -29,6 +34,11 @@ describe('layer imports', () => {
 
   it('allows the downward imports', async () => {
     expect(await restricted('plugins/example.ts', "import { createEvent } from '../lib/events.js';\nvoid createEvent;\n")).toEqual([]);
-    expect(await restricted('hosts/example.ts', "import { createEvent } from '../lib/events.js';\nimport { mentorTarget } from '../plugins/mentor.js';\nvoid createEvent;\nvoid mentorTarget;\n")).toEqual([]);
+    expect(
+      await restricted(
+        'hosts/example.ts',
+        "import { createEvent } from '../lib/events.js';\nimport { mentorTarget } from '../plugins/mentor.js';\nvoid createEvent;\nvoid mentorTarget;\n",
+      ),
+    ).toEqual([]);
   });
 });

@@ -83,7 +83,14 @@ describe.each(DIALECTS)('management API authentication (%s)', (dialect) => {
   it('guards only its own paths, so device routes under the same prefix stay open', async () => {
     f = await webhookFixture(dialect, { paused: true });
     const app = express();
-    app.use('/api/v1', managementRouter({ relay: f.relay, adminToken: ADMIN_TOKEN, extensions: [webhooksManagement({ webhooks: f.webhooks, relay: f.relay })] }));
+    app.use(
+      '/api/v1',
+      managementRouter({
+        relay: f.relay,
+        adminToken: ADMIN_TOKEN,
+        extensions: [webhooksManagement({ webhooks: f.webhooks, relay: f.relay })],
+      }),
+    );
     app.get('/api/v1/devices', (_req, res) => void res.json({ devices: [] }));
     app.use(routeNotFound);
     app.use(problemHandler());
@@ -135,7 +142,8 @@ describe('management extensions', () => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/things`;
-    const post = (headers: Record<string, string>) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"a":1}' });
+    const post = (headers: Record<string, string>) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"a":1}' });
     expect((await post({})).status).toBe(401);
     expect((await post({ authorization: 'Bearer nope' })).status).toBe(401);
     const ok = await post({ authorization: `Bearer ${ADMIN_TOKEN}` });

@@ -52,7 +52,14 @@ describe.each(DIALECTS)('management API: deliveries (%s)', (dialect) => {
     expect(await count(`until=${mid}`)).toBe(5);
     expect(await count(`target=webhooks&deviceid=dev-1&event_type=metric.submitted`)).toBe(1);
     const one = (await f.api('GET', `/deliveries?webhook_id=${b.id}`)).body.data[0];
-    expect(one).toMatchObject({ target: 'webhooks', webhook_id: b.id, event_type: 'alert.submitted', deviceid: 'dev-2', status: 'pending', attempts: 0 });
+    expect(one).toMatchObject({
+      target: 'webhooks',
+      webhook_id: b.id,
+      event_type: 'alert.submitted',
+      deviceid: 'dev-2',
+      status: 'pending',
+      attempts: 0,
+    });
   });
 
   it('paginates newest first with a cursor that stays stable while new deliveries are written', async () => {
@@ -80,15 +87,32 @@ describe.each(DIALECTS)('management API: deliveries (%s)', (dialect) => {
     const { id: webhookId } = await register(f, s.url);
     const e = metricEvent('dev-att');
     await f.relay.publish(e);
-    const [listed] = (await eventually(async () => {
-      const r = await f.relay.listDeliveries({ webhookId, status: 'succeeded' });
-      return r.data.length ? r : null;
-    })).data;
+    const [listed] = (
+      await eventually(async () => {
+        const r = await f.relay.listDeliveries({ webhookId, status: 'succeeded' });
+        return r.data.length ? r : null;
+      })
+    ).data;
     const r = await f.api('GET', `/deliveries/${listed!.id}`);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ id: listed!.id, status: 'succeeded', attempts: 3, webhook_id: webhookId, event_id: e.id, last_status_code: 200 });
+    expect(r.body).toMatchObject({
+      id: listed!.id,
+      status: 'succeeded',
+      attempts: 3,
+      webhook_id: webhookId,
+      event_id: e.id,
+      last_status_code: 200,
+    });
     expect(r.body.event).toMatchObject({ id: e.id, type: 'metric.submitted', data: e.data });
-    const log = r.body.attempts_log as Array<{ number: number; started_at: string; duration_ms: number; status_code: number; outcome: string; error: string | null; response_body: string }>;
+    const log = r.body.attempts_log as Array<{
+      number: number;
+      started_at: string;
+      duration_ms: number;
+      status_code: number;
+      outcome: string;
+      error: string | null;
+      response_body: string;
+    }>;
     expect(log.map((a) => [a.number, a.status_code, a.outcome, a.error])).toEqual([
       [1, 500, 'retry', 'HTTP 500'],
       [2, 500, 'retry', 'HTTP 500'],
@@ -106,10 +130,12 @@ describe.each(DIALECTS)('management API: deliveries (%s)', (dialect) => {
     s.respond(() => ({ status: 500 }));
     const { id: webhookId } = await register(f, s.url);
     await f.relay.publish(metricEvent());
-    const [dead] = (await eventually(async () => {
-      const r = await f.relay.listDeliveries({ webhookId, status: 'dead' });
-      return r.data.length ? r : null;
-    })).data;
+    const [dead] = (
+      await eventually(async () => {
+        const r = await f.relay.listDeliveries({ webhookId, status: 'dead' });
+        return r.data.length ? r : null;
+      })
+    ).data;
     s.respond(() => 'hang');
     const retried = await f.api('POST', `/deliveries/${dead!.id}/retry`);
     expect(retried.status).toBe(202);
@@ -167,7 +193,10 @@ describe.each(DIALECTS)('management API: deliveries (%s)', (dialect) => {
     ]) {
       const r = await f.api('GET', `/deliveries?${query}`);
       expect(r.status, query).toBe(422);
-      expect(r.body.errors.map((e: { path: string }) => e.path), query).toContain(path);
+      expect(
+        r.body.errors.map((e: { path: string }) => e.path),
+        query,
+      ).toContain(path);
     }
   });
 

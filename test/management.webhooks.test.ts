@@ -17,14 +17,24 @@ describe.each(DIALECTS)('management API: webhooks (%s)', (dialect) => {
 
   it('registers, lists, reads, changes and deletes an endpoint', async () => {
     f = await webhookFixture(dialect, { paused: true });
-    const created = await f.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['metric.*', 'alert.submitted', 'metric.*'], description: 'ops' });
+    const created = await f.api('POST', '/webhooks', {
+      url: 'http://127.0.0.1:9/hook',
+      events: ['metric.*', 'alert.submitted', 'metric.*'],
+      description: 'ops',
+    });
     expect(created.status).toBe(201);
     const { id, secret } = created.body;
     expect(id).toMatch(/^wh_[0-9A-Z]{26}$/);
     expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
     expect(created.headers.get('location')).toBe(`/api/v1/webhooks/${id}`);
     expect(created.headers.get('cache-control')).toBe('no-store');
-    expect(created.body).toMatchObject({ url: 'http://127.0.0.1:9/hook', events: ['metric.*', 'alert.submitted'], description: 'ops', enabled: true, disabled_reason: null });
+    expect(created.body).toMatchObject({
+      url: 'http://127.0.0.1:9/hook',
+      events: ['metric.*', 'alert.submitted'],
+      description: 'ops',
+      enabled: true,
+      disabled_reason: null,
+    });
     expect(Date.parse(created.body.created_at)).not.toBeNaN();
 
     const list = await f.api('GET', '/webhooks');
@@ -39,7 +49,12 @@ describe.each(DIALECTS)('management API: webhooks (%s)', (dialect) => {
 
     const patched = await f.api('PATCH', `/webhooks/${id}`, { events: ['*'], description: null, enabled: false });
     expect(patched.status).toBe(200);
-    expect(patched.body).toMatchObject({ events: ['*'], description: null, enabled: false, disabled_reason: 'disabled by an administrator' });
+    expect(patched.body).toMatchObject({
+      events: ['*'],
+      description: null,
+      enabled: false,
+      disabled_reason: 'disabled by an administrator',
+    });
     expect(patched.text).not.toContain(secret.slice(6));
 
     expect((await f.api('DELETE', `/webhooks/${id}`)).status).toBe(204);
@@ -79,7 +94,9 @@ describe.each(DIALECTS)('management API: webhooks (%s)', (dialect) => {
     expect(await bad({ url: 'http://127.0.0.1:9/' })).toMatch(/^events:/m);
     expect(await bad({ url: 'http://127.0.0.1:9/', events: [] })).toMatch(/^events: must list at least one/m);
     expect(await bad({ url: 'http://127.0.0.1:9/', events: ['metrics.*'] })).toMatch(/^events\[0\]: metrics\.\* matches no event type/m);
-    expect(await bad({ url: 'http://127.0.0.1:9/', events: ['*', 'metric.submited'] })).toMatch(/^events\[1\]: unknown event type metric\.submited/m);
+    expect(await bad({ url: 'http://127.0.0.1:9/', events: ['*', 'metric.submited'] })).toMatch(
+      /^events\[1\]: unknown event type metric\.submited/m,
+    );
     expect(await bad({ url: 'http://127.0.0.1:9/', events: ['metric'] })).toMatch(/^events\[0\]: "metric" is not an event type/m);
     expect(await bad({ url: 'http://127.0.0.1:9/', events: ['*'], enabled: 'yes' })).toMatch(/^enabled:/m);
     expect(await bad([1, 2])).toMatch(/^\(body\): The request body must be a JSON object/m);

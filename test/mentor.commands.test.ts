@@ -41,7 +41,9 @@ describe.each(DIALECTS)('mentor commands (%s)', (dialect) => {
       expect(() => verify(req.body, req.headers as Record<string, string>, secret)).not.toThrow();
       expect(req.headers['idempotency-key']).toBeTruthy();
     }
-    const delivered = sink.requests.map((r) => JSON.parse(r.body) as { commandid: string; deviceid: string; command_text: string; created_at: string });
+    const delivered = sink.requests.map(
+      (r) => JSON.parse(r.body) as { commandid: string; deviceid: string; command_text: string; created_at: string },
+    );
     expect(delivered.map((d) => d.commandid).sort()).toEqual(created.map((c) => c.commandid).sort());
     // deviceid travels in the signed body: the devices host refuses the command on any other device's path.
     for (const d of delivered) expect(Object.keys(d).sort()).toEqual(['command_text', 'commandid', 'created_at', 'deviceid']);
@@ -82,7 +84,11 @@ describe.each(DIALECTS)('mentor commands (%s)', (dialect) => {
     expect(wrong.status).toBe(401);
     expect(JSON.stringify(wrong.body)).not.toContain('mentor-admin-token');
     expect((await m.get('/devices/dev-1/commands')).body).toEqual([]);
-    const ok = await m.post('/devices/dev-1/commands', { command_text: 'status' }, { headers: { authorization: 'Bearer mentor-admin-token' } });
+    const ok = await m.post(
+      '/devices/dev-1/commands',
+      { command_text: 'status' },
+      { headers: { authorization: 'Bearer mentor-admin-token' } },
+    );
     expect(ok.status).toBe(201);
   });
 
@@ -108,11 +114,21 @@ describe.each(DIALECTS)('mentor commands (%s)', (dialect) => {
 
     const running = await m.post('/commands/status', { commandid, deviceid: 'dev-1', status: 'running', result: null, exit_code: null });
     expect(running.body).toMatchObject({ status: 'ok', applied: true, command: { status: 'running' } });
-    const done = await m.post('/commands/status', { commandid, deviceid: 'dev-1', status: 'completed', result: 'uptime 3 days', exit_code: 0 });
+    const done = await m.post('/commands/status', {
+      commandid,
+      deviceid: 'dev-1',
+      status: 'completed',
+      result: 'uptime 3 days',
+      exit_code: 0,
+    });
     expect(done.body).toMatchObject({ applied: true, command: { commandid, status: 'completed', result: 'uptime 3 days', exit_code: 0 } });
 
-    expect((await m.post('/commands/status', { commandid: 'nope', deviceid: 'dev-1', status: 'failed', result: 'x', exit_code: 1 })).status).toBe(404);
-    expect((await m.post('/commands/status', { commandid, deviceid: 'dev-2', status: 'failed', result: 'x', exit_code: 1 })).status).toBe(404);
+    expect(
+      (await m.post('/commands/status', { commandid: 'nope', deviceid: 'dev-1', status: 'failed', result: 'x', exit_code: 1 })).status,
+    ).toBe(404);
+    expect((await m.post('/commands/status', { commandid, deviceid: 'dev-2', status: 'failed', result: 'x', exit_code: 1 })).status).toBe(
+      404,
+    );
     const bad = await m.post('/commands/status', { commandid, deviceid: 'dev-1', status: 'exploded', exit_code: 300 });
     expect(bad.status).toBe(422);
     expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['exit_code', 'status']);

@@ -5,7 +5,13 @@ import { fixtures, startMentorFixture } from './helpers/mentor.js';
 import type { MentorFixture } from './helpers/mentor.js';
 
 const at = (s: number) => new Date(Date.UTC(2025, 0, 1, 12, 0, s)).toISOString();
-const proc = (pid: number, name: string) => ({ pid, process_name: name, cpu: pid % 100, memory: pid * 1000, command_text: `/usr/bin/${name}` });
+const proc = (pid: number, name: string) => ({
+  pid,
+  process_name: name,
+  cpu: pid % 100,
+  memory: pid * 1000,
+  command_text: `/usr/bin/${name}`,
+});
 
 describe.each(DIALECTS)('mentor ordering (%s)', (dialect) => {
   let m: MentorFixture;
@@ -19,7 +25,10 @@ describe.each(DIALECTS)('mentor ordering (%s)', (dialect) => {
   it('never lets a stale registration overwrite a newer one', async () => {
     const newer = await m.post('/devices/register', fixtures.registration('dev-1', { device_name: 'New name', last_seen: at(20) }));
     expect(newer.body).toMatchObject({ created: true, applied: true });
-    const stale = await m.post('/devices/register', fixtures.registration('dev-1', { device_name: 'Old name', os: 'windows', last_seen: at(10) }));
+    const stale = await m.post(
+      '/devices/register',
+      fixtures.registration('dev-1', { device_name: 'Old name', os: 'windows', last_seen: at(10) }),
+    );
     expect(stale.status).toBe(200);
     expect(stale.body).toMatchObject({ created: false, applied: false });
     expect((await m.get('/devices/dev-1')).body).toMatchObject({ device_name: 'New name', os: 'linux', last_seen: at(20) });
@@ -32,7 +41,12 @@ describe.each(DIALECTS)('mentor ordering (%s)', (dialect) => {
   it('keeps fields a registration leaves out', async () => {
     await m.post('/devices/register', fixtures.registration('dev-1', { last_seen: at(1) }));
     await m.post('/devices/register', { deviceid: 'dev-1', device_name: 'Renamed', last_seen: at(2) });
-    expect((await m.get('/devices/dev-1')).body).toMatchObject({ device_name: 'Renamed', os: 'linux', current_user: 'alice', is_online: true });
+    expect((await m.get('/devices/dev-1')).body).toMatchObject({
+      device_name: 'Renamed',
+      os: 'linux',
+      current_user: 'alice',
+      is_online: true,
+    });
   });
 
   it('lower-cases UUID device ids', async () => {
@@ -52,7 +66,8 @@ describe.each(DIALECTS)('mentor ordering (%s)', (dialect) => {
     expect(older.body).toMatchObject({ replaced: false, inserted: 0 });
     const equal = await m.post('/devices/processes', snapshot(20, [proc(8, 'replayed')]));
     expect(equal.body).toMatchObject({ replaced: false });
-    const names = async () => ((await m.get('/devices/dev-1/processes')).body as Array<{ process_name: string }>).map((p) => p.process_name).sort();
+    const names = async () =>
+      ((await m.get('/devices/dev-1/processes')).body as Array<{ process_name: string }>).map((p) => p.process_name).sort();
     expect(await names()).toEqual(['init', 'nginx']);
 
     const cleared = await m.post('/devices/processes', { deviceid: 'dev-1', snapshot_at: at(30), processes: [] });
@@ -65,7 +80,15 @@ describe.each(DIALECTS)('mentor ordering (%s)', (dialect) => {
 
     await m.post('/devices/processes', { deviceid: 'dev-1', snapshot_at: at(40), processes: [proc(3, 'sshd')] });
     const [row] = (await m.get('/devices/dev-1/processes')).body as Array<Record<string, unknown>>;
-    expect(row).toMatchObject({ deviceid: 'dev-1', pid: 3, process_name: 'sshd', cpu: 3, memory: 3000, command_text: '/usr/bin/sshd', snapshot_at: at(40) });
+    expect(row).toMatchObject({
+      deviceid: 'dev-1',
+      pid: 3,
+      process_name: 'sshd',
+      cpu: 3,
+      memory: 3000,
+      command_text: '/usr/bin/sshd',
+      snapshot_at: at(40),
+    });
   });
 
   it('refuses snapshots that mix devices or times, and empty arrays', async () => {
@@ -85,9 +108,23 @@ describe.each(DIALECTS)('mentor ordering (%s)', (dialect) => {
     expect(created.status).toBe(201);
     const { commandid } = created.body as { commandid: string };
 
-    const done = await m.post('/commands/status', { commandid, deviceid: 'dev-1', status: 'completed', result: 'ok', exit_code: 0, updated_at: at(20) });
+    const done = await m.post('/commands/status', {
+      commandid,
+      deviceid: 'dev-1',
+      status: 'completed',
+      result: 'ok',
+      exit_code: 0,
+      updated_at: at(20),
+    });
     expect(done.body).toMatchObject({ applied: true, command: { status: 'completed', result: 'ok', exit_code: 0 } });
-    const late = await m.post('/commands/status', { commandid, deviceid: 'dev-1', status: 'running', result: null, exit_code: null, updated_at: at(10) });
+    const late = await m.post('/commands/status', {
+      commandid,
+      deviceid: 'dev-1',
+      status: 'running',
+      result: null,
+      exit_code: null,
+      updated_at: at(10),
+    });
     expect(late.status).toBe(200);
     expect(late.body).toMatchObject({ applied: false });
     const [cmd] = (await m.get('/devices/dev-1/commands')).body as Array<Record<string, unknown>>;

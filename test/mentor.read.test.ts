@@ -19,7 +19,10 @@ describe.each(DIALECTS)('mentor read API (%s)', (dialect) => {
     await m.post('/devices/register', fixtures.registration('dev-1'));
     // Sent out of order on purpose: the order comes from the record time, not the arrival.
     const seconds = [5, 1, 9, 3, 7];
-    await m.post('/devices/metrics', seconds.map((s) => fixtures.metric('dev-1', { timestamp: at(s) })));
+    await m.post(
+      '/devices/metrics',
+      seconds.map((s) => fixtures.metric('dev-1', { timestamp: at(s) })),
+    );
     const all = (await m.get('/devices/dev-1/metrics')).body as Array<{ timestamp: string }>;
     expect(all.map((r) => r.timestamp)).toEqual([9, 7, 5, 3, 1].map(at));
     const two = (await m.get('/devices/dev-1/metrics?limit=2')).body as Array<{ timestamp: string }>;
@@ -52,7 +55,10 @@ describe.each(DIALECTS)('mentor read API (%s)', (dialect) => {
     expect(devices.map((d) => d.deviceid)).toEqual(['dev-b', 'dev-a']);
     expect(devices[0]).toMatchObject({ device_name: 'Test Device', is_online: true, last_seen: at(2) });
 
-    await m.post('/devices/activity', [fixtures.activity('dev-a', { timestamp: at(10) }), fixtures.activity('dev-b', { timestamp: at(20) })]);
+    await m.post('/devices/activity', [
+      fixtures.activity('dev-a', { timestamp: at(10) }),
+      fixtures.activity('dev-b', { timestamp: at(20) }),
+    ]);
     const feed = (await m.get('/activities')).body as Array<{ deviceid: string }>;
     expect(feed.map((a) => a.deviceid)).toEqual(['dev-b', 'dev-a']);
     const one = (await m.get('/activities?deviceid=dev-a')).body as Array<{ deviceid: string }>;
@@ -65,6 +71,7 @@ describe.each(DIALECTS)('mentor read API (%s)', (dialect) => {
     for (const p of ['/devices/register', '/devices/metrics', '/devices/processes', '/commands/status', '/devices/{id}/commands']) {
       expect(doc.paths[p]?.post).toBeDefined();
     }
-    for (const p of ['/devices', '/devices/{id}', '/devices/{id}/metrics', '/activities', '/health/ready']) expect(doc.paths[p]?.get).toBeDefined();
+    for (const p of ['/devices', '/devices/{id}', '/devices/{id}/metrics', '/activities', '/health/ready'])
+      expect(doc.paths[p]?.get).toBeDefined();
   });
 });

@@ -9,7 +9,17 @@ import { fixtures, startMentorFixture } from './helpers/mentor.js';
 import type { MentorFixture } from './helpers/mentor.js';
 
 const TOKEN = 'mentor-read-token-for-tests';
-const READS = ['/devices', '/devices/dev-1', '/devices/dev-1/metrics', '/devices/dev-1/processes', '/devices/dev-1/activities', '/devices/dev-1/alerts', '/devices/dev-1/screenshots', '/devices/dev-1/commands', '/activities'];
+const READS = [
+  '/devices',
+  '/devices/dev-1',
+  '/devices/dev-1/metrics',
+  '/devices/dev-1/processes',
+  '/devices/dev-1/activities',
+  '/devices/dev-1/alerts',
+  '/devices/dev-1/screenshots',
+  '/devices/dev-1/commands',
+  '/activities',
+];
 
 describe.each(DIALECTS)('MENTOR_READ_TOKEN (%s)', (dialect) => {
   let m: MentorFixture | undefined;

@@ -24,13 +24,25 @@ describe('resolveRelayOptions defaults', () => {
   it('fills in every library default', () => {
     const o = resolve();
     expect(o.dispatcher).toMatchObject({
-      batchSize: 100, pollIntervalMs: 1000, claimIntervalMs: 10, flushIntervalMs: 10, requestTimeoutMs: 10_000, leaseMs: 50_000,
-      concurrency: 8, queueDepth: 16,
+      batchSize: 100,
+      pollIntervalMs: 1000,
+      claimIntervalMs: 10,
+      flushIntervalMs: 10,
+      requestTimeoutMs: 10_000,
+      leaseMs: 50_000,
+      concurrency: 8,
+      queueDepth: 16,
     });
     expect(o.dispatcher.workerId).toMatch(/^dispatcher-[0-9a-f]{8}$/);
     expect(o).toMatchObject({
-      migrate: true, listen: true, redriveOnRecovery: true, redriveWindowMs: 3_600_000, retentionDays: undefined,
-      pruneIntervalMs: 3_600_000, stopTimeoutMs: 10_000, agent: undefined,
+      migrate: true,
+      listen: true,
+      redriveOnRecovery: true,
+      redriveWindowMs: 3_600_000,
+      retentionDays: undefined,
+      pruneIntervalMs: 3_600_000,
+      stopTimeoutMs: 10_000,
+      agent: undefined,
     });
     expect(o.registry).toBeInstanceOf(Registry);
     expect(o.circuitFor(target())).toEqual({ failureThreshold: 3, cooldownMs: 5_000, maxCooldownMs: 60_000 });
@@ -69,7 +81,9 @@ describe('resolveRelayOptions refusals', () => {
   it('refuses negative or non-finite intervals', () => {
     expect(dispatcher({ pollIntervalMs: 0 })).toThrow('pollIntervalMs must be a finite number of milliseconds > 0 (got 0)');
     expect(dispatcher({ claimIntervalMs: -1 })).toThrow('claimIntervalMs must be a finite number of milliseconds >= 0 (got -1)');
-    expect(dispatcher({ flushIntervalMs: Infinity })).toThrow('flushIntervalMs must be a finite number of milliseconds >= 0 (got Infinity)');
+    expect(dispatcher({ flushIntervalMs: Infinity })).toThrow(
+      'flushIntervalMs must be a finite number of milliseconds >= 0 (got Infinity)',
+    );
     expect(dispatcher({ requestTimeoutMs: Number.NaN })).toThrow('requestTimeoutMs must be a finite number of milliseconds > 0 (got NaN)');
   });
 
@@ -86,9 +100,15 @@ describe('resolveRelayOptions refusals', () => {
   it('refuses bad target names, duplicates and bad plugin limits', () => {
     expect(() => resolve({ targets: [target({ name: 'Mentor' })] })).toThrow('target plugin name "Mentor" must match');
     expect(() => resolve({ targets: [target(), target()] })).toThrow('two target plugins are named "mentor"');
-    expect(() => resolve({ targets: [target({ concurrency: 0 })] })).toThrow('target mentor: concurrency must be a whole number >= 1 (got 0)');
-    expect(() => resolve({ targets: [target({ batch: { maxSize: 0, key: () => null } })] })).toThrow('target mentor: batch.maxSize must be');
-    expect(() => resolve({ targets: [target({ circuit: { failureThreshold: 0 } })] })).toThrow('target mentor: circuit failureThreshold must be');
+    expect(() => resolve({ targets: [target({ concurrency: 0 })] })).toThrow(
+      'target mentor: concurrency must be a whole number >= 1 (got 0)',
+    );
+    expect(() => resolve({ targets: [target({ batch: { maxSize: 0, key: () => null } })] })).toThrow(
+      'target mentor: batch.maxSize must be',
+    );
+    expect(() => resolve({ targets: [target({ circuit: { failureThreshold: 0 } })] })).toThrow(
+      'target mentor: circuit failureThreshold must be',
+    );
     expect(() => resolve({ targets: undefined as unknown as TargetPlugin[] })).toThrow('targets must be an array');
   });
 

@@ -5,7 +5,15 @@ import { exponentialBackoff } from '../lib/retry.js';
 
 const policy = exponentialBackoff({ retries: 3, baseMs: 1000, jitter: 0 });
 const result = (over: Partial<RequestResult>): RequestResult => ({
-  verdict: 'retry', released: false, statusCode: 500, error: 'HTTP 500', responseBody: 'x', retryAfterMs: null, startedAt: 0, durationMs: 5, ...over,
+  verdict: 'retry',
+  released: false,
+  statusCode: 500,
+  error: 'HTTP 500',
+  responseBody: 'x',
+  retryAfterMs: null,
+  startedAt: 0,
+  durationMs: 5,
+  ...over,
 });
 const row = (id: number, attempts: number) => ({ id, attempts, max_attempts: 4 });
 
@@ -13,7 +21,10 @@ describe('planOutcomes', () => {
   it('a success finishes every row of the request in one update', () => {
     const p = planOutcomes([row(1, 0), row(2, 2)], result({ verdict: 'success', statusCode: 200, error: null }), policy, 1000);
     expect(p.updates).toEqual([{ ids: [1, 2], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null }]);
-    expect(p.attempts.map((a) => [a.deliveryId, a.number, a.outcome])).toEqual([[1, 1, 'success'], [2, 3, 'success']]);
+    expect(p.attempts.map((a) => [a.deliveryId, a.number, a.outcome])).toEqual([
+      [1, 1, 'success'],
+      [2, 3, 'success'],
+    ]);
   });
 
   it('reschedules with backoff and kills the row whose attempts are spent', () => {

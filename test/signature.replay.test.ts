@@ -39,7 +39,11 @@ describe.each(DIALECTS)('mentor refuses a replayed webhook-id with another body 
     m = await startMentorFixture(dialect, { MENTOR_SIGNING_SECRET: secret });
     expect((await m.post('/devices/register', fixtures.registration('dev-1'))).status).toBe(200);
     const send = (path: string, body: string) =>
-      fetch(m!.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_x', body, secret }) }, body });
+      fetch(m!.url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signHeaders({ id: 'msg_x', body, secret }) },
+        body,
+      });
     const first = JSON.stringify(fixtures.metric('dev-1'));
     expect((await send('/devices/metrics', first)).status).toBe(200);
     const again = await send('/devices/metrics', first);

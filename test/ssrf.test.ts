@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
-import { checkLiteralDestination, checkWebhookUrl, classifyAddress, createGuardedLookup, isPrivateAddress } from '../plugins/webhooks/ssrf.js';
+import {
+  checkLiteralDestination,
+  checkWebhookUrl,
+  classifyAddress,
+  createGuardedLookup,
+  isPrivateAddress,
+} from '../plugins/webhooks/ssrf.js';
 import type { Resolver, SsrfPolicy } from '../plugins/webhooks/ssrf.js';
 
 const PUBLIC_IP = '93.184.216.34';
@@ -47,9 +53,12 @@ describe('isPrivateAddress / classifyAddress', () => {
     expect(classifyAddress(ip)).toMatch(kind);
   });
 
-  it.each(['8.8.8.8', PUBLIC_IP, '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2002:808:808::1'])('allows public %s', (ip) => {
-    expect(isPrivateAddress(ip)).toBe(false);
-  });
+  it.each(['8.8.8.8', PUBLIC_IP, '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2002:808:808::1'])(
+    'allows public %s',
+    (ip) => {
+      expect(isPrivateAddress(ip)).toBe(false);
+    },
+  );
 
   it('counts what is not an IP address as refused', () => {
     expect(isPrivateAddress('example.com')).toBe(true);
@@ -108,9 +117,25 @@ describe('checkWebhookUrl (registration)', () => {
   });
 
   it('allows hosts on the allow-list: names, wildcards, IPs (also as resolved) and CIDR blocks', async () => {
-    const resolve = dns({ 'hooks.internal': ['10.0.0.5'], 'a.svc.local': ['10.9.0.1'], 'other.internal': ['10.0.0.6'], localhost: ['127.0.0.1'] });
-    const policy: SsrfPolicy = { allowPrivateNetworks: false, allowedHosts: ['hooks.internal', '*.svc.local', '127.0.0.1', '192.168.0.0/16', '169.254.169.254'], resolve };
-    for (const u of ['http://hooks.internal/', 'http://a.svc.local/', 'http://127.0.0.1:9/', 'http://localhost:9/', 'http://192.168.4.4/', 'http://169.254.169.254/']) {
+    const resolve = dns({
+      'hooks.internal': ['10.0.0.5'],
+      'a.svc.local': ['10.9.0.1'],
+      'other.internal': ['10.0.0.6'],
+      localhost: ['127.0.0.1'],
+    });
+    const policy: SsrfPolicy = {
+      allowPrivateNetworks: false,
+      allowedHosts: ['hooks.internal', '*.svc.local', '127.0.0.1', '192.168.0.0/16', '169.254.169.254'],
+      resolve,
+    };
+    for (const u of [
+      'http://hooks.internal/',
+      'http://a.svc.local/',
+      'http://127.0.0.1:9/',
+      'http://localhost:9/',
+      'http://192.168.4.4/',
+      'http://169.254.169.254/',
+    ]) {
       expect((await checkWebhookUrl(u, policy)).ok, u).toBe(true);
     }
     expect((await checkWebhookUrl('http://other.internal/', policy)).ok).toBe(false);

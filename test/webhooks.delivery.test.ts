@@ -52,7 +52,10 @@ describe.each(DIALECTS)('webhook delivery (%s)', (dialect) => {
     const { secret } = await register(f, `${s.url}/hook`);
     const wh = new StandardWebhook(secret);
     const r = verifyingReceiver(s, (req) => wh.verify(req.body, req.headers as Record<string, string>));
-    const events = [metricEvent('dev-a'), createEvent({ type: 'device.registered', deviceid: 'dev-a', data: { deviceid: 'dev-a', device_name: 'A' } })];
+    const events = [
+      metricEvent('dev-a'),
+      createEvent({ type: 'device.registered', deviceid: 'dev-a', data: { deviceid: 'dev-a', device_name: 'A' } }),
+    ];
     await f.relay.publish(events);
     await s.waitFor(2);
     await eventually(async () => (await f.relay.listDeliveries({ status: 'succeeded' })).data.length === 2);
@@ -161,7 +164,9 @@ describe.each(DIALECTS)('webhook delivery (%s)', (dialect) => {
     f = await webhookFixture(dialect, { plugin: { encryptionKey: 'ab'.repeat(32) } });
     const s = await sink();
     const { id, secret } = await register(f, s.url);
-    const [row] = (await f.fx.tdb.db.sequelize.query('SELECT secret FROM relay_webhooks WHERE id = :id', { replacements: { id } }))[0] as Array<{ secret: string }>;
+    const [row] = (
+      await f.fx.tdb.db.sequelize.query('SELECT secret FROM relay_webhooks WHERE id = :id', { replacements: { id } })
+    )[0] as Array<{ secret: string }>;
     expect(row!.secret.startsWith('enc:v1:')).toBe(true);
     expect(row!.secret).not.toContain(secret.slice(6));
     const r = verifyingReceiver(s, (req) => new StandardWebhook(secret).verify(req.body, req.headers as Record<string, string>));

@@ -25,8 +25,32 @@ const WORK = path.join(ROOT, 'node_modules/.cache/raqeem-doc-check', String(proc
 
 /** Fields of each event's data, per the contract between the hosts and the webhooks. */
 const CONTRACT: Record<string, string[]> = {
-  'device.registered': ['deviceid', 'device_name', 'device_type', 'os', 'device_location', 'ip_address', 'mac_address', 'current_user', 'last_seen', 'is_online'],
-  'metric.submitted': ['metricid', 'deviceid', 'timestamp', 'cpu_usage', 'cpu_temp', 'memory_total', 'memory_used', 'swap_used', 'disk_total', 'disk_used', 'net_bytes_in', 'net_bytes_out'],
+  'device.registered': [
+    'deviceid',
+    'device_name',
+    'device_type',
+    'os',
+    'device_location',
+    'ip_address',
+    'mac_address',
+    'current_user',
+    'last_seen',
+    'is_online',
+  ],
+  'metric.submitted': [
+    'metricid',
+    'deviceid',
+    'timestamp',
+    'cpu_usage',
+    'cpu_temp',
+    'memory_total',
+    'memory_used',
+    'swap_used',
+    'disk_total',
+    'disk_used',
+    'net_bytes_in',
+    'net_bytes_out',
+  ],
   'activity.submitted': ['activityid', 'deviceid', 'timestamp', 'activity_type', 'description', 'app', 'duration'],
   'process.snapshot': ['deviceid', 'snapshot_at', 'processes'],
   'alert.submitted': ['alertid', 'deviceid', 'timestamp', 'level', 'alert_type', 'message', 'value', 'threshold'],
@@ -43,7 +67,10 @@ function blocks(kind: string): Map<string, string> {
   return found;
 }
 
-const examples = [...blocks('example')].map(([type, json]) => ({ type, payload: JSON.parse(json) as { type: string; timestamp: string; data: Record<string, unknown> } }));
+const examples = [...blocks('example')].map(([type, json]) => ({
+  type,
+  payload: JSON.parse(json) as { type: string; timestamp: string; data: Record<string, unknown> },
+}));
 const receivers = blocks('receiver');
 
 describe('docs/webhooks.md example payloads', () => {
@@ -82,16 +109,24 @@ async function startReceiver(name: string, secret: string): Promise<Running> {
     writeFileSync(file, source.replaceAll("'raqeem-relay/signing'", `'${pathToFileURL(path.join(ROOT, 'lib/signing.ts')).href}'`));
     [command, args] = [process.execPath, ['--import', 'tsx', file]];
   }
-  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, PORT: String(port), WEBHOOK_SECRET: secret }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), WEBHOOK_SECRET: secret },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   child.stdout!.on('data', (c: Buffer) => output.push(...c.toString('utf8').split('\n').filter(Boolean)));
   child.stderr!.on('data', (c: Buffer) => output.push(`stderr: ${c.toString('utf8')}`));
   const url = `http://127.0.0.1:${port}/webhooks/raqeem`;
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`receiver ${name} exited: ${output.join('\n')}`);
-    await fetch(url, { method: 'GET' });
-    return true;
-  }, 30_000, 100);
+  await eventually(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`receiver ${name} exited: ${output.join('\n')}`);
+      await fetch(url, { method: 'GET' });
+      return true;
+    },
+    30_000,
+    100,
+  );
   return { child, output, url };
 }
 
@@ -117,7 +152,11 @@ describe.each(DIALECTS)('docs/webhooks.md receivers (%s)', (dialect) => {
     f = await webhookFixture(dialect);
     sink = await startSink();
     await register(f, sink.url);
-    await f.relay.publish(examples.filter((e) => e.type !== 'webhook.test').map(({ payload }) => createEvent({ type: payload.type, timestamp: payload.timestamp, data: payload.data })));
+    await f.relay.publish(
+      examples
+        .filter((e) => e.type !== 'webhook.test')
+        .map(({ payload }) => createEvent({ type: payload.type, timestamp: payload.timestamp, data: payload.data })),
+    );
     await sink.waitFor(examples.length - 1);
     for (const { type, payload } of examples.filter((e) => e.type !== 'webhook.test')) {
       const got = sink.requests.map((r) => JSON.parse(r.body)).find((b) => b.type === type);
@@ -125,31 +164,49 @@ describe.each(DIALECTS)('docs/webhooks.md receivers (%s)', (dialect) => {
     }
   });
 
-  it.each(['relay', 'standardwebhooks', 'python'])('the %s receiver accepts real deliveries, also during a rotation, and refuses forgeries', async (name) => {
-    f = await webhookFixture(dialect);
-    const probe = await register(f, 'http://127.0.0.1:9/placeholder');
-    const secret = (await f.api('GET', `/webhooks/${probe.id}/secret`)).body.secret as string;
-    running = await startReceiver(name, secret);
-    await f.api('PATCH', `/webhooks/${probe.id}`, { url: running.url });
-    const publish = () => f.relay.publish(examples.filter((e) => e.type !== 'webhook.test').map(({ payload }) => createEvent({ type: payload.type, deviceid: 'test-device-123', data: payload.data })));
-    await publish();
-    expect((await f.api('POST', `/webhooks/${probe.id}/test`)).status).toBe(202);
-    const all = examples.length;
-    await eventually(async () => (await f.relay.listDeliveries({ status: 'succeeded' })).data.length === all);
-    // During a rotation the receiver still holds the old secret: the second signature keeps it working.
-    await f.api('POST', `/webhooks/${probe.id}/rotate-secret`);
-    await publish();
-    await eventually(async () => (await f.relay.listDeliveries({ status: 'succeeded' })).data.length === 2 * all - 1);
-    const received = running.output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).received as string);
-    expect(received.sort()).toEqual([...examples.map((e) => e.type), ...examples.map((e) => e.type).filter((t) => t !== 'webhook.test')].sort());
+  it.each(['relay', 'standardwebhooks', 'python'])(
+    'the %s receiver accepts real deliveries, also during a rotation, and refuses forgeries',
+    async (name) => {
+      f = await webhookFixture(dialect);
+      const probe = await register(f, 'http://127.0.0.1:9/placeholder');
+      const secret = (await f.api('GET', `/webhooks/${probe.id}/secret`)).body.secret as string;
+      running = await startReceiver(name, secret);
+      await f.api('PATCH', `/webhooks/${probe.id}`, { url: running.url });
+      const publish = () =>
+        f.relay.publish(
+          examples
+            .filter((e) => e.type !== 'webhook.test')
+            .map(({ payload }) => createEvent({ type: payload.type, deviceid: 'test-device-123', data: payload.data })),
+        );
+      await publish();
+      expect((await f.api('POST', `/webhooks/${probe.id}/test`)).status).toBe(202);
+      const all = examples.length;
+      await eventually(async () => (await f.relay.listDeliveries({ status: 'succeeded' })).data.length === all);
+      // During a rotation the receiver still holds the old secret: the second signature keeps it working.
+      await f.api('POST', `/webhooks/${probe.id}/rotate-secret`);
+      await publish();
+      await eventually(async () => (await f.relay.listDeliveries({ status: 'succeeded' })).data.length === 2 * all - 1);
+      const received = running.output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).received as string);
+      expect(received.sort()).toEqual(
+        [...examples.map((e) => e.type), ...examples.map((e) => e.type).filter((t) => t !== 'webhook.test')].sort(),
+      );
 
-    const body = JSON.stringify(examples[0]!.payload);
-    const post = (headers: Record<string, string>) => fetch(running!.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then((r) => r.status);
-    const genuine = signHeaders({ id: 'evt_doccheck', body, secret });
-    expect(await post(genuine)).toBe(204);
-    expect(await post({ ...genuine, 'webhook-signature': signHeaders({ id: 'evt_doccheck', body, secret: 'whsec_' + Buffer.alloc(32, 7).toString('base64') })['webhook-signature'] })).toBe(400);
-    expect(await post({ ...genuine, 'webhook-id': 'evt_other' })).toBe(400);
-    expect(await post(signHeaders({ id: 'evt_doccheck', body, secret, timestamp: Math.floor(Date.now() / 1000) - 3600 }))).toBe(400);
-    expect(await post({})).toBe(400);
-  });
+      const body = JSON.stringify(examples[0]!.payload);
+      const post = (headers: Record<string, string>) =>
+        fetch(running!.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then((r) => r.status);
+      const genuine = signHeaders({ id: 'evt_doccheck', body, secret });
+      expect(await post(genuine)).toBe(204);
+      expect(
+        await post({
+          ...genuine,
+          'webhook-signature': signHeaders({ id: 'evt_doccheck', body, secret: 'whsec_' + Buffer.alloc(32, 7).toString('base64') })[
+            'webhook-signature'
+          ],
+        }),
+      ).toBe(400);
+      expect(await post({ ...genuine, 'webhook-id': 'evt_other' })).toBe(400);
+      expect(await post(signHeaders({ id: 'evt_doccheck', body, secret, timestamp: Math.floor(Date.now() / 1000) - 3600 }))).toBe(400);
+      expect(await post({})).toBe(400);
+    },
+  );
 });

@@ -133,7 +133,9 @@ describe.each(DIALECTS)('webhook failures (%s)', (dialect) => {
   });
 
   it('opens a circuit for a failing endpoint alone; the other endpoint keeps receiving', async () => {
-    f = await webhookFixture(dialect, { plugin: { schedule: Array(50).fill(20), circuit: { failureThreshold: 2, cooldownMs: 60_000, maxCooldownMs: 60_000 } } });
+    f = await webhookFixture(dialect, {
+      plugin: { schedule: Array(50).fill(20), circuit: { failureThreshold: 2, cooldownMs: 60_000, maxCooldownMs: 60_000 } },
+    });
     const opened: string[] = [];
     f.relay.events.on('circuit:open', (t) => opened.push(t.key));
     const [down, up] = [await sink(), await sink()];

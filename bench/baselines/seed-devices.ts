@@ -87,7 +87,8 @@ async function postWithRetry(url: string, json: unknown, maxRetries = FORWARD_MA
 const app = express();
 app.use(express.json());
 
-const route = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
+const route = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
+  fn(req, res).catch(next);
 
 app.get('/health', (_req, res) => {
   res.json({ status: 'ok', service: 'seed-devices' });

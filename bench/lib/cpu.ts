@@ -56,7 +56,9 @@ export function pgBackends(url: string): CpuSource & { close(): Promise<void> } 
   return {
     async snapshot() {
       await connected;
-      const r = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      const r = await client.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
       const out: CpuSnapshot = new Map();
       for (const { pid } of r.rows) {
         const t = processCpuMs(pid);

@@ -83,7 +83,8 @@ export interface HostProc {
 }
 
 /** Variables of the harness's environment that must not leak into a host's configuration. */
-const SCRUB = /^(PORT|HOST|DATABASE_URL|DATA_DIR|MENTOR_|DEVICES_API_URL|FORWARD_|RELAY_|WEBHOOK_|BODY_LIMIT|SCREENSHOT_|LOG_LEVEL|NODE_OPTIONS)/;
+const SCRUB =
+  /^(PORT|HOST|DATABASE_URL|DATA_DIR|MENTOR_|DEVICES_API_URL|FORWARD_|RELAY_|WEBHOOK_|BODY_LIMIT|SCREENSHOT_|LOG_LEVEL|NODE_OPTIONS)/;
 
 export interface StartOptions {
   name: string;
@@ -180,7 +181,19 @@ const SEED = path.join(BUILD_DIR, 'bench/baselines/seed-devices.js');
 export function buildHosts(): void {
   execFileSync(
     process.execPath,
-    [path.join(ROOT, 'node_modules/tsup/dist/cli-default.js'), 'hosts/cli.ts', 'bench/baselines/seed-devices.ts', '--no-config', '--format', 'esm', '--target', 'node20', '--out-dir', BUILD_DIR, '--silent'],
+    [
+      path.join(ROOT, 'node_modules/tsup/dist/cli-default.js'),
+      'hosts/cli.ts',
+      'bench/baselines/seed-devices.ts',
+      '--no-config',
+      '--format',
+      'esm',
+      '--target',
+      'node20',
+      '--out-dir',
+      BUILD_DIR,
+      '--silent',
+    ],
     { cwd: ROOT, stdio: 'inherit' },
   );
 }
@@ -202,7 +215,12 @@ export function startSeed(ws: Workspace, name: string, env: Record<string, strin
 }
 
 /** JSON request helper. */
-export async function call<T = unknown>(method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+export async function call<T = unknown>(
+  method: 'GET' | 'POST' | 'DELETE',
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: T }> {
   const res = await request(url, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -230,7 +248,12 @@ export async function registerDevices(url: string, n: number, prefix = 'bench'):
 
 /** Subscribe a webhook to `metric.*` (the host must allow private networks for a loopback receiver). */
 export async function addWebhook(devicesUrl: string, token: string, url: string, events = ['metric.*']): Promise<string> {
-  const r = await call<{ id: string }>('POST', `${devicesUrl}/api/v1/webhooks`, { url, events, description: 'bench' }, { authorization: `Bearer ${token}` });
+  const r = await call<{ id: string }>(
+    'POST',
+    `${devicesUrl}/api/v1/webhooks`,
+    { url, events, description: 'bench' },
+    { authorization: `Bearer ${token}` },
+  );
   if (r.status !== 201) throw new Error(`webhook registration answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body.id;
 }

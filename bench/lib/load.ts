@@ -79,7 +79,13 @@ export async function cannon(o: CannonOptions): Promise<CannonResult> {
     non2xx: result.non2xx,
     errors: result.errors,
     durationSec: result.duration,
-    latency: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
+    latency: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max,
+      mean: result.latency.average,
+    },
   };
 }
 
@@ -161,7 +167,14 @@ export interface PacedResult {
  * send time, and at low rates the difference is hundreds of milliseconds.) At most `maxInFlight` requests
  * wait at once; beyond that the schedule slips rather than piling up.
  */
-export async function paced(o: { url: string; devices: string[]; rate: number; durationSec: number; markerStart?: number; maxInFlight?: number }): Promise<PacedResult> {
+export async function paced(o: {
+  url: string;
+  devices: string[];
+  rate: number;
+  durationSec: number;
+  markerStart?: number;
+  maxInFlight?: number;
+}): Promise<PacedResult> {
   const agent = new Agent({ connections: o.maxInFlight ?? 128, keepAliveTimeout: 10_000 });
   const total = Math.round(o.rate * o.durationSec);
   const sentAt = new Map<number, number>();
@@ -180,7 +193,12 @@ export async function paced(o: { url: string; devices: string[]; rate: number; d
     const body = metricBody(marker);
     const sent = Date.now();
     sentAt.set(marker, sent);
-    const p = request(`${o.url}/api/v1/devices/${device}/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher: agent })
+    const p = request(`${o.url}/api/v1/devices/${device}/metrics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      dispatcher: agent,
+    })
       .then(async (res) => {
         await res.body.dump();
         if (res.statusCode === 200) {

@@ -31,7 +31,11 @@ export interface SpawnOptions {
 }
 
 /** Spawn `node --import tsx <script> ...args` from the repository root. */
-export async function spawnTs(script: string, args: string[] = [], o: SpawnOptions = {}): Promise<{ child: Child; ready: Record<string, unknown> | null }> {
+export async function spawnTs(
+  script: string,
+  args: string[] = [],
+  o: SpawnOptions = {},
+): Promise<{ child: Child; ready: Record<string, unknown> | null }> {
   const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), '--import', 'tsx', script, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...o.env } as NodeJS.ProcessEnv,
@@ -68,7 +72,10 @@ export async function spawnTs(script: string, args: string[] = [], o: SpawnOptio
   const key = o.readyKey;
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${script} did not become ready in ${o.timeoutMs ?? 30_000} ms:\n${out}`)), o.timeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${script} did not become ready in ${o.timeoutMs ?? 30_000} ms:\n${out}`)),
+      o.timeoutMs ?? 30_000,
+    );
     proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
       keep(s);
       buf += s;
@@ -114,5 +121,3 @@ export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<void
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-

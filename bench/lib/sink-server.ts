@@ -34,7 +34,14 @@ export function createSinkServer(): http.Server {
   const hanging = new Set<http.ServerResponse>();
 
   function fresh() {
-    return { requests: 0, records: 0, byPath: {} as Record<string, number>, duplicateMarkers: 0, firstAt: null as number | null, lastAt: null as number | null };
+    return {
+      requests: 0,
+      records: 0,
+      byPath: {} as Record<string, number>,
+      duplicateMarkers: 0,
+      firstAt: null as number | null,
+      lastAt: null as number | null,
+    };
   }
 
   const server = http.createServer((req, res) => {

@@ -37,7 +37,8 @@ async function crashRun(ctx: ScenarioContext, design: Design, blip: boolean, tot
   const sink = await startSinkProcess();
   const db = await ctx.ws.database(`crash_${design}_${blip ? 'blip' : 'ok'}`);
   const env = { DATABASE_URL: db.url, MENTOR_API_URL: sink.url, LOG_LEVEL: 'warn' };
-  const start = (port?: number) => (design === 'seed' ? startSeed(ctx.ws, `${design}-crash`, env, port) : startDevices(ctx.ws, `${design}-crash`, env, port));
+  const start = (port?: number) =>
+    design === 'seed' ? startSeed(ctx.ws, `${design}-crash`, env, port) : startDevices(ctx.ws, `${design}-crash`, env, port);
   let host: HostProc = await start();
   const port = host.port;
   try {
@@ -144,7 +145,9 @@ export const baseline: Scenario = {
           ours.push(await runOurs(roundSec));
           await drained();
           oursMentor.push(await runOursMentor(roundSec));
-          ctx.log(`round ${i + 1}: seed ${seeds[i]!.rps.toFixed(0)}/s, ours (mentor + webhook) ${ours[i]!.rps.toFixed(0)}/s, ours (mentor) ${oursMentor[i]!.rps.toFixed(0)}/s`);
+          ctx.log(
+            `round ${i + 1}: seed ${seeds[i]!.rps.toFixed(0)}/s, ours (mentor + webhook) ${ours[i]!.rps.toFixed(0)}/s, ours (mentor) ${oursMentor[i]!.rps.toFixed(0)}/s`,
+          );
         }
       } finally {
         await probe.close();
@@ -172,7 +175,12 @@ export const baseline: Scenario = {
     return {
       checks: [
         { label: 'acknowledged records lost across SIGKILL (ours)', value: ourLost, goal: '0', met: ourLost === 0 },
-        { label: 'acknowledged records lost across SIGKILL (seed)', value: crashes.seed_healthy!.lost + crashes.seed_blip!.lost, goal: COMPARISON, met: true },
+        {
+          label: 'acknowledged records lost across SIGKILL (seed)',
+          value: crashes.seed_healthy!.lost + crashes.seed_blip!.lost,
+          goal: COMPARISON,
+          met: true,
+        },
         { label: 'ingest throughput ours (mentor + one webhook) / seed (mentor)', value: round(ratio), goal: '>= 2.0', met: ratio >= 2 },
         { label: 'ingest throughput ours / seed, mentor only', value: round(ourMentorRps / seedRps), goal: COMPARISON, met: true },
       ],

@@ -48,7 +48,13 @@ interface RelayTrial {
   rate: number;
 }
 
-async function relayTrial(ctx: ScenarioContext, sink: SinkHandle, events: RelayEvent[], n: number, maxBatchSize?: number): Promise<RelayTrial> {
+async function relayTrial(
+  ctx: ScenarioContext,
+  sink: SinkHandle,
+  events: RelayEvent[],
+  n: number,
+  maxBatchSize?: number,
+): Promise<RelayTrial> {
   const target = await ctx.ws.database(`delivery_${n}_${Date.now()}`);
   const db = openDatabase(target.url);
   try {
@@ -113,7 +119,9 @@ export const delivery: Scenario = {
         raw.push(await rawTrial(sink, bodies));
         const limit = (raw[t]! + raw[t + 1]!) / 2;
         ratios.push(r.rate / limit);
-        ctx.log(`trial ${t + 1}: relay ${r.rate.toFixed(0)}/s (${r.requests} requests, fill ${r.fillMs} ms), raw ${limit.toFixed(0)}/s, ratio ${(r.rate / limit).toFixed(2)}`);
+        ctx.log(
+          `trial ${t + 1}: relay ${r.rate.toFixed(0)}/s (${r.requests} requests, fill ${r.fillMs} ms), raw ${limit.toFixed(0)}/s, ratio ${(r.rate / limit).toFixed(2)}`,
+        );
       }
       // What batching buys: the same drain with one event per request (smaller backlog, informative only).
       const unbatchedN = ctx.quick ? 2_000 : 10_000;
@@ -139,7 +147,7 @@ export const delivery: Scenario = {
           unbatched_ratio: round(unbatched.rate / rawAfter),
         },
         notes: [
-          'The relay sends the backlog as JSON arrays of up to 100 metrics per request (the mentor target batches when a backlog exists), so it makes about 1/100 of the raw loop\'s requests; each batch costs a claim UPDATE, an event SELECT, and a flush transaction (attempt rows + status UPDATE).',
+          "The relay sends the backlog as JSON arrays of up to 100 metrics per request (the mentor target batches when a backlog exists), so it makes about 1/100 of the raw loop's requests; each batch costs a claim UPDATE, an event SELECT, and a flush transaction (attempt rows + status UPDATE).",
           'The unbatched row (maxBatchSize 1) shows the per-delivery bookkeeping cost without that help.',
         ],
       };

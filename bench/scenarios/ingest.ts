@@ -92,7 +92,9 @@ async function runIngest(ctx: ScenarioContext, webhook: boolean, goal: number): 
         offs.push(await measuredOff(roundSec));
         const limit = (offs[i]!.rps + offs[i + 1]!.rps) / 2;
         ratios.push(r.rps / limit);
-        ctx.log(`round ${i + 1}: on ${r.rps.toFixed(0)}/s (p99 ${r.latency.p99} ms), off ${limit.toFixed(0)}/s, ratio ${(r.rps / limit).toFixed(2)}, drain after ${drains[i]} ms`);
+        ctx.log(
+          `round ${i + 1}: on ${r.rps.toFixed(0)}/s (p99 ${r.latency.p99} ms), off ${limit.toFixed(0)}/s, ratio ${(r.rps / limit).toFixed(2)}, drain after ${drains[i]} ms`,
+        );
       }
       const mentor = await mentorSink.stats();
       const hooks = hookSink ? await hookSink.stats() : null;
@@ -100,10 +102,21 @@ async function runIngest(ctx: ScenarioContext, webhook: boolean, goal: number): 
       const ratio = median(ratios);
       const errors = [...ons, ...offs].reduce((a, r) => a + r.non2xx + r.errors, 0);
       const cpuOn = perThousand(onCpu, acknowledged, 'on');
-      const cpuOff = perThousand(offCpu, offs.reduce((a, r) => a + r.ok, 0), 'off');
+      const cpuOff = perThousand(
+        offCpu,
+        offs.reduce((a, r) => a + r.ok, 0),
+        'off',
+      );
       ctx.log(`CPU ms per 1,000 records: ${JSON.stringify({ ...cpuOn, ...cpuOff })}`);
       return {
-        checks: [{ label: `throughput forwarding on / off (${webhook ? 'mentor + one webhook' : 'mentor only'})`, value: round(ratio), goal: `>= ${goal}`, met: ratio >= goal && errors === 0 }],
+        checks: [
+          {
+            label: `throughput forwarding on / off (${webhook ? 'mentor + one webhook' : 'mentor only'})`,
+            value: round(ratio),
+            goal: `>= ${goal}`,
+            met: ratio >= goal && errors === 0,
+          },
+        ],
         measured: {
           round_sec: roundSec,
           rounds_on: pairs,

@@ -49,7 +49,9 @@ export const isolation: Scenario = {
         const ratio = p99x / p99h;
         const errors = [...healthy, ...hanging].reduce((a, r) => a + r.non2xx + r.errors, 0);
         return {
-          checks: [{ label: 'ingest p99 hanging / healthy mentor', value: round(ratio), goal: '<= 1.2', met: ratio <= 1.2 && errors === 0 }],
+          checks: [
+            { label: 'ingest p99 hanging / healthy mentor', value: round(ratio), goal: '<= 1.2', met: ratio <= 1.2 && errors === 0 },
+          ],
           measured: {
             rate_rps: rate,
             round_sec: roundSec,
@@ -64,7 +66,7 @@ export const isolation: Scenario = {
             dead_after_recovery: dead,
           },
           notes: [
-            'While the mentor hangs, at most the mentor target\'s concurrency (4) requests wait for FORWARD_TIMEOUT (10 s); the timeouts open the circuit, the backlog waits without spending attempts and drains when the mentor answers again (dead_after_recovery counts deliveries lost to the hang: 0 is the goal).',
+            "While the mentor hangs, at most the mentor target's concurrency (4) requests wait for FORWARD_TIMEOUT (10 s); the timeouts open the circuit, the backlog waits without spending attempts and drains when the mentor answers again (dead_after_recovery counts deliveries lost to the hang: 0 is the goal).",
           ],
         };
       } finally {

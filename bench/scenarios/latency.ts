@@ -25,8 +25,18 @@ export const latency: Scenario = {
     const devicesDb = await ctx.ws.database('latency_devices');
     const mentorDb = await ctx.ws.database('latency_mentor');
     const [devicesPort, mentorPort] = [await freePort(), await freePort()];
-    const mentor = await startMentor(ctx.ws, 'mentor', { DATABASE_URL: mentorDb.url, MENTOR_SIGNING_SECRET: secret, DEVICES_API_URL: `http://127.0.0.1:${devicesPort}` }, mentorPort);
-    const devices = await startDevices(ctx.ws, 'devices', { DATABASE_URL: devicesDb.url, MENTOR_API_URL: mentor.url, MENTOR_SIGNING_SECRET: secret }, devicesPort);
+    const mentor = await startMentor(
+      ctx.ws,
+      'mentor',
+      { DATABASE_URL: mentorDb.url, MENTOR_SIGNING_SECRET: secret, DEVICES_API_URL: `http://127.0.0.1:${devicesPort}` },
+      mentorPort,
+    );
+    const devices = await startDevices(
+      ctx.ws,
+      'devices',
+      { DATABASE_URL: devicesDb.url, MENTOR_API_URL: mentor.url, MENTOR_SIGNING_SECRET: secret },
+      devicesPort,
+    );
     const ids = await registerDevices(devices.url, 20);
     const central = new DbProbe(mentorDb.url);
     const local = new DbProbe(devicesDb.url);

@@ -65,7 +65,13 @@ export const memory: Scenario = {
       return {
         checks: [
           { label: 'max RSS, 100k deliveries waiting', value: mb(maxRss), unit: 'MB', goal: '< 200 MB', met: maxRss < 200 * 1024 * 1024 },
-          { label: 'RSS trend per 10k deliveries waiting', value: round(perTenK), unit: 'MB', goal: 'flat (< 2 MB, settles near start)', met: flat },
+          {
+            label: 'RSS trend per 10k deliveries waiting',
+            value: round(perTenK),
+            unit: 'MB',
+            goal: 'flat (< 2 MB, settles near start)',
+            met: flat,
+          },
         ],
         measured: {
           deliveries_waiting: waiting,

@@ -51,15 +51,33 @@ export interface DevicesAppOptions {
   parsedByRouters?: readonly string[];
 }
 
-export function createDevicesApp({ config, db, relay, logger, registry, extraRouters = [], extraDocs = [], parsedByRouters = [] }: DevicesAppOptions): Express {
-  const app = createBaseApp({ service: 'devices', logger, bodyLimit: config.bodyLimit, parsedByRouters: parsedByRouters.map((p) => API_PREFIX + p) });
+export function createDevicesApp({
+  config,
+  db,
+  relay,
+  logger,
+  registry,
+  extraRouters = [],
+  extraDocs = [],
+  parsedByRouters = [],
+}: DevicesAppOptions): Express {
+  const app = createBaseApp({
+    service: 'devices',
+    logger,
+    bodyLimit: config.bodyLimit,
+    parsedByRouters: parsedByRouters.map((p) => API_PREFIX + p),
+  });
   mountOps(app, {
     service: 'devices',
     db,
     registry,
     openapi: () =>
       buildOpenApi(
-        { title: 'raqeem-relay devices host', version: '0.1.0', description: 'Device telemetry ingestion, forwarded to the mentor and to webhook subscribers.' },
+        {
+          title: 'raqeem-relay devices host',
+          version: '0.1.0',
+          description: 'Device telemetry ingestion, forwarded to the mentor and to webhook subscribers.',
+        },
         [
           { prefix: API_PREFIX, routes: [...DEVICES_DOCS, ...extraDocs], params: PATH_PARAMS },
           { prefix: '', routes: OPS_ROUTES },

@@ -60,9 +60,11 @@ export function deviceGuards(ctx: DevicesContext): DeviceGuards {
     return token;
   };
 
-  const storedHash = async (deviceid: string) => (await select(db, 'SELECT token_hash FROM devices WHERE deviceid = :deviceid', { deviceid }))[0]?.token_hash;
+  const storedHash = async (deviceid: string) =>
+    (await select(db, 'SELECT token_hash FROM devices WHERE deviceid = :deviceid', { deviceid }))[0]?.token_hash;
 
-  const forDevice = (allowAdmin: boolean): RequestHandler =>
+  const forDevice =
+    (allowAdmin: boolean): RequestHandler =>
     async (req, _res, next) => {
       try {
         const token = tokenOf(req);
@@ -82,9 +84,13 @@ export function deviceGuards(ctx: DevicesContext): DeviceGuards {
       const token = tokenOf(req);
       const cid = commandParams.safeParse(req.params);
       if (!cid.success) return next();
-      const [row] = await select(db, 'SELECT c.deviceid, d.token_hash FROM commands c LEFT JOIN devices d ON d.deviceid = c.deviceid WHERE c.commandid = :commandid', {
-        commandid: cid.data.commandid,
-      });
+      const [row] = await select(
+        db,
+        'SELECT c.deviceid, d.token_hash FROM commands c LEFT JOIN devices d ON d.deviceid = c.deviceid WHERE c.commandid = :commandid',
+        {
+          commandid: cid.data.commandid,
+        },
+      );
       // Unknown command: the route's 404. Command ids are random, so this tells a token holder nothing useful.
       if (!row) return next();
       if (!tokenMatches(token, row.token_hash)) throw refuse(req, String(row.deviceid));

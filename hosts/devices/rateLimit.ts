@@ -49,6 +49,10 @@ export function deviceRateLimit(rate: number, now: () => number = Date.now): Req
       return next();
     }
     const wait = Math.max(1, Math.ceil((1 - b.tokens) / rate));
-    next(new HttpProblem(429, `Device ${id} is over DEVICE_RATE_LIMIT (${rate} requests per second); retry after ${wait} s`, undefined, { 'Retry-After': String(wait) }));
+    next(
+      new HttpProblem(429, `Device ${id} is over DEVICE_RATE_LIMIT (${rate} requests per second); retry after ${wait} s`, undefined, {
+        'Retry-After': String(wait),
+      }),
+    );
   };
 }

@@ -11,7 +11,15 @@ import { createEvent, DEVICE_EVENT_TYPES, matchesEventType } from '../../lib/eve
 import type { DeviceEventType, RelayEvent } from '../../lib/events.js';
 import { HttpProblem } from '../../lib/http/problem.js';
 import type { Relay } from '../../lib/relay.js';
-import { activityRecord, alertRecord, commandUpdate, deviceRecord, metricRecord, processSnapshot, screenshotRecord } from './store/records.js';
+import {
+  activityRecord,
+  alertRecord,
+  commandUpdate,
+  deviceRecord,
+  metricRecord,
+  processSnapshot,
+  screenshotRecord,
+} from './store/records.js';
 import { select } from './store/sql.js';
 import type { Row } from './store/sql.js';
 
@@ -78,7 +86,9 @@ function sinceMs(since: RepublishOptions['since']): number {
   if (since === undefined) return 0;
   const ms = since instanceof Date ? since.getTime() : typeof since === 'number' ? since : Date.parse(since);
   if (!Number.isFinite(ms)) {
-    throw new HttpProblem(422, 'reconcile "since" must be an ISO-8601 time or epoch milliseconds', [{ path: 'since', message: `not a time: ${JSON.stringify(since)}` }]);
+    throw new HttpProblem(422, 'reconcile "since" must be an ISO-8601 time or epoch milliseconds', [
+      { path: 'since', message: `not a time: ${JSON.stringify(since)}` },
+    ]);
   }
   return ms;
 }
@@ -89,7 +99,10 @@ function selectTypes(patterns: readonly string[] | undefined): DeviceEventType[]
   const errors = patterns
     .map((p, i) => ({ p, i }))
     .filter(({ p }) => !RECONCILE_TYPES.some((t) => matchesEventType([p], t)))
-    .map(({ p, i }) => ({ path: `types[${i}]`, message: `cannot reconcile ${JSON.stringify(p)}; known types: ${RECONCILE_TYPES.join(', ')}` }));
+    .map(({ p, i }) => ({
+      path: `types[${i}]`,
+      message: `cannot reconcile ${JSON.stringify(p)}; known types: ${RECONCILE_TYPES.join(', ')}`,
+    }));
   if (errors.length) throw new HttpProblem(422, `cannot reconcile ${errors.map((e) => e.path).join(', ')}`, errors);
   return RECONCILE_TYPES.filter((t) => matchesEventType(patterns, t));
 }

@@ -60,7 +60,10 @@ export const metricsBody = z.object({
 export const metricsRequest = z.union([metricsBody, batchOf(metricsBody)]);
 
 export const processItem = z.object({
-  pid: z.int().min(0).max(2 ** 31 - 1),
+  pid: z
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
   process_name: text(255),
   cpu: z.number().min(0).max(100).nullish(),
   memory: count(),
@@ -122,7 +125,11 @@ export const commandResultBody = z.object({
 
 export const deviceParams = z.object({ id: deviceId });
 export const commandParams = z.object({ commandid: commandId });
-export const screenshotParams = z.object({ screenshotid: safeString(64).regex(UUID, 'must be a UUID').transform((s) => s.toLowerCase()) });
+export const screenshotParams = z.object({
+  screenshotid: safeString(64)
+    .regex(UUID, 'must be a UUID')
+    .transform((s) => s.toLowerCase()),
+});
 
 export const listQuery = z.object({
   limit: z.coerce.number<unknown>().int().min(1).max(1000).default(100),

@@ -54,13 +54,22 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
           bodyLimit: config.bodyLimit,
           extensions,
         });
-        return createDevicesApp({ config, db, relay, logger, registry, extraRouters: [management], extraDocs: managementDocs(extensions), parsedByRouters: managementPaths(extensions) });
+        return createDevicesApp({
+          config,
+          db,
+          relay,
+          logger,
+          registry,
+          extraRouters: [management],
+          extraDocs: managementDocs(extensions),
+          parsedByRouters: managementPaths(extensions),
+        });
       };
       return { targets, app };
     },
     exposedWarning:
       config.deviceAuth === 'none'
-        ? 'the devices host listens on a non-loopback address with DEVICE_AUTH=none: anyone who can reach it can post data as any device and read every device\'s metrics, processes and screenshots (set DEVICE_AUTH=token)'
+        ? "the devices host listens on a non-loopback address with DEVICE_AUTH=none: anyone who can reach it can post data as any device and read every device's metrics, processes and screenshots (set DEVICE_AUTH=token)"
         : undefined,
     announce: (url, db) => [
       { url, mentor: config.mentorApiUrl ?? null, dialect: db.dialect },

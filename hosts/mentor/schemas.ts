@@ -91,7 +91,11 @@ export const screenshotSchema = z.object({
 });
 
 export const processSchema = z.object({
-  pid: z.number().int().min(0).max(2 ** 31 - 1),
+  pid: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
   process_name: text(255).min(1),
   cpu: z.number().min(0).max(100).nullish(),
   memory: count,
@@ -106,8 +110,10 @@ export const processArraySchema = z
   .superRefine((rows, ctx) => {
     const first = rows[0]!;
     rows.forEach((r, i) => {
-      if (r.deviceid !== first.deviceid) ctx.addIssue({ code: 'custom', path: [i, 'deviceid'], message: 'every process of one snapshot must have the same deviceid' });
-      if (r.snapshot_at !== first.snapshot_at) ctx.addIssue({ code: 'custom', path: [i, 'snapshot_at'], message: 'every process of one snapshot must have the same snapshot_at' });
+      if (r.deviceid !== first.deviceid)
+        ctx.addIssue({ code: 'custom', path: [i, 'deviceid'], message: 'every process of one snapshot must have the same deviceid' });
+      if (r.snapshot_at !== first.snapshot_at)
+        ctx.addIssue({ code: 'custom', path: [i, 'snapshot_at'], message: 'every process of one snapshot must have the same snapshot_at' });
     });
   });
 

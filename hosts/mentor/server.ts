@@ -50,7 +50,10 @@ export async function startMentorHost(config: ResolvedConfig, options: StartOpti
     }),
     exposedWarning: config.mentorReadToken
       ? undefined
-      : 'the mentor host listens on a non-loopback address without MENTOR_READ_TOKEN: anyone who can reach it can read every device\'s data (set MENTOR_READ_TOKEN)',
-    announce: (url) => [{ url, devicesApiUrl: config.devicesApiUrl ?? null, signing: Boolean(config.mentorSigningSecret) }, 'mentor host listening'],
+      : "the mentor host listens on a non-loopback address without MENTOR_READ_TOKEN: anyone who can reach it can read every device's data (set MENTOR_READ_TOKEN)",
+    announce: (url) => [
+      { url, devicesApiUrl: config.devicesApiUrl ?? null, signing: Boolean(config.mentorSigningSecret) },
+      'mentor host listening',
+    ],
   });
 }

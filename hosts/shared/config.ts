@@ -122,7 +122,10 @@ const envSchema = z.object({
     .transform((v, ctx) => {
       const mode = (v ?? '').trim().toLowerCase() || 'none';
       if (mode !== 'token' && mode !== 'none') {
-        ctx.addIssue({ code: 'custom', message: 'DEVICE_AUTH must be token (each device authenticates with its own bearer token) or none (open, the default)' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'DEVICE_AUTH must be token (each device authenticates with its own bearer token) or none (open, the default)',
+        });
         return z.NEVER;
       }
       return mode;
@@ -252,7 +255,11 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
     ingestMaxItems: e.INGEST_MAX_ITEMS,
     deviceAuth: e.DEVICE_AUTH,
     mentorReadToken: e.MENTOR_READ_TOKEN,
-    http: { headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT, requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT, keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT },
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT,
+    },
     deviceRateLimit: e.DEVICE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
   };

@@ -61,7 +61,12 @@ export function createLogger({ level = 'info', service, destination, secrets = [
 }
 
 /** The configured secrets a host's log lines must never contain. */
-export function secretsOf(config: { adminToken?: string; mentorSigningSecret?: string; encryptionKey?: string; mentorReadToken?: string }): string[] {
+export function secretsOf(config: {
+  adminToken?: string;
+  mentorSigningSecret?: string;
+  encryptionKey?: string;
+  mentorReadToken?: string;
+}): string[] {
   return [config.adminToken, config.mentorSigningSecret, config.encryptionKey, config.mentorReadToken].filter((s): s is string => !!s);
 }
 

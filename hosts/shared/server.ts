@@ -68,7 +68,13 @@ export interface HostSetup extends ListenOptions {
 }
 
 /** The relay options a host or a worker derives from its configuration. */
-export function relayOptionsFor(config: ResolvedConfig, db: Database, targets: TargetPlugin[], logger: Logger, registry?: Registry): RelayOptions {
+export function relayOptionsFor(
+  config: ResolvedConfig,
+  db: Database,
+  targets: TargetPlugin[],
+  logger: Logger,
+  registry?: Registry,
+): RelayOptions {
   return { db, targets, logger, registry, dispatcher: { requestTimeoutMs: config.forward.timeoutMs }, retentionDays: config.retentionDays };
 }
 

@@ -80,16 +80,23 @@ export function requireSignature(secret: string | undefined): RequestHandler {
     } catch (err) {
       if (!(err instanceof WebhookVerificationError)) throw err;
       req.log?.warn({ reason: err.reason }, 'rejected an unsigned or badly signed request');
-      next(new HttpProblem(401, `Webhook signature rejected (${err.reason}): ${err.message}`, undefined, { 'www-authenticate': 'Webhook' }));
+      next(
+        new HttpProblem(401, `Webhook signature rejected (${err.reason}): ${err.message}`, undefined, { 'www-authenticate': 'Webhook' }),
+      );
       return;
     }
     const expiresAt = (signed.timestamp + SIGNATURE_TOLERANCE_SEC) * 1000;
     if (!memoryOf(req).accept(signed.id, fingerprintOf(req), expiresAt)) {
       req.log?.warn({ reason: 'replayed_id' }, 'rejected a replayed webhook-id carrying a different request');
       next(
-        new HttpProblem(401, 'Webhook signature rejected (replayed_id): this webhook-id was already accepted for a different request', undefined, {
-          'www-authenticate': 'Webhook',
-        }),
+        new HttpProblem(
+          401,
+          'Webhook signature rejected (replayed_id): this webhook-id was already accepted for a different request',
+          undefined,
+          {
+            'www-authenticate': 'Webhook',
+          },
+        ),
       );
       return;
     }
@@ -103,6 +110,8 @@ export function checkSigningSecret(secret: string | undefined): void {
   try {
     sign({ id: 'check', timestamp: 0, body: '', secret });
   } catch {
-    throw new ConfigError('Invalid configuration: MENTOR_SIGNING_SECRET must be whsec_ followed by base64 (generate one with `raqeem-relay` or generateSecret())');
+    throw new ConfigError(
+      'Invalid configuration: MENTOR_SIGNING_SECRET must be whsec_ followed by base64 (generate one with `raqeem-relay` or generateSecret())',
+    );
   }
 }

@@ -44,11 +44,14 @@ export class Alarm {
     if (at >= this.dueAt) return;
     if (this.dueTimer) clearTimeout(this.dueTimer);
     this.dueAt = at;
-    this.dueTimer = setTimeout(() => {
-      this.dueTimer = null;
-      this.dueAt = Infinity;
-      this.wake();
-    }, Math.max(0, at - Date.now()));
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueTimer = null;
+        this.dueAt = Infinity;
+        this.wake();
+      },
+      Math.max(0, at - Date.now()),
+    );
     this.dueTimer.unref?.();
   }
 

@@ -163,7 +163,14 @@ export function handleAttempt(ctx: HandleContext, plugin: TargetPlugin, key: str
     circuitState: ctx.circuits.state(key),
   });
   if (plugin.onOutcome) {
-    const info = { endpointId: rows[0]!.endpoint_id, events: rows.map((r) => r.event), verdict, statusCode, error, dead: plan.dead.length > 0 };
+    const info = {
+      endpointId: rows[0]!.endpoint_id,
+      events: rows.map((r) => r.event),
+      verdict,
+      statusCode,
+      error,
+      dead: plan.dead.length > 0,
+    };
     Promise.resolve()
       .then(() => plugin.onOutcome!(info))
       .catch((err) => ctx.report(err, `${plugin.name}.onOutcome`));

@@ -130,9 +130,12 @@ export class Dispatcher {
       this.wake();
       await this.loopDone;
       const unsent = this.queues.takeAllQueued();
-      await releaseOwnLeases(this.deps.db.sequelize, this.options.workerId, unsent.map((r) => r.id), Date.now()).catch(
-        (err) => this.report(err, 'release'),
-      );
+      await releaseOwnLeases(
+        this.deps.db.sequelize,
+        this.options.workerId,
+        unsent.map((r) => r.id),
+        Date.now(),
+      ).catch((err) => this.report(err, 'release'));
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
       await Promise.race([Promise.allSettled([...this.sends]), deadline]);
@@ -212,7 +215,10 @@ export class Dispatcher {
     this.queues.push(r.claimed, (row) => plugins.get(row.target)!);
     if (r.lost.length > 0) {
       // The event row is gone (pruned) or no plugin is registered: dead-letter with the reason, never spin.
-      this.results.add([], [{ ids: r.lost, status: 'dead', spent: 0, nextAttemptAt: null, statusCode: null, error: 'event or target plugin missing' }]);
+      this.results.add(
+        [],
+        [{ ids: r.lost, status: 'dead', spent: 0, nextAttemptAt: null, statusCode: null, error: 'event or target plugin missing' }],
+      );
     }
     for (const key of r.keys) this.pump(key, onlyKey !== undefined);
     return r.count;

@@ -30,12 +30,20 @@ export function requireAdminToken(token: string | undefined): RequestHandler {
     }
     const header = req.headers.authorization;
     if (!header) {
-      next(new HttpProblem(401, 'Authentication required: send Authorization: Bearer <RELAY_ADMIN_TOKEN>', undefined, { 'WWW-Authenticate': REALM }));
+      next(
+        new HttpProblem(401, 'Authentication required: send Authorization: Bearer <RELAY_ADMIN_TOKEN>', undefined, {
+          'WWW-Authenticate': REALM,
+        }),
+      );
       return;
     }
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (!m) {
-      next(new HttpProblem(401, 'The Authorization header must use the Bearer scheme', undefined, { 'WWW-Authenticate': `${REALM}, error="invalid_request"` }));
+      next(
+        new HttpProblem(401, 'The Authorization header must use the Bearer scheme', undefined, {
+          'WWW-Authenticate': `${REALM}, error="invalid_request"`,
+        }),
+      );
       return;
     }
     if (!tokensEqual(m[1]!, expected)) {

@@ -76,7 +76,13 @@ function operation(route: RouteDoc, groupParams: z.ZodObject | undefined): Recor
   for (const m of route.path.matchAll(/:([A-Za-z0-9_]+)/g)) {
     const name = m[1]!;
     const description = descriptions[name];
-    parameters.push({ name, in: 'path', required: true, schema: pathProps[name] ?? { type: 'string' }, ...(description ? { description } : {}) });
+    parameters.push({
+      name,
+      in: 'path',
+      required: true,
+      schema: pathProps[name] ?? { type: 'string' },
+      ...(description ? { description } : {}),
+    });
   }
   if (route.query) {
     const q = jsonSchema(route.query) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
@@ -88,11 +94,18 @@ function operation(route: RouteDoc, groupParams: z.ZodObject | undefined): Recor
   for (const [status, r] of Object.entries(route.responses)) {
     responses[status] = {
       description: r.description,
-      ...(r.schema ? { content: { [r.contentType ?? 'application/json']: { schema: jsonSchema(r.schema) } } } : r.contentType ? { content: { [r.contentType]: {} } } : {}),
+      ...(r.schema
+        ? { content: { [r.contentType ?? 'application/json']: { schema: jsonSchema(r.schema) } } }
+        : r.contentType
+          ? { content: { [r.contentType]: {} } }
+          : {}),
     };
   }
   // Every route can answer with a problem; list the generic ones once per operation.
-  responses.default ??= { description: 'Problem (RFC 9457)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+  responses.default ??= {
+    description: 'Problem (RFC 9457)',
+    content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+  };
   return {
     summary: route.summary,
     ...(route.tags ? { tags: route.tags } : {}),
@@ -133,9 +146,42 @@ export function buildOpenApi(info: OpenApiInfo, groups: OpenApiGroup[]): Record<
 
 /** Descriptors of the operations endpoints of `mountOps`, for hosts to include. */
 export const OPS_ROUTES: RouteDoc[] = [
-  { method: 'get', path: '/health', summary: 'Service status', tags: ['ops'], responses: { '200': { description: 'OK', schema: z.object({ status: z.literal('ok'), service: z.string() }) } } },
-  { method: 'get', path: '/health/live', summary: 'Liveness probe', tags: ['ops'], responses: { '200': { description: 'The process is up' } } },
-  { method: 'get', path: '/health/ready', summary: 'Readiness probe (the database answers)', tags: ['ops'], responses: { '200': { description: 'Ready' }, '503': { description: 'The database is unreachable', schema: problemSchema, contentType: 'application/problem+json' } } },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tags: ['ops'], responses: { '200': { description: 'Prometheus text format', contentType: 'text/plain' } } },
-  { method: 'get', path: '/openapi.json', summary: 'This document', tags: ['ops'], responses: { '200': { description: 'OpenAPI 3.1 document' } } },
+  {
+    method: 'get',
+    path: '/health',
+    summary: 'Service status',
+    tags: ['ops'],
+    responses: { '200': { description: 'OK', schema: z.object({ status: z.literal('ok'), service: z.string() }) } },
+  },
+  {
+    method: 'get',
+    path: '/health/live',
+    summary: 'Liveness probe',
+    tags: ['ops'],
+    responses: { '200': { description: 'The process is up' } },
+  },
+  {
+    method: 'get',
+    path: '/health/ready',
+    summary: 'Readiness probe (the database answers)',
+    tags: ['ops'],
+    responses: {
+      '200': { description: 'Ready' },
+      '503': { description: 'The database is unreachable', schema: problemSchema, contentType: 'application/problem+json' },
+    },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    tags: ['ops'],
+    responses: { '200': { description: 'Prometheus text format', contentType: 'text/plain' } },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document',
+    tags: ['ops'],
+    responses: { '200': { description: 'OpenAPI 3.1 document' } },
+  },
 ];

@@ -96,11 +96,14 @@ export function toProblem(err: unknown): HttpProblem | null {
   // body-parser
   if (e?.type === 'entity.parse.failed') return new HttpProblem(400, 'The request body is not valid JSON');
   if (e?.type === 'entity.too.large') return new HttpProblem(413, `The request body is larger than the limit of ${e.limit} bytes`);
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new HttpProblem(415, e.message ?? 'Unsupported encoding');
-  if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || e?.type === 'stream.encoding.set') return new HttpProblem(400, 'The request body could not be read');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
+    return new HttpProblem(415, e.message ?? 'Unsupported encoding');
+  if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || e?.type === 'stream.encoding.set')
+    return new HttpProblem(400, 'The request body could not be read');
   // multer
   if (e?.code === 'LIMIT_FILE_SIZE') return new HttpProblem(413, 'The uploaded file is larger than the limit');
-  if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) return new HttpProblem(400, `Upload rejected: ${e.message}${e.field ? ` (${e.field})` : ''}`);
+  if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_'))
+    return new HttpProblem(400, `Upload rejected: ${e.message}${e.field ? ` (${e.field})` : ''}`);
   if (err instanceof URIError) return new HttpProblem(400, 'The request path is not validly encoded');
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return new HttpProblem(status, e.message ?? 'Bad request');
@@ -118,7 +121,10 @@ export function problemHandler(logger?: Logger): ErrorRequestHandler {
       sendProblem(res, p);
       return;
     }
-    logger?.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err), path: req.path }, 'unhandled error');
+    logger?.error(
+      { err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err), path: req.path },
+      'unhandled error',
+    );
     sendProblem(res, new HttpProblem(500, 'An unexpected error occurred; it has been logged'));
   };
 }

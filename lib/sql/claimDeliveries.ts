@@ -79,7 +79,9 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
     replacements[`hk${i}`] = k;
     replacements[`hr${i}`] = room;
   });
-  const capExpr = held.length ? `CASE circuit_key ${held.map((_, i) => `WHEN :hk${i} THEN :hr${i}`).join(' ')} ELSE ${targetCap} END` : targetCap;
+  const capExpr = held.length
+    ? `CASE circuit_key ${held.map((_, i) => `WHEN :hk${i} THEN :hr${i}`).join(' ')} ELSE ${targetCap} END`
+    : targetCap;
   const lock = o.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
   // Without statistics SQLite picks the (status, id) index, reads every pending row and sorts them: 10 ms
   // per claim with 50,000 pending, growing with the backlog. The partial due index reads only the first rows
@@ -91,7 +93,18 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
      ORDER BY next_attempt_at, id
      LIMIT :limit ${lock}`;
   const ranked = `SELECT id, event_id, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn, target, circuit_key FROM due`;
-  const columns = ['id', 'event_id', 'event_type', 'deviceid', 'target', 'endpoint_id', 'circuit_key', 'attempts', 'max_attempts', 'next_attempt_at'];
+  const columns = [
+    'id',
+    'event_id',
+    'event_type',
+    'deviceid',
+    'target',
+    'endpoint_id',
+    'circuit_key',
+    'attempts',
+    'max_attempts',
+    'next_attempt_at',
+  ];
   const eventColumns = ['timestamp', 'data', 'request_id'];
   // PostgreSQL: the locked rows are read once into a materialised CTE and joined. Written as
   // `WHERE id IN (subquery ... LIMIT ... FOR UPDATE SKIP LOCKED)` the planner may re-run the subquery and

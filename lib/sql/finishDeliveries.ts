@@ -34,7 +34,17 @@ export interface StatusUpdate {
   error: string | null;
 }
 
-const ATTEMPT_COLUMNS = ['delivery_id', 'number', 'started_at', 'duration_ms', 'status_code', 'outcome', 'spent', 'error', 'response_body'] as const;
+const ATTEMPT_COLUMNS = [
+  'delivery_id',
+  'number',
+  'started_at',
+  'duration_ms',
+  'status_code',
+  'outcome',
+  'spent',
+  'error',
+  'response_body',
+] as const;
 /** Above this many attempt rows PostgreSQL's 65,535-parameter cap is near: write in a transaction instead. */
 const PG_ONE_STATEMENT_MAX = 2_000;
 

@@ -11,7 +11,22 @@ import type { RelayEvent } from '../events.js';
 import { insertRows, pgValues } from './insertRows.js';
 
 const EVENT_COLUMNS = ['id', 'type', 'deviceid', 'timestamp', 'data', 'request_id', 'created_at'];
-const DELIVERY_COLUMNS = ['event_id', 'event_type', 'deviceid', 'target', 'endpoint_id', 'circuit_key', 'status', 'attempts', 'max_attempts', 'next_attempt_at', 'lease_until', 'lease_owner', 'created_at', 'updated_at'];
+const DELIVERY_COLUMNS = [
+  'event_id',
+  'event_type',
+  'deviceid',
+  'target',
+  'endpoint_id',
+  'circuit_key',
+  'status',
+  'attempts',
+  'max_attempts',
+  'next_attempt_at',
+  'lease_until',
+  'lease_owner',
+  'created_at',
+  'updated_at',
+];
 /** Above this many parameters the rows go in chunked statements (PostgreSQL's cap is 65,535). */
 const PG_ONE_STATEMENT_PARAMS = 30_000;
 
@@ -54,8 +69,20 @@ export async function insertOutbox(
     return [e.id, e.type, e.deviceid, e.timestamp, data, e.requestId ?? null, now];
   });
   const deliveryRows = deliveries.map((d) => [
-    d.event.id, d.event.type, d.event.deviceid, d.target, d.endpointId, d.circuitKey,
-    d.lease ? 'inflight' : 'pending', 0, d.maxAttempts, d.nextAttemptAt, d.lease?.until ?? null, d.lease?.owner ?? null, now, now,
+    d.event.id,
+    d.event.type,
+    d.event.deviceid,
+    d.target,
+    d.endpointId,
+    d.circuitKey,
+    d.lease ? 'inflight' : 'pending',
+    0,
+    d.maxAttempts,
+    d.nextAttemptAt,
+    d.lease?.until ?? null,
+    d.lease?.owner ?? null,
+    now,
+    now,
   ]);
   // Only leased rows are sent from memory, so only they need their ids back.
   const returning = deliveries.some((d) => d.lease) ? 'id, event_id, circuit_key, status' : undefined;

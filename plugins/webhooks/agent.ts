@@ -42,8 +42,16 @@ export function createGuardedAgent(policy: SsrfPolicy, o: GuardedAgentOptions = 
   const dispatcher =
     timeout === undefined
       ? agent
-      : agent.compose((dispatch) => (opts, handler) =>
-          dispatch({ ...opts, headersTimeout: Math.min(opts.headersTimeout ?? timeout, timeout), bodyTimeout: Math.min(opts.bodyTimeout ?? timeout, timeout) }, handler),
+      : agent.compose(
+          (dispatch) => (opts, handler) =>
+            dispatch(
+              {
+                ...opts,
+                headersTimeout: Math.min(opts.headersTimeout ?? timeout, timeout),
+                bodyTimeout: Math.min(opts.bodyTimeout ?? timeout, timeout),
+              },
+              handler,
+            ),
         );
   return { dispatcher, close: () => agent.close() };
 }

@@ -9,13 +9,68 @@ const notFound = { '404': { description: 'Unknown id' } };
 export function webhookDocs(eventTypes: readonly string[]): ManagementRouteDoc[] {
   const s = webhookSchemas(eventTypes);
   return [
-    { method: 'post', path: '/webhooks', summary: 'Register a webhook endpoint; the answer carries its secret', body: s.create, responses: { '201': { description: 'Created', schema: endpoint.extend(secret.pick({ secret: true }).shape) }, '422': { description: 'Invalid body or refused URL' } } },
-    { method: 'get', path: '/webhooks', summary: 'List webhook endpoints (never with secrets)', responses: { '200': { description: 'Endpoints', schema: z.object({ data: z.array(endpoint) }) } } },
-    { method: 'get', path: '/webhooks/:id', summary: 'Read one endpoint', params: id, responses: { '200': { description: 'Endpoint', schema: endpoint }, ...notFound } },
-    { method: 'patch', path: '/webhooks/:id', summary: 'Change url, events, description or enabled', params: id, body: s.patch, responses: { '200': { description: 'Endpoint', schema: endpoint }, ...notFound } },
-    { method: 'delete', path: '/webhooks/:id', summary: 'Delete an endpoint; its pending deliveries become dead', params: id, responses: { '204': { description: 'Deleted' }, ...notFound } },
-    { method: 'get', path: '/webhooks/:id/secret', summary: 'Read the signing secret', params: id, responses: { '200': { description: 'Secret', schema: secret }, ...notFound } },
-    { method: 'post', path: '/webhooks/:id/rotate-secret', summary: 'New secret; the previous one keeps signing for 24 h', params: id, responses: { '200': { description: 'New secret', schema: secret }, ...notFound } },
-    { method: 'post', path: '/webhooks/:id/test', summary: 'Queue a webhook.test event to this endpoint only', params: id, responses: { '202': { description: 'Queued', schema: z.object({ event_id: z.string(), type: z.string(), deliveries: z.number().int() }) }, '409': { description: 'Endpoint disabled' }, ...notFound } },
+    {
+      method: 'post',
+      path: '/webhooks',
+      summary: 'Register a webhook endpoint; the answer carries its secret',
+      body: s.create,
+      responses: {
+        '201': { description: 'Created', schema: endpoint.extend(secret.pick({ secret: true }).shape) },
+        '422': { description: 'Invalid body or refused URL' },
+      },
+    },
+    {
+      method: 'get',
+      path: '/webhooks',
+      summary: 'List webhook endpoints (never with secrets)',
+      responses: { '200': { description: 'Endpoints', schema: z.object({ data: z.array(endpoint) }) } },
+    },
+    {
+      method: 'get',
+      path: '/webhooks/:id',
+      summary: 'Read one endpoint',
+      params: id,
+      responses: { '200': { description: 'Endpoint', schema: endpoint }, ...notFound },
+    },
+    {
+      method: 'patch',
+      path: '/webhooks/:id',
+      summary: 'Change url, events, description or enabled',
+      params: id,
+      body: s.patch,
+      responses: { '200': { description: 'Endpoint', schema: endpoint }, ...notFound },
+    },
+    {
+      method: 'delete',
+      path: '/webhooks/:id',
+      summary: 'Delete an endpoint; its pending deliveries become dead',
+      params: id,
+      responses: { '204': { description: 'Deleted' }, ...notFound },
+    },
+    {
+      method: 'get',
+      path: '/webhooks/:id/secret',
+      summary: 'Read the signing secret',
+      params: id,
+      responses: { '200': { description: 'Secret', schema: secret }, ...notFound },
+    },
+    {
+      method: 'post',
+      path: '/webhooks/:id/rotate-secret',
+      summary: 'New secret; the previous one keeps signing for 24 h',
+      params: id,
+      responses: { '200': { description: 'New secret', schema: secret }, ...notFound },
+    },
+    {
+      method: 'post',
+      path: '/webhooks/:id/test',
+      summary: 'Queue a webhook.test event to this endpoint only',
+      params: id,
+      responses: {
+        '202': { description: 'Queued', schema: z.object({ event_id: z.string(), type: z.string(), deliveries: z.number().int() }) },
+        '409': { description: 'Endpoint disabled' },
+        ...notFound,
+      },
+    },
   ];
 }

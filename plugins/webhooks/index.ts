@@ -81,11 +81,19 @@ export interface WebhooksPlugin extends TargetPlugin {
   /** The registration-time SSRF check. */
   checkUrl(url: string): Promise<UrlCheck>;
   /** @throws WebhookUrlError when the URL is refused. Does not validate `events`; see {@link eventPatternProblem}. */
-  create(input: { url: string; events: string[]; description?: string | null; enabled?: boolean }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
+  create(input: {
+    url: string;
+    events: string[];
+    description?: string | null;
+    enabled?: boolean;
+  }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
   list(): Promise<WebhookEndpoint[]>;
   get(id: string): Promise<WebhookEndpoint | null>;
   /** @throws WebhookUrlError when a new URL is refused. */
-  update(id: string, patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean }): Promise<WebhookEndpoint | null>;
+  update(
+    id: string,
+    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean },
+  ): Promise<WebhookEndpoint | null>;
   remove(id: string): Promise<boolean>;
   secret(id: string): Promise<EndpointSecret | null>;
   rotateSecret(id: string): Promise<EndpointSecret | null>;
@@ -106,8 +114,13 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
   if (!(disableAfterMs > 0)) throw new Error('webhooks disableAfterMs must be a positive number of milliseconds');
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('webhooks concurrency must be a whole number >= 1');
   if (schedule.some((d) => !(d >= 0))) throw new Error('webhooks schedule must be a list of delays in milliseconds >= 0');
-  const key = o.encryptionKey === undefined ? null : typeof o.encryptionKey === 'string' ? parseEncryptionKey(o.encryptionKey) : o.encryptionKey;
-  const policy: SsrfPolicy = { allowPrivateNetworks: o.allowPrivateNetworks ?? false, allowedHosts: o.allowedHosts ?? [], resolve: o.resolve };
+  const key =
+    o.encryptionKey === undefined ? null : typeof o.encryptionKey === 'string' ? parseEncryptionKey(o.encryptionKey) : o.encryptionKey;
+  const policy: SsrfPolicy = {
+    allowPrivateNetworks: o.allowPrivateNetworks ?? false,
+    allowedHosts: o.allowedHosts ?? [],
+    resolve: o.resolve,
+  };
   const logger = o.logger ?? silentLogger;
   const store = new WebhookStore({ db: o.db, target: WEBHOOKS_TARGET, key, cacheTtlMs: o.cacheTtlMs ?? 5000 });
   const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs });
@@ -213,7 +226,11 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     secret: (id) => store.secret(id),
     async rotateSecret(id) {
       const r = await store.rotate(id);
-      if (r) logger.info({ webhookId: id }, `webhook endpoint ${id} secret rotated; the previous one signs until ${r.previous_secret_expires_at}`);
+      if (r)
+        logger.info(
+          { webhookId: id },
+          `webhook endpoint ${id} secret rotated; the previous one signs until ${r.previous_secret_expires_at}`,
+        );
       return r;
     },
     disable,

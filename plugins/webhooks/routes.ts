@@ -21,7 +21,8 @@ async function urlChecked<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof WebhookUrlError) throw new HttpProblem(422, `The webhook url is not allowed: ${err.reason}`, [{ path: 'url', message: err.reason }]);
+    if (err instanceof WebhookUrlError)
+      throw new HttpProblem(422, `The webhook url is not allowed: ${err.reason}`, [{ path: 'url', message: err.reason }]);
     throw err;
   }
 }
@@ -54,7 +55,10 @@ function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: We
   router.post('/webhooks', requireJson, async (req, res) => {
     const body = parseOr422(s.create, req.body);
     const { endpoint, secret } = await urlChecked(() => webhooks.create(body));
-    noStore(res).status(201).location(`${req.baseUrl}/webhooks/${endpoint.id}`).json({ ...endpoint, secret });
+    noStore(res)
+      .status(201)
+      .location(`${req.baseUrl}/webhooks/${endpoint.id}`)
+      .json({ ...endpoint, secret });
   });
 
   router.get('/webhooks', async (_req, res) => {
@@ -95,7 +99,8 @@ function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: We
   router.post('/webhooks/:id/test', async (req, res) => {
     const endpoint = await webhooks.get(req.params.id);
     if (!endpoint) throw missing(req.params.id);
-    if (!endpoint.enabled) throw new HttpProblem(409, `Webhook endpoint ${endpoint.id} is disabled; enable it (PATCH enabled: true) before testing`);
+    if (!endpoint.enabled)
+      throw new HttpProblem(409, `Webhook endpoint ${endpoint.id} is disabled; enable it (PATCH enabled: true) before testing`);
     const event = webhooks.testEvent(endpoint.id);
     const { deliveries } = await relay.publish(event, { targets: [webhooks.name] });
     logger.info({ webhookId: endpoint.id, eventId: event.id }, `test event queued for webhook endpoint ${endpoint.id}`);

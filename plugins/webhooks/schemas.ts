@@ -41,14 +41,15 @@ export function webhookSchemas(known: readonly string[]) {
       });
     })
     .transform((list) => [...new Set(list)]);
-  const url = z
-    .string({ error: 'must be an http or https URL' })
-    .min(1)
-    .max(2048)
-    .pipe(safeString(2048));
+  const url = z.string({ error: 'must be an http or https URL' }).min(1).max(2048).pipe(safeString(2048));
   const description = freeText(1000).nullable();
   return {
     create: jsonObject({ url, events, description: description.optional(), enabled: z.boolean().optional() }),
-    patch: jsonObject({ url: url.optional(), events: events.optional(), description: description.optional(), enabled: z.boolean().optional() }),
+    patch: jsonObject({
+      url: url.optional(),
+      events: events.optional(),
+      description: description.optional(),
+      enabled: z.boolean().optional(),
+    }),
   };
 }

@@ -70,7 +70,10 @@ export function isPrivateAddress(ip: string): boolean {
 
 /** `[::1]` -> `::1`, `Example.COM.` -> `example.com`. */
 export function normaliseHostname(hostname: string): string {
-  return hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+  return hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
 }
 
 const defaultResolver: Resolver = async (hostname) => {
@@ -125,8 +128,10 @@ export async function checkWebhookUrl(input: string, policy: SsrfPolicy): Promis
   } catch {
     return { ok: false, reason: 'url must be an absolute http or https URL' };
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, reason: `only http and https URLs are allowed (got ${url.protocol})` };
-  if (url.username || url.password) return { ok: false, reason: 'url must not contain credentials; authenticate receivers with the signature' };
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { ok: false, reason: `only http and https URLs are allowed (got ${url.protocol})` };
+  if (url.username || url.password)
+    return { ok: false, reason: 'url must not contain credentials; authenticate receivers with the signature' };
   // Port 0 is no port: connecting to it fails on some systems and means "any" on others.
   if (url.port === '0') return { ok: false, reason: 'url must not use port 0' };
   const hostname = normaliseHostname(url.hostname);

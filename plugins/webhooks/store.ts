@@ -116,7 +116,12 @@ export class WebhookStore {
     return row ? toEndpoint(row) : null;
   }
 
-  async create(input: { url: string; events: string[]; description: string | null; enabled: boolean }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  async create(input: {
+    url: string;
+    events: string[];
+    description: string | null;
+    enabled: boolean;
+  }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const now = Date.now();
     const id = `wh_${ulid(now)}`;
     const secret = generateSecret();
@@ -125,7 +130,18 @@ export class WebhookStore {
       this.o.db.sequelize.query(
         `INSERT INTO relay_webhooks (id, url, events, description, enabled, secret, created_at, updated_at)
          VALUES (:id, :url, :events, :description, :enabled, :secret, :now, :now)`,
-        { replacements: { id, url: input.url, events: JSON.stringify(input.events), description: input.description, enabled: input.enabled, secret: this.seal(secret), now }, transaction },
+        {
+          replacements: {
+            id,
+            url: input.url,
+            events: JSON.stringify(input.events),
+            description: input.description,
+            enabled: input.enabled,
+            secret: this.seal(secret),
+            now,
+          },
+          transaction,
+        },
       ),
     );
     this.invalidate();
@@ -136,7 +152,10 @@ export class WebhookStore {
    * Change url, events, description or enabled. Re-enabling clears the disabled reason and the failure run;
    * disabling dead-letters the endpoint's pending deliveries (recover them after re-enabling).
    */
-  async update(id: string, patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean }): Promise<WebhookEndpoint | null> {
+  async update(
+    id: string,
+    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean },
+  ): Promise<WebhookEndpoint | null> {
     const now = Date.now();
     const sets = ['updated_at = :now'];
     const replacements: Record<string, unknown> = { id, now };
@@ -150,7 +169,11 @@ export class WebhookStore {
     if (patch.enabled === true) set('enabled = :enabled, disabled_reason = NULL, failing_since = NULL', 'enabled', true);
     if (patch.enabled === false) set("enabled = :enabled, disabled_reason = 'disabled by an administrator'", 'enabled', false);
     const found = await this.o.db.transaction(async (transaction) => {
-      const count = await this.o.db.sequelize.query(`UPDATE relay_webhooks SET ${sets.join(', ')} WHERE id = :id`, { replacements, transaction, type: QueryTypes.BULKUPDATE });
+      const count = await this.o.db.sequelize.query(`UPDATE relay_webhooks SET ${sets.join(', ')} WHERE id = :id`, {
+        replacements,
+        transaction,
+        type: QueryTypes.BULKUPDATE,
+      });
       if (Number(count) === 0) return false;
       if (patch.enabled === false) await this.deadLetter(id, 'webhook endpoint was disabled by an administrator', now, transaction);
       return true;
@@ -163,7 +186,11 @@ export class WebhookStore {
   async remove(id: string): Promise<boolean> {
     const now = Date.now();
     const found = await this.o.db.transaction(async (transaction) => {
-      const count = await this.o.db.sequelize.query('DELETE FROM relay_webhooks WHERE id = :id', { replacements: { id }, transaction, type: QueryTypes.BULKDELETE });
+      const count = await this.o.db.sequelize.query('DELETE FROM relay_webhooks WHERE id = :id', {
+        replacements: { id },
+        transaction,
+        type: QueryTypes.BULKDELETE,
+      });
       if (Number(count) === 0) return false;
       await this.deadLetter(id, 'webhook endpoint was deleted', now, transaction);
       return true;
@@ -214,7 +241,9 @@ export class WebhookStore {
     const sql = failing
       ? 'UPDATE relay_webhooks SET failing_since = :now WHERE id = :id AND failing_since IS NULL'
       : 'UPDATE relay_webhooks SET failing_since = NULL WHERE id = :id AND failing_since IS NOT NULL';
-    await this.o.db.transaction((transaction) => this.o.db.sequelize.query(sql, { replacements: { id, now }, transaction, type: QueryTypes.BULKUPDATE }));
+    await this.o.db.transaction((transaction) =>
+      this.o.db.sequelize.query(sql, { replacements: { id, now }, transaction, type: QueryTypes.BULKUPDATE }),
+    );
     this.invalidate();
   }
 
@@ -236,7 +265,11 @@ export class WebhookStore {
   }
 
   private async row(id: string, transaction?: Transaction): Promise<Row | null> {
-    const [row] = await this.o.db.sequelize.query<Row>('SELECT * FROM relay_webhooks WHERE id = :id', { replacements: { id }, type: QueryTypes.SELECT, transaction });
+    const [row] = await this.o.db.sequelize.query<Row>('SELECT * FROM relay_webhooks WHERE id = :id', {
+      replacements: { id },
+      type: QueryTypes.SELECT,
+      transaction,
+    });
     return row ?? null;
   }
 

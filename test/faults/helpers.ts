@@ -91,7 +91,9 @@ export class DbReader {
 
   /** The mentor's metric rows: marker -> how many rows carry it. */
   async mentorMarkers(): Promise<Map<number, number>> {
-    const rows = await this.rows<{ memory_total: unknown; n: unknown }>('SELECT memory_total, COUNT(*) AS n FROM metrics GROUP BY memory_total');
+    const rows = await this.rows<{ memory_total: unknown; n: unknown }>(
+      'SELECT memory_total, COUNT(*) AS n FROM metrics GROUP BY memory_total',
+    );
     return new Map(rows.map((r) => [Number(r.memory_total), Number(r.n)]));
   }
 

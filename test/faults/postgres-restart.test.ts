@@ -54,7 +54,8 @@ describe('PostgreSQL restarted under load (postgres)', () => {
     // Both hosts survived the restart and report ready again.
     expect(p.devices.child.exitCode).toBeNull();
     expect(p.mentor!.child.exitCode).toBeNull();
-    for (const url of [p.devicesUrl, p.mentorUrl]) await eventually(async () => (await fetch(`${url}/health/ready`)).status === 200, 60_000, 250);
+    for (const url of [p.devicesUrl, p.mentorUrl])
+      await eventually(async () => (await fetch(`${url}/health/ready`)).status === 200, 60_000, 250);
     // Refusals while the database was away are answers (not crashes) and never a promise; client errors are not expected.
     expect([...result.refused.keys()].every((s) => s >= 500)).toBe(true);
     expect(result.unanswered.size).toBe(0);

@@ -81,7 +81,9 @@ describe('two devices hosts and two workers on one PostgreSQL outbox (postgres)'
       const deliveries = await outbox.deliveries();
       expect(deliveries).toEqual({ succeeded: 2 * PER_HOST + devA.length + devB.length });
       // One attempt per delivery: nothing was retried, nothing claimed twice.
-      const [attempts] = await outbox.rows<{ n: unknown; d: unknown }>('SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS d FROM relay_attempts');
+      const [attempts] = await outbox.rows<{ n: unknown; d: unknown }>(
+        'SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS d FROM relay_attempts',
+      );
       expect(Number(attempts!.n)).toBe(Number(attempts!.d));
     } finally {
       await outbox.close();

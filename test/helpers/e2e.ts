@@ -61,7 +61,13 @@ export async function startPair(dialect: TestDialect, o: PairOptions = {}): Prom
   const adminToken = randomBytes(18).toString('base64url');
   const common = { DATA_DIR: dataDir, MENTOR_SIGNING_SECRET: secret, FORWARD_BACKOFF_BASE: '0.05' };
   const mentorEnv: Record<string, string> = { ...common, DATABASE_URL: dbs.mentor, DEVICES_API_URL: devicesUrl, ...o.mentorEnv };
-  const devicesEnv: Record<string, string> = { ...common, DATABASE_URL: dbs.devices, MENTOR_API_URL: mentorUrl, RELAY_ADMIN_TOKEN: adminToken, ...o.devicesEnv };
+  const devicesEnv: Record<string, string> = {
+    ...common,
+    DATABASE_URL: dbs.devices,
+    MENTOR_API_URL: mentorUrl,
+    RELAY_ADMIN_TOKEN: adminToken,
+    ...o.devicesEnv,
+  };
 
   const started: HostProcess[] = [];
   const cleanup = async () => {
@@ -105,7 +111,8 @@ export async function http(
   url: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON
+): Promise<{ status: number; body: any }> {
   const res = await fetch(url, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

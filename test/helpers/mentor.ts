@@ -34,10 +34,7 @@ async function reply(res: Response): Promise<Reply> {
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', body };
 }
 
-export async function startMentorFixture(
-  dialect: TestDialect,
-  env: Record<string, string> = {},
-): Promise<MentorFixture> {
+export async function startMentorFixture(dialect: TestDialect, env: Record<string, string> = {}): Promise<MentorFixture> {
   const target = dialect === 'postgres' ? await createPgDatabase('mentor_test') : createSqliteUrl();
   const config = loadConfig('mentor', { DATABASE_URL: target.url, PORT: '0', LOG_LEVEL: 'silent', ...env });
   let host: MentorHost;

@@ -45,7 +45,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** Variables of the test process that must not leak into a child's configuration. */
-const SCRUB = /^(PORT|HOST|DATABASE_URL|DATA_DIR|MENTOR_|DEVICES_API_URL|FORWARD_|RELAY_|WEBHOOK_|BODY_LIMIT|SCREENSHOT_|LOG_LEVEL|VITEST|NODE_OPTIONS)/;
+const SCRUB =
+  /^(PORT|HOST|DATABASE_URL|DATA_DIR|MENTOR_|DEVICES_API_URL|FORWARD_|RELAY_|WEBHOOK_|BODY_LIMIT|SCREENSHOT_|LOG_LEVEL|VITEST|NODE_OPTIONS)/;
 
 export interface CliProcess {
   child: ChildProcess;
@@ -79,7 +80,11 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
 }
 
 /** Run a CLI command to completion. */
-export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | string; output: string }> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number | string; output: string }> {
   const p = spawnCli(args, env);
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   const code = await p.exited;
@@ -144,7 +149,9 @@ export async function startHost(kind: 'devices' | 'mentor', env: Record<string, 
 export async function killAll(): Promise<void> {
   const waits: Array<Promise<void>> = [];
   for (const child of living) {
-    waits.push(new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))));
+    waits.push(
+      new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))),
+    );
     child.kill('SIGKILL');
   }
   await Promise.all(waits);

@@ -35,5 +35,9 @@ export async function relayFixture(dialect: TestDialect): Promise<RelayFixture> 
 let seq = 0;
 export function metricEvent(deviceid = 'dev-1', extra: Record<string, unknown> = {}): RelayEvent {
   seq += 1;
-  return createEvent({ type: 'metric.submitted', deviceid, data: { metricid: `m-${process.pid}-${seq}`, deviceid, cpu_usage: 12.5, ...extra } });
+  return createEvent({
+    type: 'metric.submitted',
+    deviceid,
+    data: { metricid: `m-${process.pid}-${seq}`, deviceid, cpu_usage: 12.5, ...extra },
+  });
 }

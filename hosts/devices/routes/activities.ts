@@ -58,5 +58,12 @@ export const activitiesDocs: RouteDoc[] = [
     body: activitiesBody,
     responses: { '200': { description: 'Stored', schema: z.object({ inserted: z.int() }) }, '404': { description: 'Unknown device' } },
   },
-  { method: 'get', path: '/devices/:id/activities', summary: 'Activities, newest first', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Activities' } } },
+  {
+    method: 'get',
+    path: '/devices/:id/activities',
+    summary: 'Activities, newest first',
+    tags: ['telemetry'],
+    query: listQuery,
+    responses: { '200': { description: 'Activities' } },
+  },
 ];

@@ -59,5 +59,12 @@ export const alertsDocs: RouteDoc[] = [
     body: alertsBody,
     responses: { '200': { description: 'Stored', schema: z.object({ inserted: z.int() }) }, '404': { description: 'Unknown device' } },
   },
-  { method: 'get', path: '/devices/:id/alerts', summary: 'Alerts, newest first', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Alerts' } } },
+  {
+    method: 'get',
+    path: '/devices/:id/alerts',
+    summary: 'Alerts, newest first',
+    tags: ['telemetry'],
+    query: listQuery,
+    responses: { '200': { description: 'Alerts' } },
+  },
 ];

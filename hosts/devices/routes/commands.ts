@@ -34,9 +34,14 @@ function checkCommandDevice(req: Request, deviceid: string, named: string | unde
   if (named === deviceid || (named === undefined && !signed)) return;
   req.log?.warn({ deviceid, bodyDeviceid: named ?? null }, 'refused a command whose body does not name the device of its path');
   if (!signed) {
-    throw new HttpProblem(422, 'The request body failed validation: deviceid', [{ path: 'deviceid', message: `must match the device in the path (${deviceid})` }]);
+    throw new HttpProblem(422, 'The request body failed validation: deviceid', [
+      { path: 'deviceid', message: `must match the device in the path (${deviceid})` },
+    ]);
   }
-  const detail = named === undefined ? 'the signed body must name its device (deviceid)' : `the signed body names another device than the path (${deviceid})`;
+  const detail =
+    named === undefined
+      ? 'the signed body must name its device (deviceid)'
+      : `the signed body names another device than the path (${deviceid})`;
   throw new HttpProblem(401, `Command refused: ${detail}`, undefined, { 'www-authenticate': 'Webhook' });
 }
 
@@ -75,7 +80,10 @@ export function commandsRouter(ctx: DevicesContext): Router {
     const deviceid = deviceIdOf(req);
     const limit = limitOf(req);
     await requireDevice(db, deviceid);
-    const rows = await select(db, "SELECT * FROM commands WHERE deviceid = :deviceid AND status = 'pending' ORDER BY seq LIMIT :limit", { deviceid, limit });
+    const rows = await select(db, "SELECT * FROM commands WHERE deviceid = :deviceid AND status = 'pending' ORDER BY seq LIMIT :limit", {
+      deviceid,
+      limit,
+    });
     res.json(rows.map(commandRecord));
   });
 
@@ -132,20 +140,43 @@ export const commandsDocs: RouteDoc[] = [
     tags: ['commands'],
     body: commandBody,
     responses: {
-      '200': { description: 'Queued (`created: false` for a redelivery)', schema: z.object({ status: z.literal('ok'), commandid: z.string(), deviceid: z.string(), created: z.boolean() }) },
-      '401': { description: 'Missing or invalid signature, a replayed webhook-id carrying another body, or (signed) a body whose `deviceid` is missing or names another device' },
+      '200': {
+        description: 'Queued (`created: false` for a redelivery)',
+        schema: z.object({ status: z.literal('ok'), commandid: z.string(), deviceid: z.string(), created: z.boolean() }),
+      },
+      '401': {
+        description:
+          'Missing or invalid signature, a replayed webhook-id carrying another body, or (signed) a body whose `deviceid` is missing or names another device',
+      },
       '422': { description: 'A field failed validation, or (unsigned) `deviceid` names another device than the path' },
       '404': { description: 'Unknown device' },
     },
   },
-  { method: 'get', path: '/devices/:id/commands/pending', summary: 'Pending commands, oldest first', tags: ['commands'], query: listQuery, responses: { '200': { description: 'Commands', schema: z.array(commandObject) } } },
-  { method: 'get', path: '/devices/:id/commands', summary: 'Commands, newest first', tags: ['commands'], query: listQuery, responses: { '200': { description: 'Commands', schema: z.array(commandObject) } } },
+  {
+    method: 'get',
+    path: '/devices/:id/commands/pending',
+    summary: 'Pending commands, oldest first',
+    tags: ['commands'],
+    query: listQuery,
+    responses: { '200': { description: 'Commands', schema: z.array(commandObject) } },
+  },
+  {
+    method: 'get',
+    path: '/devices/:id/commands',
+    summary: 'Commands, newest first',
+    tags: ['commands'],
+    query: listQuery,
+    responses: { '200': { description: 'Commands', schema: z.array(commandObject) } },
+  },
   {
     method: 'post',
     path: '/devices/commands/:commandid/result',
     summary: 'Report a command result (forwarded as `command.updated`)',
     tags: ['commands'],
     body: commandResultBody,
-    responses: { '200': { description: 'Updated', schema: z.object({ status: z.literal('ok'), commandid: z.string() }) }, '404': { description: 'Unknown command' } },
+    responses: {
+      '200': { description: 'Updated', schema: z.object({ status: z.literal('ok'), commandid: z.string() }) },
+      '404': { description: 'Unknown command' },
+    },
   },
 ];

@@ -62,7 +62,10 @@ export function devicesRouter(ctx: DevicesContext): Router {
             }
             set.push('token_hash = :tokenHash');
           }
-          await db.sequelize.query(`UPDATE devices SET ${set.join(', ')} WHERE deviceid = :deviceid`, { replacements: values, transaction: t });
+          await db.sequelize.query(`UPDATE devices SET ${set.join(', ')} WHERE deviceid = :deviceid`, {
+            replacements: values,
+            transaction: t,
+          });
         }
         const device = deviceRecord(await requireDevice(db, body.deviceid, t));
         tx.publish(createEvent({ type: 'device.registered', deviceid: device.deviceid, data: device, requestId: requestIdOf(req) }));
@@ -70,7 +73,9 @@ export function devicesRouter(ctx: DevicesContext): Router {
       },
       { savepoint: true },
     );
-    const answer = created ? { deviceid: body.deviceid, created: true, updated: null } : { deviceid: body.deviceid, created: null, updated: true };
+    const answer = created
+      ? { deviceid: body.deviceid, created: true, updated: null }
+      : { deviceid: body.deviceid, created: null, updated: true };
     res.json(deviceToken ? { ...answer, device_token: deviceToken } : answer);
   });
 
@@ -122,6 +127,19 @@ export const devicesDocs: RouteDoc[] = [
       '401': { description: 'DEVICE_AUTH=token: the device exists and the request lacks its current token (or the admin token)' },
     },
   },
-  { method: 'get', path: '/devices', summary: 'List devices, most recently seen first (DEVICE_AUTH=token: admin token)', tags: ['devices'], query: devicesQuery, responses: { '200': { description: 'Devices', schema: z.array(deviceObject) } } },
-  { method: 'get', path: '/devices/:id', summary: 'One device', tags: ['devices'], responses: { '200': { description: 'The device', schema: deviceObject }, '404': { description: 'Unknown device' } } },
+  {
+    method: 'get',
+    path: '/devices',
+    summary: 'List devices, most recently seen first (DEVICE_AUTH=token: admin token)',
+    tags: ['devices'],
+    query: devicesQuery,
+    responses: { '200': { description: 'Devices', schema: z.array(deviceObject) } },
+  },
+  {
+    method: 'get',
+    path: '/devices/:id',
+    summary: 'One device',
+    tags: ['devices'],
+    responses: { '200': { description: 'The device', schema: deviceObject }, '404': { description: 'Unknown device' } },
+  },
 ];

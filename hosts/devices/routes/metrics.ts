@@ -34,7 +34,10 @@ export function metricsRouter(ctx: DevicesContext): Router {
       });
       tx.insert('metrics', rows);
       const requestId = requestIdOf(req);
-      return { events: rows.map((r) => createEvent({ type: 'metric.submitted', deviceid, data: metricRecord(r), requestId })), result: rows.length };
+      return {
+        events: rows.map((r) => createEvent({ type: 'metric.submitted', deviceid, data: metricRecord(r), requestId })),
+        result: rows.length,
+      };
     });
     res.json(many ? { status: 'ok', inserted } : { status: 'ok' });
   });
@@ -51,14 +54,28 @@ export const metricsDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/devices/:id/metrics',
-    summary: 'Submit one metrics sample, or an array of up to INGEST_MAX_ITEMS (1000) stored together (each forwarded as `metric.submitted`)',
+    summary:
+      'Submit one metrics sample, or an array of up to INGEST_MAX_ITEMS (1000) stored together (each forwarded as `metric.submitted`)',
     tags: ['telemetry'],
     body: metricsRequest,
     responses: {
-      '200': { description: 'Stored (`inserted` answers an array)', schema: z.object({ status: z.literal('ok'), inserted: z.int().optional() }) },
+      '200': {
+        description: 'Stored (`inserted` answers an array)',
+        schema: z.object({ status: z.literal('ok'), inserted: z.int().optional() }),
+      },
       '404': { description: 'Unknown device' },
-      '422': { description: 'A field failed validation (an array element is named by its index, `[3].cpu_usage`), or the array has more than INGEST_MAX_ITEMS elements; nothing is stored' },
+      '422': {
+        description:
+          'A field failed validation (an array element is named by its index, `[3].cpu_usage`), or the array has more than INGEST_MAX_ITEMS elements; nothing is stored',
+      },
     },
   },
-  { method: 'get', path: '/devices/:id/metrics', summary: 'Metrics, newest first', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Metrics' } } },
+  {
+    method: 'get',
+    path: '/devices/:id/metrics',
+    summary: 'Metrics, newest first',
+    tags: ['telemetry'],
+    query: listQuery,
+    responses: { '200': { description: 'Metrics' } },
+  },
 ];

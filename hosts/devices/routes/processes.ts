@@ -72,5 +72,12 @@ export const processesDocs: RouteDoc[] = [
     body: processesBody,
     responses: { '200': { description: 'Stored', schema: z.object({ inserted: z.int() }) }, '404': { description: 'Unknown device' } },
   },
-  { method: 'get', path: '/devices/:id/processes', summary: 'The current process list', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Processes' } } },
+  {
+    method: 'get',
+    path: '/devices/:id/processes',
+    summary: 'The current process list',
+    tags: ['telemetry'],
+    query: listQuery,
+    responses: { '200': { description: 'Processes' } },
+  },
 ];

@@ -25,9 +25,17 @@ import type { Row } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
 const IMAGE_TYPES = [
-  { type: 'image/png', ext: 'png', test: (b: Buffer) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) },
+  {
+    type: 'image/png',
+    ext: 'png',
+    test: (b: Buffer) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+  },
   { type: 'image/jpeg', ext: 'jpg', test: (b: Buffer) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
-  { type: 'image/webp', ext: 'webp', test: (b: Buffer) => b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP' },
+  {
+    type: 'image/webp',
+    ext: 'webp',
+    test: (b: Buffer) => b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP',
+  },
 ];
 
 export const sniffImage = (bytes: Buffer) => IMAGE_TYPES.find((t) => t.test(bytes));
@@ -67,12 +75,24 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     const deviceid = deviceIdOf(req);
     if (req.is('application/json')) {
       const body = parseOr422(screenshotBody, req.body);
-      const row = { screenshotid: randomUUID(), deviceid, timestamp: Date.now(), path: body.path, resolution: body.resolution ?? null, size: body.size ?? null, content_type: null, file: null };
+      const row = {
+        screenshotid: randomUUID(),
+        deviceid,
+        timestamp: Date.now(),
+        path: body.path,
+        resolution: body.resolution ?? null,
+        size: body.size ?? null,
+        content_type: null,
+        file: null,
+      };
       created(res, await store(req, deviceid, row));
       return;
     }
     if (!req.is('multipart/form-data')) {
-      throw new HttpProblem(415, `Content-Type must be multipart/form-data or application/json (got ${JSON.stringify(req.headers['content-type'] ?? '')})`);
+      throw new HttpProblem(
+        415,
+        `Content-Type must be multipart/form-data or application/json (got ${JSON.stringify(req.headers['content-type'] ?? '')})`,
+      );
     }
     // Refuse an unknown device before reading (and buffering) its upload.
     await requireDevice(db, deviceid);
@@ -84,7 +104,8 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
 
   async function receiveUpload(req: Request, deviceid: string): Promise<Row> {
     const file = req.file;
-    if (!file) throw new HttpProblem(422, 'The request body failed validation: file', [{ path: 'file', message: 'an image file is required' }]);
+    if (!file)
+      throw new HttpProblem(422, 'The request body failed validation: file', [{ path: 'file', message: 'an image file is required' }]);
     const kind = sniffImage(file.buffer);
     if (!kind) throw new HttpProblem(415, 'The uploaded file is not a PNG, JPEG or WebP image');
     const fields = parseOr422(screenshotFields, req.body ?? {});
@@ -93,7 +114,16 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     const abs = path.join(config.dataDir, rel);
     await mkdir(path.dirname(abs), { recursive: true });
     await writeFile(abs, file.buffer);
-    const row = { screenshotid, deviceid, timestamp: Date.now(), path: rel, resolution: fields.resolution ?? null, size: file.size, content_type: kind.type, file: rel };
+    const row = {
+      screenshotid,
+      deviceid,
+      timestamp: Date.now(),
+      path: rel,
+      resolution: fields.resolution ?? null,
+      size: file.size,
+      content_type: kind.type,
+      file: rel,
+    };
     try {
       return await store(req, deviceid, row);
     } catch (err) {
@@ -113,7 +143,8 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     res.type(String(row.content_type)).setHeader('cache-control', 'private, max-age=86400, immutable');
     // Shown, never sniffed or run (nosniff and the CSP come from the base app); the name is ours (the id is a
     // validated UUID, the extension from the stored type), never the uploader's.
-    const ext = ({ 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as Record<string, string>)[String(row.content_type)] ?? 'bin';
+    const ext =
+      ({ 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as Record<string, string>)[String(row.content_type)] ?? 'bin';
     res.setHeader('Content-Disposition', `inline; filename="screenshot-${parsed.data.screenshotid}.${ext}"`);
     res.send(bytes);
   });
@@ -126,7 +157,14 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
   return router;
 }
 
-const screenshotCreated = z.object({ screenshotid: z.string(), deviceid: z.string(), timestamp: z.string(), path: z.string(), resolution: z.string().nullable(), size: z.int().nullable() });
+const screenshotCreated = z.object({
+  screenshotid: z.string(),
+  deviceid: z.string(),
+  timestamp: z.string(),
+  path: z.string(),
+  resolution: z.string().nullable(),
+  size: z.int().nullable(),
+});
 
 export const screenshotsDocs: RouteDoc[] = [
   {
@@ -137,8 +175,25 @@ export const screenshotsDocs: RouteDoc[] = [
     body: screenshotUpload,
     bodyContentType: 'multipart/form-data',
     altBodies: { 'application/json': screenshotBody },
-    responses: { '201': { description: 'Stored', schema: screenshotCreated }, '413': { description: 'Larger than SCREENSHOT_MAX_BYTES' }, '415': { description: 'Not a PNG, JPEG or WebP image' } },
+    responses: {
+      '201': { description: 'Stored', schema: screenshotCreated },
+      '413': { description: 'Larger than SCREENSHOT_MAX_BYTES' },
+      '415': { description: 'Not a PNG, JPEG or WebP image' },
+    },
   },
-  { method: 'get', path: '/screenshots/:screenshotid', summary: 'The image bytes of an uploaded screenshot', tags: ['telemetry'], responses: { '200': { description: 'The image', contentType: 'image/*' }, '404': { description: 'Unknown, or metadata only' } } },
-  { method: 'get', path: '/devices/:id/screenshots', summary: 'Screenshots, newest first', tags: ['telemetry'], query: listQuery, responses: { '200': { description: 'Screenshots' } } },
+  {
+    method: 'get',
+    path: '/screenshots/:screenshotid',
+    summary: 'The image bytes of an uploaded screenshot',
+    tags: ['telemetry'],
+    responses: { '200': { description: 'The image', contentType: 'image/*' }, '404': { description: 'Unknown, or metadata only' } },
+  },
+  {
+    method: 'get',
+    path: '/devices/:id/screenshots',
+    summary: 'Screenshots, newest first',
+    tags: ['telemetry'],
+    query: listQuery,
+    responses: { '200': { description: 'Screenshots' } },
+  },
 ];

@@ -30,7 +30,17 @@ export function deviceRecord(r: Row) {
   };
 }
 
-export const METRIC_FIELDS = ['cpu_usage', 'cpu_temp', 'memory_total', 'memory_used', 'swap_used', 'disk_total', 'disk_used', 'net_bytes_in', 'net_bytes_out'] as const;
+export const METRIC_FIELDS = [
+  'cpu_usage',
+  'cpu_temp',
+  'memory_total',
+  'memory_used',
+  'swap_used',
+  'disk_total',
+  'disk_used',
+  'net_bytes_in',
+  'net_bytes_out',
+] as const;
 
 export function metricRecord(r: Row) {
   const out: Record<string, unknown> = { metricid: String(r.metricid), deviceid: String(r.deviceid), timestamp: iso(r.timestamp) };
@@ -100,5 +110,12 @@ export function commandRecord(r: Row) {
 /** `command.updated` event data (what the mentor's `POST /commands/status` takes). */
 export function commandUpdate(r: Row) {
   const c = commandRecord(r);
-  return { commandid: c.commandid, deviceid: c.deviceid, status: c.status, result: c.result, exit_code: c.exit_code, updated_at: c.updated_at };
+  return {
+    commandid: c.commandid,
+    deviceid: c.deviceid,
+    status: c.status,
+    result: c.result,
+    exit_code: c.exit_code,
+    updated_at: c.updated_at,
+  };
 }

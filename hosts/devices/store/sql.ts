@@ -28,7 +28,13 @@ export async function requireDevice(db: Database, deviceid: string, t?: Transact
 export async function insertRecords(db: Database, table: string, records: Row[], transaction: Transaction): Promise<void> {
   if (records.length === 0) return;
   const columns = Object.keys(records[0]!);
-  await insertRows(db.sequelize, table, columns, records.map((r) => columns.map((c) => r[c] ?? null)), transaction);
+  await insertRows(
+    db.sequelize,
+    table,
+    columns,
+    records.map((r) => columns.map((c) => r[c] ?? null)),
+    transaction,
+  );
 }
 
 /** The newest `limit` rows of one device's table (`seq` breaks ties within a millisecond). */

@@ -30,9 +30,11 @@ export function commandsRouter(db: Database, relay: Relay, signingSecret: string
     const { command_text } = parseOr422(newCommandSchema, req.body);
     const verb = command_text.split(/\s+/, 1)[0]!;
     if (!ALLOWED.has(verb)) {
-      throw new HttpProblem(400, `Command "${verb.slice(0, 64)}" is not allowed; the first word must be one of ${COMMAND_WHITELIST.join(', ')}`, [
-        { path: 'command_text', message: `must start with one of ${COMMAND_WHITELIST.join(', ')}` },
-      ]);
+      throw new HttpProblem(
+        400,
+        `Command "${verb.slice(0, 64)}" is not allowed; the first word must be one of ${COMMAND_WHITELIST.join(', ')}`,
+        [{ path: 'command_text', message: `must start with one of ${COMMAND_WHITELIST.join(', ')}` }],
+      );
     }
     const command = await createCommand(db, relay, { deviceid, command_text, requestId: requestIdOf(req) });
     if (!command) throw notFound(`Device ${deviceid} is not registered`);
@@ -83,7 +85,10 @@ export const commandRoutes: RouteDoc[] = [
     tags: ['ingest', 'commands'],
     body: commandStatusSchema,
     responses: {
-      '200': { description: 'Applied (or stale and ignored)', schema: z.object({ status: z.literal('ok'), applied: z.boolean(), command }) },
+      '200': {
+        description: 'Applied (or stale and ignored)',
+        schema: z.object({ status: z.literal('ok'), applied: z.boolean(), command }),
+      },
       '401': { description: 'Missing or invalid signature (when MENTOR_SIGNING_SECRET is set)' },
       '404': { description: 'Unknown command' },
       '422': { description: 'A field failed validation' },

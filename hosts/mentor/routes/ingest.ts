@@ -8,7 +8,16 @@ import { z } from 'zod';
 import type { Database } from '../../../lib/db.js';
 import { HttpProblem, parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { activitySchema, alertSchema, deviceId, metricSchema, processArraySchema, processEnvelopeSchema, registrationSchema, screenshotSchema } from '../schemas.js';
+import {
+  activitySchema,
+  alertSchema,
+  deviceId,
+  metricSchema,
+  processArraySchema,
+  processEnvelopeSchema,
+  registrationSchema,
+  screenshotSchema,
+} from '../schemas.js';
 import type { ProcessSnapshot } from '../schemas.js';
 import { requireSignature } from '../../shared/signature.js';
 import { registerDevice, replaceProcesses } from '../store/devices.js';
@@ -20,24 +29,38 @@ function parseRecords<S extends z.ZodType>(schema: S, body: unknown): Array<z.ou
   return Array.isArray(body) ? parseOr422(z.array(schema), body) : [parseOr422(schema, body)];
 }
 
-const storeResult = z.object({ status: z.literal('ok'), received: z.number().int(), stored: z.number().int(), duplicates: z.number().int() });
+const storeResult = z.object({
+  status: z.literal('ok'),
+  received: z.number().int(),
+  stored: z.number().int(),
+  duplicates: z.number().int(),
+});
 
 const INGEST: Array<{ path: string; kind: RecordKindName; schema: z.ZodType; summary: string }> = [
   { path: '/devices/metrics', kind: 'metrics', schema: metricSchema, summary: 'Store forwarded metrics (one or an array)' },
   { path: '/devices/activity', kind: 'activities', schema: activitySchema, summary: 'Store forwarded activities (one or an array)' },
   { path: '/devices/alerts', kind: 'alerts', schema: alertSchema, summary: 'Store forwarded alerts (one or an array)' },
-  { path: '/devices/screenshots', kind: 'screenshots', schema: screenshotSchema, summary: 'Store forwarded screenshot records (one or an array)' },
+  {
+    path: '/devices/screenshots',
+    kind: 'screenshots',
+    schema: screenshotSchema,
+    summary: 'Store forwarded screenshot records (one or an array)',
+  },
 ];
 
 /** `POST /devices/{id}/alerts`: items may omit `deviceid`; one that names another device is refused. */
 function alertsForDevice(req: Request): unknown {
   const deviceid = parseOr422(deviceId, req.params.id, 'path');
   const fill = (item: unknown) =>
-    item && typeof item === 'object' && !Array.isArray(item) && (item as { deviceid?: unknown }).deviceid === undefined ? { ...item, deviceid } : item;
+    item && typeof item === 'object' && !Array.isArray(item) && (item as { deviceid?: unknown }).deviceid === undefined
+      ? { ...item, deviceid }
+      : item;
   const body = Array.isArray(req.body) ? req.body.map(fill) : fill(req.body);
   const records = parseRecords(alertSchema, body);
   const errors = records.flatMap((r, i) =>
-    r.deviceid === deviceid ? [] : [{ path: Array.isArray(req.body) ? `[${i}].deviceid` : 'deviceid', message: `must match the device in the path (${deviceid})` }],
+    r.deviceid === deviceid
+      ? []
+      : [{ path: Array.isArray(req.body) ? `[${i}].deviceid` : 'deviceid', message: `must match the device in the path (${deviceid})` }],
   );
   if (errors.length > 0) throw new HttpProblem(422, `The request body failed validation: ${errors.map((e) => e.path).join(', ')}`, errors);
   return records;
@@ -97,20 +120,25 @@ export const ingestRoutes: RouteDoc[] = [
     summary: 'Upsert a device; a registration older than the stored one is ignored',
     tags: ['ingest'],
     body: registrationSchema,
-    responses: { ...ok(z.object({ status: z.literal('ok'), deviceid: z.string(), created: z.boolean(), applied: z.boolean() })), ...refused },
+    responses: {
+      ...ok(z.object({ status: z.literal('ok'), deviceid: z.string(), created: z.boolean(), applied: z.boolean() })),
+      ...refused,
+    },
   },
-  ...INGEST.map(({ path, schema, summary }): RouteDoc => ({
-    method: 'post',
-    path,
-    summary,
-    tags: ['ingest'],
-    body: z.union([schema, z.array(schema)]),
-    responses: { ...ok(storeResult), ...refused },
-  })),
+  ...INGEST.map(
+    ({ path, schema, summary }): RouteDoc => ({
+      method: 'post',
+      path,
+      summary,
+      tags: ['ingest'],
+      body: z.union([schema, z.array(schema)]),
+      responses: { ...ok(storeResult), ...refused },
+    }),
+  ),
   {
     method: 'post',
     path: '/devices/:id/alerts',
-    summary: "Store forwarded alerts of one device (items may omit deviceid)",
+    summary: 'Store forwarded alerts of one device (items may omit deviceid)',
     tags: ['ingest'],
     body: z.union([alertSchema.partial({ deviceid: true }), z.array(alertSchema.partial({ deviceid: true }))]),
     responses: { ...ok(storeResult), ...refused },

@@ -70,14 +70,24 @@ const list = (description: string): RouteDoc['responses'] => ({
 });
 
 export const readRoutes: RouteDoc[] = [
-  { method: 'get', path: '/devices', summary: 'Devices, most recently seen first', tags: ['read'], query: listQuerySchema, responses: list('Devices') },
+  {
+    method: 'get',
+    path: '/devices',
+    summary: 'Devices, most recently seen first',
+    tags: ['read'],
+    query: listQuerySchema,
+    responses: list('Devices'),
+  },
   {
     method: 'get',
     path: '/devices/:id',
     summary: 'One device',
     tags: ['read'],
     params: { id: 'Device id' },
-    responses: { '200': { description: 'The device', schema: z.record(z.string(), z.unknown()) }, '404': { description: 'Unknown device' } },
+    responses: {
+      '200': { description: 'The device', schema: z.record(z.string(), z.unknown()) },
+      '404': { description: 'Unknown device' },
+    },
   },
   ...Object.keys(LISTS).map(
     (name): RouteDoc => ({
@@ -90,5 +100,12 @@ export const readRoutes: RouteDoc[] = [
       responses: list(name),
     }),
   ),
-  { method: 'get', path: '/activities', summary: 'Activities of every device, newest first', tags: ['read'], query: activitiesQuerySchema, responses: list('Activities') },
+  {
+    method: 'get',
+    path: '/activities',
+    summary: 'Activities of every device, newest first',
+    tags: ['read'],
+    query: activitiesQuerySchema,
+    responses: list('Activities'),
+  },
 ];

@@ -45,7 +45,16 @@ export async function createCommand(
       requestId: input.requestId ?? null,
     });
     await relay.publish(event, { transaction: t });
-    return { commandid, deviceid: input.deviceid, command_text: input.command_text, status: 'pending', result: null, exit_code: null, created_at: createdAt, updated_at: createdAt };
+    return {
+      commandid,
+      deviceid: input.deviceid,
+      command_text: input.command_text,
+      status: 'pending',
+      result: null,
+      exit_code: null,
+      created_at: createdAt,
+      updated_at: createdAt,
+    };
   });
 }
 
@@ -80,7 +89,10 @@ export async function updateCommandStatus(db: Database, s: CommandStatus): Promi
 }
 
 export async function listCommands(db: Database, deviceid: string, limit: number): Promise<Row[]> {
-  const found = await rows(db, 'SELECT * FROM commands WHERE deviceid = $1 ORDER BY created_at DESC, commandid DESC LIMIT $2', [deviceid, limit]);
+  const found = await rows(db, 'SELECT * FROM commands WHERE deviceid = $1 ORDER BY created_at DESC, commandid DESC LIMIT $2', [
+    deviceid,
+    limit,
+  ]);
   return found.map((r) => mapRow(r, COMMAND_COLUMNS));
 }
 

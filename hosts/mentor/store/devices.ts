@@ -95,7 +95,15 @@ export async function replaceProcesses(db: Database, s: ProcessSnapshot): Promis
     );
     if (won.length === 0) return { deviceid: s.deviceid, replaced: false, inserted: 0 };
     await db.sequelize.query('DELETE FROM processes WHERE deviceid = $1', { bind: [s.deviceid], transaction: t });
-    const values = s.processes.map((p) => [s.deviceid, s.snapshotAt, p.pid, p.process_name, p.cpu ?? null, p.memory ?? null, p.command_text ?? null]);
+    const values = s.processes.map((p) => [
+      s.deviceid,
+      s.snapshotAt,
+      p.pid,
+      p.process_name,
+      p.cpu ?? null,
+      p.memory ?? null,
+      p.command_text ?? null,
+    ]);
     await insertRows(db.sequelize, 'processes', PROCESS_COLUMNS, values, t);
     return { deviceid: s.deviceid, replaced: true, inserted: values.length };
   });
@@ -103,12 +111,16 @@ export async function replaceProcesses(db: Database, s: ProcessSnapshot): Promis
 
 /** The device's current process list, busiest first. */
 export async function listProcesses(db: Database, deviceid: string, limit: number): Promise<Row[]> {
-  const found = await rows(
-    db,
-    'SELECT * FROM processes WHERE deviceid = $1 ORDER BY cpu DESC NULLS LAST, pid LIMIT $2',
-    [deviceid, limit],
-  );
+  const found = await rows(db, 'SELECT * FROM processes WHERE deviceid = $1 ORDER BY cpu DESC NULLS LAST, pid LIMIT $2', [deviceid, limit]);
   return found.map((r) =>
-    mapRow(r, { deviceid: 'text', pid: 'int', process_name: 'text', cpu: 'float', memory: 'int', command_text: 'text', snapshot_at: 'time' }),
+    mapRow(r, {
+      deviceid: 'text',
+      pid: 'int',
+      process_name: 'text',
+      cpu: 'float',
+      memory: 'int',
+      command_text: 'text',
+      snapshot_at: 'time',
+    }),
   );
 }

@@ -37,7 +37,15 @@ export const RECORD_KINDS = {
   activities: {
     table: 'activities',
     key: 'activityid',
-    columns: { activityid: 'text', deviceid: 'text', timestamp: 'time', activity_type: 'text', description: 'text', app: 'text', duration: 'float' },
+    columns: {
+      activityid: 'text',
+      deviceid: 'text',
+      timestamp: 'time',
+      activity_type: 'text',
+      description: 'text',
+      app: 'text',
+      duration: 'float',
+    },
   },
   alerts: {
     table: 'alerts',
@@ -56,7 +64,15 @@ export const RECORD_KINDS = {
   screenshots: {
     table: 'screenshots',
     key: 'screenshotid',
-    columns: { screenshotid: 'text', deviceid: 'text', timestamp: 'time', path: 'text', resolution: 'text', size: 'int', content_type: 'text' },
+    columns: {
+      screenshotid: 'text',
+      deviceid: 'text',
+      timestamp: 'time',
+      path: 'text',
+      resolution: 'text',
+      size: 'int',
+      content_type: 'text',
+    },
   },
 } as const satisfies Record<string, RecordKind>;
 
@@ -76,7 +92,9 @@ export async function storeRecords(db: Database, kind: RecordKind, records: Arra
   if (records.length === 0) return { received: 0, stored: 0, duplicates: 0 };
   const now = Date.now();
   const names = [...Object.keys(kind.columns), 'received_at'];
-  const values = records.map((r) => names.map((n) => (n === 'received_at' ? now : n === 'timestamp' ? (r.timestamp ?? now) : (r[n] ?? null))));
+  const values = records.map((r) =>
+    names.map((n) => (n === 'received_at' ? now : n === 'timestamp' ? (r.timestamp ?? now) : (r[n] ?? null))),
+  );
   const stored = await db.transaction((t) => insertIgnore(db.sequelize, kind.table, kind.key, names, values, t));
   return { received: records.length, stored, duplicates: records.length - stored };
 }

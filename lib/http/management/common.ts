@@ -6,7 +6,9 @@ import { safeString } from '../strings.js';
 
 /** A JSON body is required (415 otherwise) unless the request has none at all. */
 export const optionalJson: RequestHandler = (req, res, next) => {
-  const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+  const hasBody =
+    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
+    req.headers['transfer-encoding'] !== undefined;
   if (!hasBody) {
     req.body = {};
     next();

@@ -40,15 +40,64 @@ const notFound = { '404': { description: 'Unknown id' } };
 const tags = ['management'];
 
 const CORE_DOCS: ManagementRouteDoc[] = [
-  { method: 'get', path: '/deliveries', summary: 'The delivery log, newest first, cursor-paginated', query: listQuery, responses: { '200': { description: 'A page', schema: z.object({ data: z.array(delivery), next_cursor: z.string().nullable() }) } } },
-  { method: 'get', path: '/deliveries/:id', summary: 'One delivery with every attempt', params: deliveryIdParam, responses: { '200': { description: 'Delivery', schema: delivery.extend({ event: z.unknown(), attempts_log: z.array(attempt) }) }, ...notFound } },
-  { method: 'post', path: '/deliveries/:id/retry', summary: 'Re-queue one delivery (not while in flight)', params: deliveryIdParam, responses: { '202': { description: 'Re-queued', schema: z.object({ id: z.number().int(), status: z.literal('pending') }) }, '409': { description: 'In flight' }, ...notFound } },
-  { method: 'post', path: '/deliveries/recover', summary: 'Re-queue every dead delivery created in a window', body: recoverBody, responses: { '200': { description: 'Re-queued', schema: z.object({ requeued: z.number().int() }) } } },
-  { method: 'post', path: '/reconcile', summary: 'Re-publish stored records to the mentor (idempotent)', body: reconcileBody, responses: { '200': { description: 'Re-published', schema: z.object({ republished: z.number().int() }) }, '503': { description: 'No record store wired' } } },
+  {
+    method: 'get',
+    path: '/deliveries',
+    summary: 'The delivery log, newest first, cursor-paginated',
+    query: listQuery,
+    responses: { '200': { description: 'A page', schema: z.object({ data: z.array(delivery), next_cursor: z.string().nullable() }) } },
+  },
+  {
+    method: 'get',
+    path: '/deliveries/:id',
+    summary: 'One delivery with every attempt',
+    params: deliveryIdParam,
+    responses: {
+      '200': { description: 'Delivery', schema: delivery.extend({ event: z.unknown(), attempts_log: z.array(attempt) }) },
+      ...notFound,
+    },
+  },
+  {
+    method: 'post',
+    path: '/deliveries/:id/retry',
+    summary: 'Re-queue one delivery (not while in flight)',
+    params: deliveryIdParam,
+    responses: {
+      '202': { description: 'Re-queued', schema: z.object({ id: z.number().int(), status: z.literal('pending') }) },
+      '409': { description: 'In flight' },
+      ...notFound,
+    },
+  },
+  {
+    method: 'post',
+    path: '/deliveries/recover',
+    summary: 'Re-queue every dead delivery created in a window',
+    body: recoverBody,
+    responses: { '200': { description: 'Re-queued', schema: z.object({ requeued: z.number().int() }) } },
+  },
+  {
+    method: 'post',
+    path: '/reconcile',
+    summary: 'Re-publish stored records to the mentor (idempotent)',
+    body: reconcileBody,
+    responses: {
+      '200': { description: 'Re-published', schema: z.object({ republished: z.number().int() }) },
+      '503': { description: 'No record store wired' },
+    },
+  },
 ];
 
 /** Descriptors of every management route, the extensions' first (all need `Authorization: Bearer`). */
 export function managementDocs(extensions: readonly ManagementExtension[] = []): RouteDoc[] {
   const docs = [...extensions.flatMap((e) => e.docs), ...CORE_DOCS];
-  return docs.map((d) => ({ ...d, tags, auth: true, responses: { ...d.responses, '401': { description: 'Missing or wrong bearer token' }, '503': d.responses['503'] ?? { description: 'RELAY_ADMIN_TOKEN not configured' } } }));
+  return docs.map((d) => ({
+    ...d,
+    tags,
+    auth: true,
+    responses: {
+      ...d.responses,
+      '401': { description: 'Missing or wrong bearer token' },
+      '503': d.responses['503'] ?? { description: 'RELAY_ADMIN_TOKEN not configured' },
+    },
+  }));
 }
