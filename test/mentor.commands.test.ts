@@ -80,6 +80,12 @@ describe.each(DIALECTS)('mentor commands (%s)', (dialect) => {
     const none = await m.post('/devices/dev-1/commands', { command_text: 'status' });
     expect(none.status).toBe(401);
     expect(none.contentType).toContain('application/problem+json');
+    // The token is checked before the body is read: a malformed or oversized body without it is a 401 too.
+    for (const body of ['{"command_text":', 'x'.repeat(2 * 1024 * 1024)]) {
+      const r = await fetch(`${m.url}/devices/dev-1/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(r.status).toBe(401);
+      await r.arrayBuffer();
+    }
     const wrong = await m.post('/devices/dev-1/commands', { command_text: 'status' }, { headers: { authorization: 'Bearer nope' } });
     expect(wrong.status).toBe(401);
     expect(JSON.stringify(wrong.body)).not.toContain('mentor-admin-token');

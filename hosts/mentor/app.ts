@@ -11,7 +11,8 @@ import { createBaseApp, finishApp } from '../shared/app.js';
 import { buildOpenApi, OPS_ROUTES } from '../../lib/http/openapi.js';
 import { mountOps } from '../shared/ops.js';
 import type { Relay } from '../../lib/relay.js';
-import { commandRoutes, commandsRouter } from './routes/commands.js';
+import { COMMAND_CREATE_PATHS, commandRoutes, commandsRouter } from './routes/commands.js';
+import { requireAdminToken } from '../../lib/http/auth.js';
 import { ingestRouter, ingestRoutes } from './routes/ingest.js';
 import { readRouter, readRoutes } from './routes/read.js';
 
@@ -38,10 +39,14 @@ export function mentorOpenApi(): Record<string, unknown> {
 }
 
 export function createMentorApp({ config, db, relay, logger, registry }: MentorAppDeps): Express {
-  const app = createBaseApp({ service: 'mentor', logger, bodyLimit: config.bodyLimit });
+  // Creating a command takes the admin token when one is set, checked before the body is read.
+  const guardsBeforeBody = config.adminToken
+    ? COMMAND_CREATE_PATHS.map((path) => ({ path, guard: requireAdminToken(config.adminToken!) }))
+    : [];
+  const app = createBaseApp({ service: 'mentor', logger, bodyLimit: config.bodyLimit, guardsBeforeBody });
   mountOps(app, { service: 'mentor', db, registry, openapi: mentorOpenApi });
   app.use(ingestRouter(db, config.mentorSigningSecret));
-  app.use(commandsRouter(db, relay, config.mentorSigningSecret, config.adminToken));
+  app.use(commandsRouter(db, relay, config.mentorSigningSecret));
   app.use(readRouter(db, config.mentorReadToken));
   return finishApp(app, logger);
 }

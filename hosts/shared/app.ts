@@ -31,6 +31,12 @@ export interface BaseAppOptions {
    * (401 before any 400 or 413).
    */
   parsedByRouters?: readonly string[];
+  /**
+   * Guards that must answer before any body is read (an admin token check): each is mounted for POST on
+   * its path ahead of the JSON parser, so a request without the token gets 401, never a 400 or 413 about
+   * a body it had no right to send.
+   */
+  guardsBeforeBody?: ReadonlyArray<{ path: string; guard: RequestHandler }>;
 }
 
 /** JSON answers load nothing and may not be framed; a route serving a page sets its own with `withCsp`. */
@@ -59,7 +65,7 @@ export function requestIdOf(req: IncomingMessage & { id?: unknown }): string {
   return v && REQUEST_ID.test(v) ? v : randomUUID();
 }
 
-export function createBaseApp({ logger, bodyLimit, parsedByRouters = [] }: BaseAppOptions): Express {
+export function createBaseApp({ logger, bodyLimit, parsedByRouters = [], guardsBeforeBody = [] }: BaseAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -91,6 +97,7 @@ export function createBaseApp({ logger, bodyLimit, parsedByRouters = [] }: BaseA
     }),
     withCsp(JSON_CSP),
   );
+  for (const { path, guard } of guardsBeforeBody) app.post(path, guard);
   const parse = jsonBody({ limit: bodyLimit });
   // Express matches routes case-insensitively, so the skip does too.
   const skipped = parsedByRouters.map((p) => p.toLowerCase());

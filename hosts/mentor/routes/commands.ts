@@ -3,8 +3,6 @@
  * devices host, and the device's result comes back as a forward to `POST /commands/status`.
  */
 import { Router } from 'express';
-import type { RequestHandler } from 'express';
-import { requireAdminToken } from '../../../lib/http/auth.js';
 import { z } from 'zod';
 import type { Database } from '../../../lib/db.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
@@ -20,12 +18,14 @@ const ALLOWED = new Set<string>(COMMAND_WHITELIST);
 /**
  * Creating a remote command is the one mentor route that acts on devices, so when `RELAY_ADMIN_TOKEN` is
  * set on the mentor it requires that bearer token (without one it stays open, as the seed's mentor was).
+ * The app checks it before reading the body (`guardsBeforeBody` in hosts/shared/app.ts).
  */
-export function commandsRouter(db: Database, relay: Relay, signingSecret: string | undefined, adminToken?: string): Router {
-  const router = Router();
-  const guard: RequestHandler = adminToken ? requireAdminToken(adminToken) : (_req, _res, next) => next();
+export const COMMAND_CREATE_PATHS = ['/devices/:id/commands'];
 
-  router.post('/devices/:id/commands', guard, requireJson, async (req, res) => {
+export function commandsRouter(db: Database, relay: Relay, signingSecret: string | undefined): Router {
+  const router = Router();
+
+  router.post('/devices/:id/commands', requireJson, async (req, res) => {
     const deviceid = parseOr422(deviceId, req.params.id, 'path');
     const { command_text } = parseOr422(newCommandSchema, req.body);
     const verb = command_text.split(/\s+/, 1)[0]!;
