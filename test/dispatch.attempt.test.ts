@@ -113,4 +113,45 @@ describe('ResultBuffer', () => {
     expect(statements).toHaveLength(1);
     expect(statements[0]).toContain('UPDATE relay_deliveries');
   });
+  it('a flush resolves only when every buffered result is written, even while another flush is writing', async () => {
+    const statements: string[] = [];
+    let release: () => void = () => undefined;
+    const first = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const db = {
+      dialect: 'sqlite',
+      sequelize: { query: async (sql: string) => void statements.push(sql) },
+      transaction: async (fn: (t: Transaction) => Promise<void>) => {
+        calls += 1;
+        // The first write waits to be released; the second takes a while: stop() must not return before it ends.
+        await (calls === 1 ? first : new Promise((r) => setTimeout(r, 20)));
+        await fn({} as Transaction);
+      },
+    } as unknown as Database;
+    const buffer = new ResultBuffer({
+      db,
+      workerId: 'w',
+      flushIntervalMs: 5,
+      pollIntervalMs: 10,
+      active: () => true,
+      report: () => undefined,
+    });
+    const update = (id: number) => [
+      { ids: [id], status: 'succeeded' as const, spent: 1, nextAttemptAt: null, statusCode: 200, error: null },
+    ];
+    buffer.add([], update(1));
+    const a = buffer.flush();
+    buffer.add([], update(2));
+    const b = buffer.flush();
+    release();
+    await b;
+    expect(statements).toHaveLength(2);
+    expect(buffer.pending).toBe(0);
+    await a;
+    // After close (the dispatcher stopped), nothing more is written: the database may be closing.
+    buffer.close();
+    buffer.add([], update(3));
+    await buffer.flush();
+    expect(statements).toHaveLength(2);
+  });
 });

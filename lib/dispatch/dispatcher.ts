@@ -146,6 +146,7 @@ export class Dispatcher {
       clearTimeout(timer);
       this.alarm.clear();
       await this.results.flush();
+      this.results.close();
     })();
     return this.stopping;
   }

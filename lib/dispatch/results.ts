@@ -24,6 +24,7 @@ export class ResultBuffer {
   private updates: StatusUpdate[] = [];
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
+  private closed = false;
 
   constructor(private readonly o: ResultBufferOptions) {}
 
@@ -47,10 +48,29 @@ export class ResultBuffer {
     }, this.o.flushIntervalMs);
   }
 
-  /** Write everything buffered; resolves when the buffer is empty or the dispatcher no longer wants retries. */
-  flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.pending ? this.flush() : undefined));
-    if (this.pending === 0) return Promise.resolve();
+  /**
+   * Write everything buffered, including what another flush is writing right now: resolves when the buffer
+   * is empty and no write is in flight, or when a write failed and the dispatcher no longer wants retries.
+   * (Two flushes used to race: the second could resolve while the first was still writing, so `stop()`
+   * returned and the database closed under a write.)
+   */
+  async flush(): Promise<void> {
+    while (this.flushing || this.pending > 0) {
+      if (!this.flushing) {
+        if (this.closed) return;
+        this.write();
+      }
+      await this.flushing;
+      if (this.pending > 0 && !this.o.active()) return;
+    }
+  }
+
+  /** After the dispatcher's last flush: nothing more is written (the database may be closing). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private write(): void {
     const attempts = this.attempts;
     const updates = this.updates;
     this.attempts = [];
@@ -66,9 +86,5 @@ export class ResultBuffer {
       .finally(() => {
         this.flushing = null;
       });
-    return this.flushing.then(() => {
-      if (this.pending && this.o.active()) return this.flush();
-      return undefined;
-    });
   }
 }
