@@ -140,8 +140,8 @@ export const commandStatusSchema = z.object({
 });
 export type CommandStatus = z.output<typeof commandStatusSchema>;
 
-/** Commands a device agent knows; anything else is refused before it is stored or sent. */
-export const COMMAND_WHITELIST = ['get_info', 'status', 'restart', 'get_processes', 'get_logs', 'restart_service', 'screenshot'] as const;
+/** The allow-list lives in hosts/shared/commands.ts (the devices host enforces it too). */
+export { COMMAND_WHITELIST } from '../shared/commands.js';
 
 export const newCommandSchema = z.object({
   command_text: freeText(1000).trim().min(1, 'must not be empty'),
