@@ -83,7 +83,8 @@ const screenshotSpec: Spec = {
   size: count,
 };
 const commandSpec: Spec = {
-  commandid: { t: 'id', required: true },
+  // Optional: without one the devices host makes one (Raqeem's create).
+  commandid: { t: 'id' },
   command_text: { t: 'text', max: 4096, required: true, min1: true, free: true },
   created_at: { t: 'text', max: 64 },
 };
