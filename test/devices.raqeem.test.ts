@@ -156,6 +156,37 @@ describe.each(DIALECTS)('Raqeem drop-in (%s)', (dialect) => {
     }
   });
 
+  it('the mentor learns a command made on the devices host from its report, within the allow-list', async () => {
+    const m = await startMentorFixture(dialect);
+    try {
+      expect((await m.post('/devices/register', { deviceid: 'dev-1' })).status).toBe(200);
+      const report = { commandid: 'c-made-on-devices', deviceid: 'dev-1', command_text: 'get_logs', status: 'pending', result: null };
+      const refused = [
+        { ...report, command_text: 'rm -rf /' },
+        { ...report, deviceid: 'ghost' },
+        { ...report, command_text: undefined },
+        { ...report, deviceid: undefined },
+      ];
+      for (const body of refused) expect((await m.post('/commands/status', body)).status, JSON.stringify(body)).toBe(404);
+      expect((await m.get('/devices/dev-1/commands')).body).toEqual([]);
+      expect((await m.post('/commands/status', { ...report, updated_at: '2030-01-01T00:00:00.000Z' })).body).toMatchObject({
+        applied: true,
+      });
+      const done = await m.post('/commands/status', {
+        ...report,
+        status: 'completed',
+        result: 'logs',
+        updated_at: '2030-01-01T00:00:01.000Z',
+      });
+      expect(done.body).toMatchObject({ applied: true, command: { status: 'completed', result: 'logs' } });
+      expect((await m.get('/devices/dev-1/commands')).body).toEqual([
+        expect.objectContaining({ commandid: 'c-made-on-devices', command_text: 'get_logs', status: 'completed' }),
+      ]);
+    } finally {
+      await m.close();
+    }
+  });
+
   it('problem types are about:blank with the status phrase as title', async () => {
     const f = await host();
     const r = await f.call('GET', '/devices/ghost');
@@ -259,15 +290,29 @@ describe.each(DIALECTS)('Raqeem drop-in (%s)', (dialect) => {
           created: true,
         });
       }
-      const pending = (await f.call('GET', '/devices/dev-1/commands/pending')).json as Array<{ commandid: string }>;
+      const pending = (await f.call('GET', '/devices/dev-1/commands/pending')).json as Array<{ commandid: string; command_text: string }>;
       expect(pending).toHaveLength(COMMAND_WHITELIST.length);
       expectNotFound(await f.call('POST', '/devices/ghost/commands', { command_text: 'status' }));
       // The result comes back through Raqeem's path and is forwarded as usual.
       const done = await f.call('POST', `/commands/${pending[0]!.commandid}/result`, { status: 'completed', result: 'ok', exit_code: 0 });
       expect(done.json).toEqual({ status: 'ok', commandid: pending[0]!.commandid });
-      await eventually(async () => f.sink!.requests.some((r) => r.path === '/commands/status'));
-      const status = JSON.parse(f.sink!.requests.find((r) => r.path === '/commands/status')!.body);
-      expect(status).toMatchObject({ commandid: pending[0]!.commandid, deviceid: 'dev-1', status: 'completed', result: 'ok' });
+      const reports = () =>
+        f.sink!.requests.filter((r) => r.path === '/commands/status').map((r) => JSON.parse(r.body) as Record<string, unknown>);
+      await eventually(async () => reports().some((r) => r.status === 'completed'));
+      expect(reports().find((r) => r.status === 'completed')).toMatchObject({
+        commandid: pending[0]!.commandid,
+        deviceid: 'dev-1',
+        command_text: pending[0]!.command_text,
+        result: 'ok',
+      });
+      // Each command made here was also reported as pending, with its text, so the mentor learns it.
+      await eventually(async () => reports().filter((r) => r.status === 'pending').length === COMMAND_WHITELIST.length);
+      expect(
+        reports()
+          .filter((r) => r.status === 'pending')
+          .map((r) => r.commandid)
+          .sort(),
+      ).toEqual(pending.map((p) => p.commandid).sort());
       expectProblem(await f.call('POST', `/commands/${pending[1]!.commandid}/result`, { status: 'done' }), 422, ['status']);
     });
 

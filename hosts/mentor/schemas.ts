@@ -133,6 +133,9 @@ export interface ProcessSnapshot {
 export const commandStatusSchema = z.object({
   commandid: recordId,
   deviceid: deviceId.optional(),
+  /** With `deviceid`, lets the mentor store a command made on the devices host (it has no row for it yet). */
+  command_text: freeText(4096).optional(),
+  created_at: isoTime.optional(),
   status: z.enum(['pending', 'running', 'completed', 'failed']),
   result: prose(10_000),
   exit_code: z.number().int().min(0).max(255).nullish(),

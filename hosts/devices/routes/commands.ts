@@ -63,23 +63,34 @@ export function commandsRouter(ctx: DevicesContext): Router {
     assertCommandAllowed(body.command_text);
     const commandid = body.commandid ?? randomUUID();
     const now = Date.now();
-    const { created, row } = await db.transaction(async (t) => {
-      await requireDevice(db, deviceid, t);
-      // A redelivery (same commandid) is answered 200 and changes nothing.
-      const inserted = await insertIgnore(
-        db.sequelize,
-        'commands',
-        'commandid',
-        ['commandid', 'deviceid', 'command_text', 'status', 'created_at', 'updated_at'],
-        [[commandid, deviceid, body.command_text, 'pending', dateOr(body.created_at, now), now]],
-        t,
-      );
-      const [existing] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
-      if (existing && existing.deviceid !== deviceid) {
-        throw new HttpProblem(409, `Command ${JSON.stringify(commandid)} already exists for another device`);
-      }
-      return { created: inserted > 0, row: existing! };
-    });
+    // Through the group commit; the insert writes directly, so in a savepoint of its own.
+    const { created, row } = await relay.transaction(
+      async (tx) => {
+        const t = tx.transaction;
+        await requireDevice(db, deviceid, t);
+        // A redelivery (same commandid) is answered 200 and changes nothing.
+        const inserted = await insertIgnore(
+          db.sequelize,
+          'commands',
+          'commandid',
+          ['commandid', 'deviceid', 'command_text', 'status', 'created_at', 'updated_at'],
+          [[commandid, deviceid, body.command_text, 'pending', dateOr(body.created_at, now), now]],
+          t,
+        );
+        const [existing] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
+        if (existing && existing.deviceid !== deviceid) {
+          throw new HttpProblem(409, `Command ${JSON.stringify(commandid)} already exists for another device`);
+        }
+        // A command made here (no commandid given) is unknown to the mentor: tell it, so the mentor lists it and
+        // accepts its result. A command that came with its id came from the mentor, which has it already.
+        if (inserted > 0 && body.commandid === undefined) {
+          const data = commandUpdate(existing!);
+          tx.publish(createEvent({ type: 'command.updated', deviceid, data, requestId: requestIdOf(req) }));
+        }
+        return { created: inserted > 0, row: existing! };
+      },
+      { savepoint: true },
+    );
     // The command as stored (Raqeem's answer); a redelivery answers the stored one with `created: false`.
     res.json({ ...commandRecord(row), created });
   });
@@ -148,7 +159,7 @@ export const commandsDocs: RouteDoc[] = [
     method: 'post',
     path: '/devices/:id/commands',
     summary:
-      'Queue a command for the device: the mentor\'s `command.created` (signed when MENTOR_SIGNING_SECRET is set), or a direct create ' +
+      "Queue a command for the device: the mentor's `command.created` (signed when MENTOR_SIGNING_SECRET is set), or a direct create " +
       '(`Authorization: Bearer <RELAY_ADMIN_TOKEN>` when set; no `commandid`: the host makes one). The first word must be on the allow-list',
     tags: ['commands'],
     body: commandBody,

@@ -120,15 +120,20 @@ export function commandRecord(r: Row) {
   };
 }
 
-/** `command.updated` event data (what the mentor's `POST /commands/status` takes). */
+/**
+ * `command.updated` event data (what the mentor's `POST /commands/status` takes). `command_text` and
+ * `created_at` let the mentor learn a command it did not create (one made on the devices host).
+ */
 export function commandUpdate(r: Row) {
   const c = commandRecord(r);
   return {
     commandid: c.commandid,
     deviceid: c.deviceid,
+    command_text: c.command_text,
     status: c.status,
     result: c.result,
     exit_code: c.exit_code,
+    created_at: c.created_at,
     updated_at: c.updated_at,
   };
 }
