@@ -89,7 +89,16 @@ export function createDevicesApp({
   const ctx: DevicesContext = { db, relay, config, logger };
   if (config.deviceRateLimit !== undefined) app.use(`${API_PREFIX}/devices/:id`, deviceRateLimit(config.deviceRateLimit));
   // listsRouter first: its `/devices/processes` would otherwise be taken for the device `processes`.
-  for (const router of [listsRouter, devicesRouter, metricsRouter, processesRouter, activitiesRouter, alertsRouter, screenshotsRouter, commandsRouter]) {
+  for (const router of [
+    listsRouter,
+    devicesRouter,
+    metricsRouter,
+    processesRouter,
+    activitiesRouter,
+    alertsRouter,
+    screenshotsRouter,
+    commandsRouter,
+  ]) {
     app.use(API_PREFIX, router(ctx));
   }
   for (const router of extraRouters) app.use(API_PREFIX, router);

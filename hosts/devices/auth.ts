@@ -137,7 +137,9 @@ export function commandCreateAuth(config: Pick<ResolvedConfig, 'mentorSigningSec
         return signature(req, res, next);
       }
       req.log?.warn('refused a command without the admin token');
-      throw unauthorized('Authentication required: send Authorization: Bearer <RELAY_ADMIN_TOKEN> (or a request signed with MENTOR_SIGNING_SECRET)');
+      throw unauthorized(
+        'Authentication required: send Authorization: Bearer <RELAY_ADMIN_TOKEN> (or a request signed with MENTOR_SIGNING_SECRET)',
+      );
     } catch (err) {
       next(err);
     }

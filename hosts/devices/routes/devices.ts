@@ -103,8 +103,8 @@ export const deviceObject = z.object({
   current_user: z.string().nullable(),
   last_seen: z.string(),
   is_online: z.boolean(),
-  id: z.string().meta({ description: 'Raqeem\'s legacy name of `deviceid` (read-only alias)' }),
-  name: z.string().nullable().meta({ description: 'Raqeem\'s legacy name of `device_name` (read-only alias)' }),
+  id: z.string().meta({ description: "Raqeem's legacy name of `deviceid` (read-only alias)" }),
+  name: z.string().nullable().meta({ description: "Raqeem's legacy name of `device_name` (read-only alias)" }),
 });
 
 export const devicesDocs: RouteDoc[] = [

@@ -1,8 +1,9 @@
 /**
- * `POST /devices/{id}/screenshots` (and Raqeem's `POST /screenshots`, the device in a form field): a multipart upload (`file`, png/jpeg/webp recognised by its magic bytes,
- * kept under `DATA_DIR/screenshots`) or JSON metadata for an image stored elsewhere. `GET /screenshots/{id}`
- * serves uploaded bytes. The file is written before the record commits and removed if the commit fails, so
- * a crash can leave an orphan file but never a record without its image.
+ * `POST /devices/{id}/screenshots` (and Raqeem's `POST /screenshots`, the device in a form field): a multipart
+ * upload (`file`, png/jpeg/webp recognised by its magic bytes, kept under `DATA_DIR/screenshots`) or JSON
+ * metadata for an image stored elsewhere. `GET /screenshots/{id}` serves uploaded bytes. The file is written
+ * before the record commits and removed if the commit fails, so a crash can leave an orphan file but never a
+ * record without its image.
  *
  * `POST /screenshots` names its device in the form, so it can authenticate only after multer has parsed the
  * form: the upload is held in memory (at most SCREENSHOT_MAX_BYTES) and dropped unless the device is known
@@ -186,7 +187,10 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     if (!parsed.success) throw notFound('Screenshot not found');
     const [row] = await select(db, 'SELECT * FROM screenshots WHERE screenshotid = :id', { id: parsed.data.screenshotid });
     if (!row) throw notFound('Screenshot not found');
-    if (!row.file) throw notFound('Screenshot image not found: this screenshot was recorded as metadata only; its image is stored elsewhere (see its path)');
+    if (!row.file)
+      throw notFound(
+        'Screenshot image not found: this screenshot was recorded as metadata only; its image is stored elsewhere (see its path)',
+      );
     const bytes = await readFile(path.join(config.dataDir, String(row.file))).catch(() => null);
     if (!bytes) throw notFound('Screenshot image not found: its file is missing from DATA_DIR');
     res.type(String(row.content_type)).setHeader('cache-control', 'private, max-age=86400, immutable');
@@ -233,8 +237,7 @@ export const screenshotsDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/screenshots',
-    summary:
-      "Raqeem's upload route: multipart `device_id` (or `deviceid`) and `file`; otherwise as `POST /devices/{id}/screenshots`",
+    summary: "Raqeem's upload route: multipart `device_id` (or `deviceid`) and `file`; otherwise as `POST /devices/{id}/screenshots`",
     tags: ['telemetry'],
     body: screenshotFormUpload,
     bodyContentType: 'multipart/form-data',
