@@ -166,6 +166,8 @@ describe.each(DIALECTS)('Raqeem drop-in (%s)', (dialect) => {
         { ...report, deviceid: 'ghost' },
         { ...report, command_text: undefined },
         { ...report, deviceid: undefined },
+        // Longer than the mentor's command id column: refused, never a database error.
+        { ...report, commandid: 'c'.repeat(100) },
       ];
       for (const body of refused) expect((await m.post('/commands/status', body)).status, JSON.stringify(body)).toBe(404);
       expect((await m.get('/devices/dev-1/commands')).body).toEqual([]);

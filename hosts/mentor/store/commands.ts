@@ -13,6 +13,9 @@ import type { CommandStatus } from '../schemas.js';
 import { mapRow, rows } from './sql.js';
 import type { ColumnKind, Row } from './sql.js';
 
+/** `commands.commandid` is VARCHAR(64) (hosts/mentor/migrations.ts). */
+const COMMAND_ID_MAX = 64;
+
 const COMMAND_COLUMNS = {
   commandid: 'text',
   deviceid: 'text',
@@ -104,6 +107,8 @@ export async function updateCommandStatus(db: Database, s: CommandStatus): Promi
  */
 async function learnCommand(db: Database, s: CommandStatus, at: number, now: number, t: Transaction): Promise<StatusOutcome | null> {
   if (s.deviceid === undefined || s.command_text === undefined || !isCommandAllowed(s.command_text)) return { outcome: 'not_found' };
+  // The column holds 64 characters (the ids this relay makes are 36-character UUIDs); a longer one cannot be ours.
+  if (s.commandid.length > COMMAND_ID_MAX) return { outcome: 'not_found' };
   const device = await rows(db, 'SELECT deviceid FROM devices WHERE deviceid = $1', [s.deviceid], t);
   if (device.length === 0) return { outcome: 'not_found' };
   const [inserted] = await rows(
