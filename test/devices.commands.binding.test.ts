@@ -41,7 +41,7 @@ describe.each(DIALECTS)('commands bound to their device (%s)', (dialect) => {
     const ok = await f.call('POST', '/devices/dev-a/commands', body, {
       headers: { ...json, ...signHeaders({ id: 'msg_ok', body, secret }) },
     });
-    expect(ok.json).toMatchObject({ status: 'ok', deviceid: 'dev-a', created: true });
+    expect(ok.json).toMatchObject({ status: 'pending', deviceid: 'dev-a', created: true });
     const fresh = signHeaders({ id: 'msg_other', body, secret });
     expectProblem(await f.call('POST', '/devices/dev-b/commands', body, { headers: { ...json, ...fresh } }), 401);
     expect(await f.rows("SELECT deviceid FROM commands WHERE deviceid = 'dev-b'")).toEqual([]);

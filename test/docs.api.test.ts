@@ -4,7 +4,7 @@
  * named in the doc; every example request (`$ curl ...` / `$ signed ...`) must target a served route. The
  * hosts are the demo's (both on SQLite, wired together, with the management API), started in-process on
  * ephemeral ports. Each documented route is also sent one request to prove it is really mounted (an
- * unmatched route answers "No route for ..."). No timing assertions.
+ * unmatched route answers "Route not found: ..."). No timing assertions.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,7 +83,7 @@ function exampleRequests(): Example[] {
         method,
         path: url[2]!.replace(/[?#].*$/, ''),
         host: EXAMPLE_PORTS[url[1]!],
-        unrouted: answer.includes('No route for'),
+        unrouted: answer.includes('Route not found:'),
       });
     });
   }
@@ -168,7 +168,7 @@ describe('docs/api.md routes', () => {
       headers: p.startsWith('/api/v1/') ? { authorization: `Bearer ${adminToken}` } : {},
     });
     const body = await res.text();
-    expect(body, `${host} answered ${res.status} ${body}`).not.toMatch(/No route for/);
+    expect(body, `${host} answered ${res.status} ${body}`).not.toMatch(/Route not found:/);
   });
 
   it.each(['devices', 'mentor'] as const)('every operation the %s host serves is documented', (host) => {

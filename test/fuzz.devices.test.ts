@@ -83,7 +83,8 @@ const screenshotSpec: Spec = {
   size: count,
 };
 const commandSpec: Spec = {
-  commandid: { t: 'id', required: true },
+  // Optional: without one the devices host makes one (Raqeem's create).
+  commandid: { t: 'id' },
   command_text: { t: 'text', max: 4096, required: true, min1: true, free: true },
   created_at: { t: 'text', max: 64 },
 };
@@ -119,6 +120,34 @@ const badUpload = (p: string): fc.Arbitrary<FuzzRequest> => {
       body: part(field, 'shot.png', type, bytes) + (close ? `--${boundary}--\r\n` : ''),
       defect: 'bad multipart upload',
     }));
+};
+
+/** A valid PNG header: the image checks pass, so a refusal is about the device field. */
+const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52]);
+
+/** `POST /screenshots`: the upload defects beside a valid device field, or a valid image with a bad device field. */
+const badFormUpload = (): fc.Arbitrary<FuzzRequest> => {
+  const boundary = 'fuzzboundary';
+  const headers = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+  const field = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  const image = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="shot.png"\r\nContent-Type: image/png\r\n\r\n${PNG.toString('latin1')}\r\n--${boundary}--\r\n`;
+  return fc.oneof(
+    badUpload('/screenshots').map((r) => ({ ...r, body: field('device_id', DEVICE) + String(r.body) })),
+    fc.record({ name: fc.constantFrom('device_id', 'deviceid'), id: badPathId }).map(({ name, id }) => ({
+      method: 'POST',
+      path: '/screenshots',
+      headers,
+      body: field(name, id) + image,
+      defect: 'bad or unknown device field',
+    })),
+    fc.constant({
+      method: 'POST',
+      path: '/screenshots',
+      headers,
+      body: field('device_id', DEVICE) + field('deviceid', `${DEVICE}-other`) + image,
+      defect: 'device_id and deviceid disagree',
+    }),
+  );
 };
 
 /** Body defects of an object route, path defects, and request-level defects. */
@@ -233,6 +262,7 @@ describe.each(DIALECTS)('bad input to every devices ingest route (%s)', (dialect
           badUpload(`/devices/${DEVICE}/screenshots`),
         ),
     ],
+    ['POST /screenshots', badFormUpload],
     [
       'POST /devices/{id}/commands',
       () =>

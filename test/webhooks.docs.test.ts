@@ -55,7 +55,7 @@ const CONTRACT: Record<string, string[]> = {
   'process.snapshot': ['deviceid', 'snapshot_at', 'processes'],
   'alert.submitted': ['alertid', 'deviceid', 'timestamp', 'level', 'alert_type', 'message', 'value', 'threshold'],
   'screenshot.submitted': ['screenshotid', 'deviceid', 'timestamp', 'path', 'resolution', 'size', 'content_type'],
-  'command.updated': ['commandid', 'deviceid', 'status', 'result', 'exit_code', 'updated_at'],
+  'command.updated': ['commandid', 'deviceid', 'command_text', 'status', 'result', 'exit_code', 'created_at', 'updated_at'],
   'webhook.test': ['webhook_id', 'message'],
 };
 

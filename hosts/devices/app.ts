@@ -14,6 +14,7 @@ import { activitiesDocs, activitiesRouter } from './routes/activities.js';
 import { alertsDocs, alertsRouter } from './routes/alerts.js';
 import { commandsDocs, commandsRouter } from './routes/commands.js';
 import { devicesDocs, devicesRouter } from './routes/devices.js';
+import { listsDocs, listsRouter } from './routes/lists.js';
 import { metricsDocs, metricsRouter } from './routes/metrics.js';
 import { processesDocs, processesRouter } from './routes/processes.js';
 import { screenshotsDocs, screenshotsRouter } from './routes/screenshots.js';
@@ -24,6 +25,7 @@ import { deviceRateLimit } from './rateLimit.js';
 export const API_PREFIX = '/api/v1';
 
 export const DEVICES_DOCS: RouteDoc[] = [
+  ...listsDocs,
   ...devicesDocs,
   ...metricsDocs,
   ...processesDocs,
@@ -86,7 +88,17 @@ export function createDevicesApp({
   });
   const ctx: DevicesContext = { db, relay, config, logger };
   if (config.deviceRateLimit !== undefined) app.use(`${API_PREFIX}/devices/:id`, deviceRateLimit(config.deviceRateLimit));
-  for (const router of [devicesRouter, metricsRouter, processesRouter, activitiesRouter, alertsRouter, screenshotsRouter, commandsRouter]) {
+  // listsRouter first: its `/devices/processes` would otherwise be taken for the device `processes`.
+  for (const router of [
+    listsRouter,
+    devicesRouter,
+    metricsRouter,
+    processesRouter,
+    activitiesRouter,
+    alertsRouter,
+    screenshotsRouter,
+    commandsRouter,
+  ]) {
     app.use(API_PREFIX, router(ctx));
   }
   for (const router of extraRouters) app.use(API_PREFIX, router);

@@ -11,6 +11,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import { bearerToken, requireAdminToken, tokensEqual, unauthorized } from '../../lib/http/auth.js';
+import { requireSignature } from '../shared/signature.js';
+import type { ResolvedConfig } from '../shared/config.js';
 import { commandParams, deviceParams } from './schemas.js';
 import type { DevicesContext } from './store/ingest.js';
 import { select } from './store/sql.js';
@@ -101,4 +103,61 @@ export function deviceGuards(ctx: DevicesContext): DeviceGuards {
   };
 
   return { device: forDevice(false), deviceOrAdmin: forDevice(true), admin: requireAdminToken(config.adminToken), commandDevice };
+}
+
+/** How a `POST /devices/{id}/commands` was authenticated (`res.locals.commandAuth`). */
+export type CommandAuth = 'signature' | 'admin' | 'none';
+
+/**
+ * Creating a command on the devices host: the mentor's signed `command.created` (`MENTOR_SIGNING_SECRET`), or
+ * a caller holding `RELAY_ADMIN_TOKEN` (`Authorization: Bearer`, Raqeem's direct create). When either is
+ * configured one of the configured credentials is required; with neither the route is open, as the seed's
+ * was. A bearer header is checked first (a signed forward from the mentor carries none).
+ */
+export function commandCreateAuth(config: Pick<ResolvedConfig, 'mentorSigningSecret' | 'adminToken'>): RequestHandler {
+  const secret = config.mentorSigningSecret;
+  const admin = config.adminToken?.trim() ? config.adminToken.trim() : undefined;
+  if (!secret && !admin) {
+    return (_req, res, next) => {
+      res.locals.commandAuth = 'none' satisfies CommandAuth;
+      next();
+    };
+  }
+  const signature = requireSignature(secret);
+  return (req, res, next) => {
+    try {
+      const token = admin ? bearerToken(req.headers.authorization) : undefined;
+      if (token !== undefined) {
+        if (!tokensEqual(token, admin!)) throw unauthorized('The bearer token is not valid', 'invalid_token');
+        res.locals.commandAuth = 'admin' satisfies CommandAuth;
+        return next();
+      }
+      if (secret) {
+        res.locals.commandAuth = 'signature' satisfies CommandAuth;
+        return signature(req, res, next);
+      }
+      req.log?.warn('refused a command without the admin token');
+      throw unauthorized(
+        'Authentication required: send Authorization: Bearer <RELAY_ADMIN_TOKEN> (or a request signed with MENTOR_SIGNING_SECRET)',
+      );
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/**
+ * `DEVICE_AUTH=token` for a route whose device id is not in the path (`POST /screenshots` reads it from the
+ * form): throws the same 401 as the `device` guard unless `token` is that device's. No-op with `DEVICE_AUTH=none`.
+ */
+export async function checkDeviceToken(ctx: DevicesContext, req: Request, deviceid: string): Promise<void> {
+  if (ctx.config.deviceAuth !== 'token') return;
+  const token = bearerToken(req.headers.authorization);
+  const [row] = token === undefined ? [] : await select(ctx.db, 'SELECT token_hash FROM devices WHERE deviceid = :deviceid', { deviceid });
+  if (token === undefined || !tokenMatches(token, row?.token_hash)) {
+    req.log?.warn({ deviceid }, 'refused a device request without a valid device token (DEVICE_AUTH=token)');
+    throw token === undefined
+      ? unauthorized('Authentication required: send Authorization: Bearer <device_token> (DEVICE_AUTH=token)')
+      : unauthorized('A valid device token is required: send Authorization: Bearer <device_token> of this device', 'invalid_token');
+  }
 }

@@ -104,13 +104,23 @@ export const screenshotUpload = z.object({
   resolution: text(64).optional(),
 });
 
+/** `POST /screenshots` (Raqeem's upload route): the device comes from a form field, by either of Raqeem's names. */
+export const screenshotFormDevice = z.object({ device_id: deviceId.optional(), deviceid: deviceId.optional() });
+
+/** That multipart form, for the OpenAPI document only. */
+export const screenshotFormUpload = screenshotUpload.extend({
+  device_id: deviceId.optional().meta({ description: 'The device (this or `deviceid` is required; both must agree)' }),
+  deviceid: deviceId.optional().meta({ description: 'The device, by its other name' }),
+});
+
 export const commandId = safeString(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_", ":" or "-"')
   .transform(normalizeId);
 
-/** `command.created` forwarded by the mentor. */
+/** `command.created` forwarded by the mentor, or (Raqeem's create, no `commandid`) a command the host names itself. */
 export const commandBody = z.object({
-  commandid: commandId,
+  /** Absent: the host makes one (a UUID). */
+  commandid: commandId.optional(),
   /** The device the command is for; signed with the body, so a captured command cannot be re-posted to another device. */
   deviceid: deviceId.optional(),
   command_text: prose(4096).min(1),

@@ -133,6 +133,9 @@ export interface ProcessSnapshot {
 export const commandStatusSchema = z.object({
   commandid: recordId,
   deviceid: deviceId.optional(),
+  /** With `deviceid`, lets the mentor store a command made on the devices host (it has no row for it yet). */
+  command_text: freeText(4096).optional(),
+  created_at: isoTime.optional(),
   status: z.enum(['pending', 'running', 'completed', 'failed']),
   result: prose(10_000),
   exit_code: z.number().int().min(0).max(255).nullish(),
@@ -140,8 +143,8 @@ export const commandStatusSchema = z.object({
 });
 export type CommandStatus = z.output<typeof commandStatusSchema>;
 
-/** Commands a device agent knows; anything else is refused before it is stored or sent. */
-export const COMMAND_WHITELIST = ['get_info', 'status', 'restart', 'get_processes', 'get_logs', 'restart_service', 'screenshot'] as const;
+/** The allow-list lives in hosts/shared/commands.ts (the devices host enforces it too). */
+export { COMMAND_WHITELIST } from '../shared/commands.js';
 
 export const newCommandSchema = z.object({
   command_text: freeText(1000).trim().min(1, 'must not be empty'),

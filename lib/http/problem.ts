@@ -73,7 +73,8 @@ export const requireJson: RequestHandler = (req, _res, next) => {
 /** The problem+json body of a problem (also written raw by the server's `clientError` handler). */
 export function problemJson(p: HttpProblem): string {
   return JSON.stringify({
-    type: `https://raqeem-relay.dev/problems/${p.status}`,
+    // RFC 9457 section 4.2.1: `about:blank` says the status code is the whole story; the title is its phrase.
+    type: 'about:blank',
     title: problemTitle(p.status),
     status: p.status,
     detail: p.detail,
@@ -131,5 +132,5 @@ export function problemHandler(logger?: Logger): ErrorRequestHandler {
 
 /** The 404 for unmatched routes. */
 export const routeNotFound: RequestHandler = (req, _res, next) => {
-  next(new HttpProblem(404, `No route for ${req.method} ${req.path}`));
+  next(new HttpProblem(404, `Route not found: ${req.method} ${req.path}`));
 };

@@ -47,7 +47,7 @@ export function webhooksManagement({ webhooks, relay, logger = silentLogger }: W
 function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: WebhooksPlugin; logger: Logger }): Router {
   const router = express.Router();
   const s = webhookSchemas(webhooks.eventTypes);
-  const missing = (id: string) => notFound(`No webhook endpoint ${JSON.stringify(id.slice(0, 80))}`);
+  const missing = (id: string) => notFound(`Webhook endpoint ${JSON.stringify(id.slice(0, 80))} not found`);
   // Ids are ours (`wh_` + ULID); anything else cannot exist, and must not reach the database (a NUL byte
   // makes PostgreSQL fail).
   router.param('id', (_req, _res, next, id: string) => next(/^wh_[0-9A-Za-z]{1,64}$/.test(id) ? undefined : missing(id)));

@@ -1,10 +1,14 @@
 /**
  * Remote commands. The mentor delivers `command.created` to `POST /devices/{id}/commands` (signed when
- * `MENTOR_SIGNING_SECRET` is set, idempotent by `commandid`); the agent polls `.../commands/pending` and
- * reports `POST /devices/commands/{commandid}/result`, which is forwarded as `command.updated`.
+ * `MENTOR_SIGNING_SECRET` is set, idempotent by `commandid`); a caller holding `RELAY_ADMIN_TOKEN` may also
+ * create one there without a `commandid` (Raqeem's devices backend allowed it). Either way the command must be
+ * on the allow-list (hosts/shared/commands.ts). The agent polls `.../commands/pending` and reports
+ * `POST /devices/commands/{commandid}/result` (or Raqeem's `POST /commands/{commandid}/result`), which is
+ * forwarded as `command.updated`.
  */
+import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
@@ -12,9 +16,10 @@ import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { commandRecord, commandUpdate } from '../store/records.js';
 import { commandBody, commandParams, commandResultBody, listQuery } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
-import { requireSignature } from '../../shared/signature.js';
+import { assertCommandAllowed, COMMAND_WHITELIST } from '../../shared/commands.js';
 import type { DevicesContext } from '../store/ingest.js';
-import { deviceGuards } from '../auth.js';
+import { commandCreateAuth, deviceGuards } from '../auth.js';
+import type { CommandAuth } from '../auth.js';
 import { insertIgnore, listNewest, requireDevice, select } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
@@ -50,30 +55,44 @@ export function commandsRouter(ctx: DevicesContext): Router {
   const { db, relay } = ctx;
   const router = Router();
 
-  router.post('/devices/:id/commands', requireSignature(ctx.config.mentorSigningSecret), requireJson, async (req, res) => {
+  router.post('/devices/:id/commands', commandCreateAuth(ctx.config), requireJson, async (req, res) => {
     const deviceid = deviceIdOf(req);
     const body = parseOr422(commandBody, req.body);
-    checkCommandDevice(req, deviceid, body.deviceid, Boolean(ctx.config.mentorSigningSecret));
+    checkCommandDevice(req, deviceid, body.deviceid, (res.locals.commandAuth as CommandAuth) === 'signature');
+    // Also for the mentor's forwards: a device never receives a command outside the list, whoever sent it.
+    assertCommandAllowed(body.command_text);
+    const commandid = body.commandid ?? randomUUID();
     const now = Date.now();
-    const created = await db.transaction(async (t) => {
-      await requireDevice(db, deviceid, t);
-      // A redelivery (same commandid) is answered 200 and changes nothing.
-      const inserted = await insertIgnore(
-        db.sequelize,
-        'commands',
-        'commandid',
-        ['commandid', 'deviceid', 'command_text', 'status', 'created_at', 'updated_at'],
-        [[body.commandid, deviceid, body.command_text, 'pending', dateOr(body.created_at, now), now]],
-        t,
-      );
-      if (inserted > 0) return true;
-      const [existing] = await select(db, 'SELECT deviceid FROM commands WHERE commandid = :commandid', { commandid: body.commandid }, t);
-      if (existing && existing.deviceid !== deviceid) {
-        throw new HttpProblem(409, `Command ${JSON.stringify(body.commandid)} already exists for another device`);
-      }
-      return false;
-    });
-    res.json({ status: 'ok', commandid: body.commandid, deviceid, created });
+    // Through the group commit; the insert writes directly, so in a savepoint of its own.
+    const { created, row } = await relay.transaction(
+      async (tx) => {
+        const t = tx.transaction;
+        await requireDevice(db, deviceid, t);
+        // A redelivery (same commandid) is answered 200 and changes nothing.
+        const inserted = await insertIgnore(
+          db.sequelize,
+          'commands',
+          'commandid',
+          ['commandid', 'deviceid', 'command_text', 'status', 'created_at', 'updated_at'],
+          [[commandid, deviceid, body.command_text, 'pending', dateOr(body.created_at, now), now]],
+          t,
+        );
+        const [existing] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
+        if (existing && existing.deviceid !== deviceid) {
+          throw new HttpProblem(409, `Command ${JSON.stringify(commandid)} already exists for another device`);
+        }
+        // A command made here (no commandid given) is unknown to the mentor: tell it, so the mentor lists it and
+        // accepts its result. A command that came with its id came from the mentor, which has it already.
+        if (inserted > 0 && body.commandid === undefined) {
+          const data = commandUpdate(existing!);
+          tx.publish(createEvent({ type: 'command.updated', deviceid, data, requestId: requestIdOf(req) }));
+        }
+        return { created: inserted > 0, row: existing! };
+      },
+      { savepoint: true },
+    );
+    // The command as stored (Raqeem's answer); a redelivery answers the stored one with `created: false`.
+    res.json({ ...commandRecord(row), created });
   });
 
   router.get('/devices/:id/commands/pending', guard.deviceOrAdmin, async (req, res) => {
@@ -92,7 +111,7 @@ export function commandsRouter(ctx: DevicesContext): Router {
     res.json(rows.map(commandRecord));
   });
 
-  router.post('/devices/commands/:commandid/result', guard.commandDevice, requireJson, async (req, res) => {
+  const submitResult: RequestHandler = async (req, res) => {
     const { commandid } = parseOr422(commandParams, req.params, 'path');
     const body = parseOr422(commandResultBody, req.body);
     // Through the group commit; the UPDATE writes directly, so in a savepoint of its own.
@@ -101,7 +120,7 @@ export function commandsRouter(ctx: DevicesContext): Router {
         const t = tx.transaction;
         const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
         const [row] = await select(db, `SELECT * FROM commands WHERE commandid = :commandid${lock}`, { commandid }, t);
-        if (!row) throw notFound(`No command ${JSON.stringify(commandid)}`);
+        if (!row) throw notFound(`Command ${JSON.stringify(commandid)} not found`);
         const set = ['status = :status', 'updated_at = :now'];
         if (body.result !== undefined) set.push('result = :result');
         if (body.exit_code !== undefined) set.push('exit_code = :exitCode');
@@ -116,7 +135,10 @@ export function commandsRouter(ctx: DevicesContext): Router {
       { savepoint: true },
     );
     res.json({ status: 'ok', commandid });
-  });
+  };
+  router.post('/devices/commands/:commandid/result', guard.commandDevice, requireJson, submitResult);
+  // Raqeem's device simulator posts results here.
+  router.post('/commands/:commandid/result', guard.commandDevice, requireJson, submitResult);
 
   return router;
 }
@@ -136,17 +158,21 @@ export const commandsDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/devices/:id/commands',
-    summary: 'Queue a command for the device (sent by the mentor as `command.created`; signed when MENTOR_SIGNING_SECRET is set)',
+    summary:
+      "Queue a command for the device: the mentor's `command.created` (signed when MENTOR_SIGNING_SECRET is set), or a direct create " +
+      '(`Authorization: Bearer <RELAY_ADMIN_TOKEN>` when set; no `commandid`: the host makes one). The first word must be on the allow-list',
     tags: ['commands'],
     body: commandBody,
     responses: {
       '200': {
-        description: 'Queued (`created: false` for a redelivery)',
-        schema: z.object({ status: z.literal('ok'), commandid: z.string(), deviceid: z.string(), created: z.boolean() }),
+        description: 'Queued: the command as stored (`status: "pending"`), `created: false` for a redelivery',
+        schema: commandObject.extend({ created: z.boolean() }),
       },
+      '400': { description: `The first word is not one of ${COMMAND_WHITELIST.join(', ')} (detail says "not allowed")` },
       '401': {
         description:
-          'Missing or invalid signature, a replayed webhook-id carrying another body, or (signed) a body whose `deviceid` is missing or names another device',
+          'MENTOR_SIGNING_SECRET or RELAY_ADMIN_TOKEN is set and the request has neither a valid signature nor the admin token, a ' +
+          'replayed webhook-id carrying another body, or (signed) a body whose `deviceid` is missing or names another device',
       },
       '422': { description: 'A field failed validation, or (unsigned) `deviceid` names another device than the path' },
       '404': { description: 'Unknown device' },
@@ -172,6 +198,17 @@ export const commandsDocs: RouteDoc[] = [
     method: 'post',
     path: '/devices/commands/:commandid/result',
     summary: 'Report a command result (forwarded as `command.updated`)',
+    tags: ['commands'],
+    body: commandResultBody,
+    responses: {
+      '200': { description: 'Updated', schema: z.object({ status: z.literal('ok'), commandid: z.string() }) },
+      '404': { description: 'Unknown command' },
+    },
+  },
+  {
+    method: 'post',
+    path: '/commands/:commandid/result',
+    summary: "Raqeem's path for a command result: the same as `POST /devices/commands/{commandid}/result`",
     tags: ['commands'],
     body: commandResultBody,
     responses: {

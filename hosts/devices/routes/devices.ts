@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { DEVICE_FIELDS, deviceRecord } from '../store/records.js';
+import { DEVICE_FIELDS, deviceRecord, withDeviceAliases } from '../store/records.js';
 import { registerBody } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import type { DevicesContext } from '../store/ingest.js';
@@ -82,11 +82,11 @@ export function devicesRouter(ctx: DevicesContext): Router {
   router.get('/devices', guard.admin, async (req, res) => {
     const { limit } = parseOr422(devicesQuery, req.query, 'query');
     const rows = await select(db, 'SELECT * FROM devices ORDER BY last_seen DESC, deviceid LIMIT :limit', { limit });
-    res.json(rows.map(deviceRecord));
+    res.json(rows.map((r) => withDeviceAliases(deviceRecord(r))));
   });
 
   router.get('/devices/:id', guard.deviceOrAdmin, async (req, res) => {
-    res.json(deviceRecord(await requireDevice(db, deviceIdOf(req))));
+    res.json(withDeviceAliases(deviceRecord(await requireDevice(db, deviceIdOf(req)))));
   });
 
   return router;
@@ -103,6 +103,8 @@ export const deviceObject = z.object({
   current_user: z.string().nullable(),
   last_seen: z.string(),
   is_online: z.boolean(),
+  id: z.string().meta({ description: "Raqeem's legacy name of `deviceid` (read-only alias)" }),
+  name: z.string().nullable().meta({ description: "Raqeem's legacy name of `device_name` (read-only alias)" }),
 });
 
 export const devicesDocs: RouteDoc[] = [

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createEvent } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
-import { iso, processRecord, processSnapshot } from '../store/records.js';
+import { iso, processRecord, processSnapshot, withProcessAlias } from '../store/records.js';
 import { listQuery, processesBody } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { ingest } from '../store/ingest.js';
@@ -57,7 +57,7 @@ export function processesRouter(ctx: DevicesContext): Router {
     await requireDevice(db, deviceid);
     // One snapshot: listed in the order the device sent it.
     const rows = await select(db, 'SELECT * FROM processes WHERE deviceid = :deviceid ORDER BY seq LIMIT :limit', { deviceid, limit });
-    res.json(rows.map((r) => ({ ...processRecord(r), deviceid, snapshot_at: iso(r.snapshot_at) })));
+    res.json(rows.map((r) => withProcessAlias({ ...processRecord(r), deviceid, snapshot_at: iso(r.snapshot_at) })));
   });
 
   return router;

@@ -30,6 +30,16 @@ export function deviceRecord(r: Row) {
   };
 }
 
+/**
+ * Raqeem's legacy names beside ours (`id`, `name`), for responses only: its dashboard reads them. Event data
+ * (what the mentor and webhooks receive) keeps the seed's shape.
+ */
+export const withDeviceAliases = <T extends { deviceid: string; device_name: string | null }>(d: T) => ({
+  ...d,
+  id: d.deviceid,
+  name: d.device_name,
+});
+
 export const METRIC_FIELDS = [
   'cpu_usage',
   'cpu_temp',
@@ -63,6 +73,9 @@ export function activityRecord(r: Row) {
 export function processRecord(r: Row) {
   return { pid: num(r.pid), process_name: String(r.process_name), cpu: n(r.cpu), memory: n(r.memory), command_text: s(r.command_text) };
 }
+
+/** A process list item of a response: Raqeem's `name` beside `process_name`. */
+export const withProcessAlias = <T extends { process_name: string }>(p: T) => ({ ...p, name: p.process_name });
 
 /** `process.snapshot` event data: one device's whole list at one moment. */
 export function processSnapshot(deviceid: string, snapshotAt: unknown, rows: Row[]) {
@@ -107,15 +120,20 @@ export function commandRecord(r: Row) {
   };
 }
 
-/** `command.updated` event data (what the mentor's `POST /commands/status` takes). */
+/**
+ * `command.updated` event data (what the mentor's `POST /commands/status` takes). `command_text` and
+ * `created_at` let the mentor learn a command it did not create (one made on the devices host).
+ */
 export function commandUpdate(r: Row) {
   const c = commandRecord(r);
   return {
     commandid: c.commandid,
     deviceid: c.deviceid,
+    command_text: c.command_text,
     status: c.status,
     result: c.result,
     exit_code: c.exit_code,
+    created_at: c.created_at,
     updated_at: c.updated_at,
   };
 }

@@ -20,7 +20,7 @@ export function select(db: Database, sql: string, replacements: Record<string, u
 export async function requireDevice(db: Database, deviceid: string, t?: Transaction, { forUpdate = false } = {}): Promise<Row> {
   const lock = forUpdate && db.dialect === 'postgres' ? ' FOR UPDATE' : '';
   const [row] = await select(db, `SELECT * FROM devices WHERE deviceid = :deviceid${lock}`, { deviceid }, t);
-  if (!row) throw notFound(`Device ${JSON.stringify(deviceid)} is not registered; register it with POST /api/v1/devices/register`);
+  if (!row) throw notFound(`Device ${JSON.stringify(deviceid)} not found; register it with POST /api/v1/devices/register`);
   return row;
 }
 

@@ -5,15 +5,14 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Database } from '../../../lib/db.js';
-import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
+import { notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import type { Relay } from '../../../lib/relay.js';
 import { COMMAND_WHITELIST, commandStatusSchema, deviceId, newCommandSchema } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { requireSignature } from '../../shared/signature.js';
 import { createCommand, updateCommandStatus } from '../store/commands.js';
-
-const ALLOWED = new Set<string>(COMMAND_WHITELIST);
+import { assertCommandAllowed } from '../../shared/commands.js';
 
 /**
  * Creating a remote command is the one mentor route that acts on devices, so when `RELAY_ADMIN_TOKEN` is
@@ -28,24 +27,17 @@ export function commandsRouter(db: Database, relay: Relay, signingSecret: string
   router.post('/devices/:id/commands', requireJson, async (req, res) => {
     const deviceid = parseOr422(deviceId, req.params.id, 'path');
     const { command_text } = parseOr422(newCommandSchema, req.body);
-    const verb = command_text.split(/\s+/, 1)[0]!;
-    if (!ALLOWED.has(verb)) {
-      throw new HttpProblem(
-        400,
-        `Command "${verb.slice(0, 64)}" is not allowed; the first word must be one of ${COMMAND_WHITELIST.join(', ')}`,
-        [{ path: 'command_text', message: `must start with one of ${COMMAND_WHITELIST.join(', ')}` }],
-      );
-    }
+    assertCommandAllowed(command_text);
     const command = await createCommand(db, relay, { deviceid, command_text, requestId: requestIdOf(req) });
-    if (!command) throw notFound(`Device ${deviceid} is not registered`);
+    if (!command) throw notFound(`Device ${deviceid} not found`);
     res.status(201).json(command);
   });
 
   router.post('/commands/status', requireJson, requireSignature(signingSecret), async (req, res) => {
     const status = parseOr422(commandStatusSchema, req.body);
     const r = await updateCommandStatus(db, status);
-    if (r.outcome === 'not_found') throw notFound(`Command ${status.commandid} is not known`);
-    if (r.outcome === 'wrong_device') throw notFound(`Command ${status.commandid} does not belong to device ${status.deviceid}`);
+    if (r.outcome === 'not_found') throw notFound(`Command ${status.commandid} not found`);
+    if (r.outcome === 'wrong_device') throw notFound(`Command ${status.commandid} not found for device ${status.deviceid}`);
     res.json({ status: 'ok', applied: r.outcome === 'applied', command: r.command });
   });
 

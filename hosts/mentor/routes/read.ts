@@ -19,7 +19,7 @@ const limitOf = (req: Request) => parseOr422(listQuerySchema, req.query, 'query'
 /** An id that cannot be a device is simply not found (it cannot have been stored). */
 function deviceOf(req: Request): string {
   const r = deviceId.safeParse(req.params.id);
-  if (!r.success) throw notFound(`Device ${JSON.stringify(String(req.params.id).slice(0, 140))} is not known`);
+  if (!r.success) throw notFound(`Device ${JSON.stringify(String(req.params.id).slice(0, 140))} not found`);
   return r.data;
 }
 
@@ -44,7 +44,7 @@ export function readRouter(db: Database, readToken?: string): Router {
   router.get('/devices/:id', guard, async (req, res) => {
     const id = deviceOf(req);
     const device = await getDevice(db, id);
-    if (!device) throw notFound(`Device ${id} is not known`);
+    if (!device) throw notFound(`Device ${id} not found`);
     res.json(device);
   });
 

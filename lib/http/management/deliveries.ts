@@ -46,7 +46,7 @@ export const reconcileBody = jsonObject({
 
 /** Delivery ids are positive integers; anything else names no delivery. */
 function deliveryId(raw: string): number {
-  if (!/^\d{1,15}$/.test(raw)) throw notFound(`No delivery ${raw}`);
+  if (!/^\d{1,15}$/.test(raw)) throw notFound(`Delivery ${raw} not found`);
   return Number(raw);
 }
 
@@ -77,7 +77,7 @@ export function deliveryRoutes(o: {
 
   router.get('/deliveries/:id', async (req, res) => {
     const delivery = await relay.getDelivery(deliveryId(req.params.id));
-    if (!delivery) throw notFound(`No delivery ${req.params.id}`);
+    if (!delivery) throw notFound(`Delivery ${req.params.id} not found`);
     res.json(delivery);
   });
 
@@ -92,7 +92,7 @@ export function deliveryRoutes(o: {
   router.post('/deliveries/:id/retry', async (req, res) => {
     const id = deliveryId(req.params.id);
     const r = await relay.retryDelivery(id);
-    if (r === 'not_found') throw notFound(`No delivery ${id}`);
+    if (r === 'not_found') throw notFound(`Delivery ${id} not found`);
     if (r === 'inflight') throw new HttpProblem(409, `Delivery ${id} is being sent right now; retry it once the attempt finishes`);
     logger.info({ deliveryId: id }, `delivery ${id} re-queued`);
     res.status(202).json({ id, status: 'pending' });
