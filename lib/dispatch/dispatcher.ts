@@ -268,6 +268,11 @@ export class Dispatcher {
           break;
         }
       }
+      const notBefore = k.plugin.pace?.(k.queue[0]!.endpoint_id, Date.now()) ?? null;
+      if (notBefore !== null) {
+        this.lingerUntil(key, notBefore);
+        break;
+      }
       const group = this.queues.takeGroup(key, k, Date.now());
       const p = this.sendGroup(k.plugin, key, group, probe)
         .catch((err) => this.report(err, 'send'))
