@@ -166,7 +166,7 @@ async function rotateKey(args: string[]): Promise<void> {
     const { targets, webhooks } = devicesTargets(config, db);
     // createRelay applies the migrations and encrypts plaintext values; the rest are re-encrypted here.
     const relay = await createRelay({ db, targets, listen: false });
-    const n = await webhooks.reseal({ all: true });
+    const n = webhooks.sealedAtStart + (await webhooks.reseal({ all: true }));
     await relay.stop();
     process.stdout.write(`re-encrypted the secrets and headers of ${n} webhook endpoint${n === 1 ? '' : 's'} with the newest key\n`);
   } finally {

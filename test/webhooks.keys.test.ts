@@ -138,6 +138,11 @@ describe.each(DIALECTS)('encryption keys at rest (%s)', (dialect) => {
     f = await webhookFixture(dialect, { plugin: { encryptionKey: A } });
     const created = await f.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/', events: ['*'], headers: { 'X-Api-Key': 'k-93be' } });
     const id = created.body.id as string;
+    // A second endpoint whose secret is in plaintext (stored before any key was set): counted too.
+    const plain = await f.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/', events: ['*'] });
+    await f.fx.tdb.db.sequelize.query('UPDATE relay_webhooks SET secret = :secret WHERE id = :id', {
+      replacements: { id: plain.body.id, secret: plain.body.secret },
+    });
     await Promise.all(f.fx.relays.map((r) => r.stop()));
 
     const missing = await runCli(['rotate-key'], { DATABASE_URL: f.fx.tdb.url });
@@ -146,7 +151,7 @@ describe.each(DIALECTS)('encryption keys at rest (%s)', (dialect) => {
     expect(missing.output).toContain('RELAY_ENCRYPTION_KEYS');
 
     const r = await runCli(['rotate-key'], { DATABASE_URL: f.fx.tdb.url, RELAY_ENCRYPTION_KEYS: `${C},${A}` });
-    expect(r.output).toContain('re-encrypted the secrets and headers of 1 webhook endpoint with the newest key');
+    expect(r.output).toContain('re-encrypted the secrets and headers of 2 webhook endpoints with the newest key');
     expect(r.code).toBe(0);
     expect(r.output).not.toContain(C);
     const row = await stored(id);
@@ -154,5 +159,7 @@ describe.each(DIALECTS)('encryption keys at rest (%s)', (dialect) => {
     expect(ringC.open(row.secret, 'secret')).toBe(created.body.secret);
     expect(JSON.parse(ringC.open(row.headers!, 'headers'))).toEqual({ 'X-Api-Key': 'k-93be' });
     expect(() => parseEncryptionKeys(A).open(row.secret, 'secret')).toThrow(/could not be decrypted/);
+    expect(ringC.open((await stored(plain.body.id)).secret, 'secret')).toBe(plain.body.secret);
+    expect(ringC.current((await stored(plain.body.id)).secret)).toBe(true);
   });
 });

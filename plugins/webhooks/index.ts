@@ -125,6 +125,8 @@ export interface WebhooksPlugin extends TargetPlugin {
    * @returns rows changed.
    */
   reseal(o: { all: boolean }): Promise<number>;
+  /** Endpoints whose plaintext values `init` (run by `createRelay`) encrypted. */
+  readonly sealedAtStart: number;
   disable(id: string, reason: string): Promise<boolean>;
   /** A `webhook.test` event routed to this endpoint only; publish it with the relay. */
   testEvent(id: string): RelayEvent;
@@ -171,8 +173,9 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     return changed;
   };
 
-  return {
+  const plugin: WebhooksPlugin & { sealedAtStart: number } = {
     name: WEBHOOKS_TARGET,
+    sealedAtStart: 0,
     retry: scheduleBackoff(schedule, { jitter: o.jitter }),
     concurrency,
     circuit: o.circuit,
@@ -186,6 +189,7 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
       try {
         if (keys.configured) {
           const n = await store.reseal({ all: false });
+          plugin.sealedAtStart = n;
           if (n > 0) logger.info({ endpoints: n }, `encrypted the plaintext secrets and headers of ${n} webhook endpoints`);
         } else {
           const n = await store.countPlaintext();
@@ -311,4 +315,5 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     disable,
     testEvent: (id) => createEvent({ type: 'webhook.test', data: { webhook_id: id, message: 'A test event from raqeem-relay' } }),
   };
+  return plugin;
 }
