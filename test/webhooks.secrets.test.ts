@@ -158,6 +158,18 @@ describe.each(DIALECTS)('secret rotation: up to 3 secrets, each for its own 24 h
     for (const secret of [first, second, third]) expect(verifies(secret, s, 0)).toBe(true);
   });
 
+  it('rotations racing each other answer 200 or 409, never a 5xx, and never keep more than 3 secrets', async () => {
+    f = await webhookFixture(dialect, { paused: true });
+    const created = await f.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/', events: ['*'] });
+    const id = created.body.id as string;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => f.api('POST', `/webhooks/${id}/rotate-secret`)));
+    for (const a of answers) expect([200, 409]).toContain(a.status);
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(1);
+    expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(2);
+    const now = await f.api('GET', `/webhooks/${id}/secret`);
+    expect(now.body.previous_secrets_expire_at.length).toBe(answers.filter((a) => a.status === 200).length);
+  });
+
   it('a previous secret stops signing when its own 24 h are up, which makes room for the next rotation', async () => {
     f = await webhookFixture(dialect);
     const s = await startSink();

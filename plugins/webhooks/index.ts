@@ -42,7 +42,7 @@ export { WebhookUrlError, isPrivateAddress, classifyAddress, checkWebhookUrl, cr
 export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
 export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
 export { KeyRing, parseEncryptionKeys } from './keys.js';
-export { RotationLimitError, MAX_SIGNING_SECRETS } from './store.js';
+export { RotationConflictError, RotationLimitError, MAX_SIGNING_SECRETS } from './store.js';
 export { RESERVED_HEADERS, headerNameProblem } from './headers.js';
 export { OPERATIONAL_EVENTS, OPERATIONAL_EVENT_TYPES, isOperationalEvent } from './operational.js';
 export type { OperationalEventType } from './operational.js';
@@ -117,7 +117,7 @@ export interface WebhooksPlugin extends TargetPlugin {
   ): Promise<WebhookEndpoint | null>;
   remove(id: string): Promise<boolean>;
   secret(id: string): Promise<EndpointSecret | null>;
-  /** @throws RotationLimitError when two previous secrets still sign (the API answers 409). */
+  /** @throws RotationConflictError (a RotationLimitError when two previous secrets still sign); the API answers 409. */
   rotateSecret(id: string): Promise<EndpointSecret | null>;
   /**
    * Re-encrypt stored secrets and headers with the newest key: plaintext ones only (done at every start
@@ -153,7 +153,11 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
   const logger = o.logger ?? silentLogger;
   const store = new WebhookStore({ db: o.db, target: WEBHOOKS_TARGET, keys, cacheTtlMs: o.cacheTtlMs ?? 5000 });
   const pacer = new Pacer();
-  const ops = new OperationalEvents({ target: WEBHOOKS_TARGET, logger, urlOf: (id) => store.peek(id)?.url ?? null });
+  const ops = new OperationalEvents({
+    target: WEBHOOKS_TARGET,
+    logger,
+    urlOf: async (id) => store.peek(id)?.url ?? (await store.get(id))?.url ?? null,
+  });
   const known = o.eventTypes ?? EVENT_TYPES;
   const eventTypes = [...known, ...OPERATIONAL_EVENT_TYPES.filter((t) => !known.includes(t))];
   const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs });

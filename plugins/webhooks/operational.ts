@@ -111,7 +111,7 @@ export interface OperationalOptions {
   target: string;
   logger: Logger;
   /** An endpoint's URL (for `endpoint.*` data), or null when it is gone. */
-  urlOf(endpointId: string): string | null;
+  urlOf(endpointId: string): Promise<string | null>;
 }
 
 /**
@@ -178,7 +178,14 @@ export class OperationalEvents {
   }
 
   private endpoint(type: 'endpoint.disabled' | 'endpoint.failing' | 'endpoint.recovered', id: string, reason: string): void {
-    const data: z.infer<typeof endpointEventDataSchema> = { endpoint_id: id, url: this.o.urlOf(id) ?? '', reason };
+    this.o.urlOf(id).then(
+      (url) => this.announce(type, id, url ?? '', reason),
+      () => this.announce(type, id, '', reason),
+    );
+  }
+
+  private announce(type: 'endpoint.disabled' | 'endpoint.failing' | 'endpoint.recovered', id: string, url: string, reason: string): void {
+    const data: z.infer<typeof endpointEventDataSchema> = { endpoint_id: id, url, reason };
     this.raise(
       type,
       data,

@@ -33,8 +33,11 @@ export interface LiveEndpoint {
   headers(): Record<string, string>;
 }
 
+/** A rotation that cannot happen now (the API answers 409 with the message). */
+export class RotationConflictError extends Error {}
+
 /** A rotation that would leave more than {@link MAX_SIGNING_SECRETS} secrets signing. */
-export class RotationLimitError extends Error {
+export class RotationLimitError extends RotationConflictError {
   constructor(readonly retryAt: number) {
     super(
       `this endpoint already has ${MAX_SIGNING_SECRETS - 1} previous secrets still signing; ` +
@@ -272,7 +275,7 @@ export class WebhookStore {
           type: QueryTypes.BULKUPDATE,
         },
       );
-      if (Number(count) === 0) throw new Error(`webhook endpoint ${id} was rotated concurrently; try again`);
+      if (Number(count) === 0) throw new RotationConflictError('another rotation of this endpoint happened at the same time; try again');
       return list;
     });
     this.invalidate();
