@@ -65,7 +65,10 @@ export const endpointHeadersSchema = z
       seen.add(lower);
     }
   })
-  .nullable();
+  .nullable()
+  .describe(
+    'Request headers sent with every delivery to this endpoint (stored encrypted; reads show names only). Replaces all; null or {} removes them. Reserved: webhook-*, content-type, content-length, host, transfer-encoding, connection and other hop-by-hop names',
+  );
 
 /** Stored form: the JSON object (encrypted by the store when a key is configured). */
 export function headersToStore(headers: Record<string, string> | null | undefined): string | null {

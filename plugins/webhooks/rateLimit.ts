@@ -18,7 +18,8 @@ export const rateLimitSchema = z
   .int('must be a whole number of requests per second')
   .min(1, 'must be at least 1 request per second (null removes the limit)')
   .max(MAX_RATE_LIMIT, `must be at most ${MAX_RATE_LIMIT} requests per second`)
-  .nullable();
+  .nullable()
+  .describe('Requests per second to this endpoint; the rest wait without spending attempts. null: no limit');
 
 export class Pacer {
   /** Earliest start of each key's next request (epoch ms). */

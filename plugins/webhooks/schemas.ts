@@ -22,9 +22,9 @@ export const webhookEndpointSchema = z.object({
   // Start of the current run of failed requests.
   failing_since: z.string().nullable(),
   /** Names of the endpoint's own request headers; their values are never shown. */
-  headers: z.array(z.string()),
+  headers: z.array(z.string()).describe("Names of the endpoint's own request headers; values are never shown"),
   /** Requests per second to this endpoint, or null for no limit. */
-  rate_limit: z.number().int().nullable(),
+  rate_limit: z.number().int().nullable().describe('Requests per second to this endpoint, or null for no limit'),
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -36,7 +36,7 @@ export const endpointSecretSchema = z.object({
   /** When the newest previous secret stops signing (null: no rotation in progress). */
   previous_secret_expires_at: z.string().nullable(),
   /** When each previous secret still signing stops, newest first (at most two). */
-  previous_secrets_expire_at: z.array(z.string()),
+  previous_secrets_expire_at: z.array(z.string()).describe('When each previous secret still signing stops, newest first (at most two)'),
 });
 export type EndpointSecret = z.infer<typeof endpointSecretSchema>;
 
