@@ -6,6 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { QueryTypes } from 'sequelize';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { ConfigError, loadConfig } from '../hosts/shared/config.js';
+import { secretsOf } from '../hosts/shared/logging.js';
 import { KeyRing, parseEncryptionKeys } from '../plugins/webhooks/keys.js';
 import { decryptSecret, encryptSecret, parseEncryptionKey } from '../plugins/webhooks/secrets.js';
 import { webhooksTarget } from '../plugins/webhooks/index.js';
@@ -57,6 +59,32 @@ describe('KeyRing', () => {
       expect((e as Error).message).not.toContain('not-a-key-at-all');
       expect((e as Error).message).not.toContain(A);
     }
+  });
+});
+
+describe('RELAY_ENCRYPTION_KEYS configuration', () => {
+  it('wins over RELAY_ENCRYPTION_KEY, and every key is redacted from logs', () => {
+    const c = loadConfig('devices', { RELAY_ENCRYPTION_KEYS: `${B}, ${A}`, RELAY_ENCRYPTION_KEY: C });
+    expect(parseEncryptionKeys(c.encryptionKey).keys.map((k) => k.toString('hex'))).toEqual([Buffer.from(B, 'base64').toString('hex'), A]);
+    expect(secretsOf(c)).toEqual(expect.arrayContaining([A, B]));
+    expect(loadConfig('devices', { RELAY_ENCRYPTION_KEY: C }).encryptionKey).toBe(C);
+  });
+
+  it('refuses a bad key at start with one message naming the variable and the position, never the value', () => {
+    const attempt = (env: Record<string, string>) => {
+      try {
+        loadConfig('devices', env);
+      } catch (err) {
+        return err as Error;
+      }
+      return null;
+    };
+    const err = attempt({ RELAY_ENCRYPTION_KEYS: `${A},tooshort-secret-ish` });
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.message).toMatch(/^Invalid configuration: RELAY_ENCRYPTION_KEYS: Encryption key 2 of 2: /);
+    expect(err!.message).not.toContain('tooshort-secret-ish');
+    expect(err!.message).not.toContain(A);
+    expect(attempt({ RELAY_ENCRYPTION_KEY: 'nope-nope-nope' })?.message).toMatch(/^Invalid configuration: RELAY_ENCRYPTION_KEY: /);
   });
 });
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DEVICE_EVENTS } from '../../lib/events.js';
 import type { DeviceEvent, DeviceEventType } from '../../lib/events.js';
+import { parseEncryptionKeys } from '../../plugins/webhooks/keys.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -225,6 +226,13 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
   }
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ConfigError('Invalid configuration: DATABASE_URL must start with sqlite: or postgres://');
+  }
+  const keysVariable = e.RELAY_ENCRYPTION_KEYS !== undefined ? 'RELAY_ENCRYPTION_KEYS' : 'RELAY_ENCRYPTION_KEY';
+  try {
+    parseEncryptionKeys(e.RELAY_ENCRYPTION_KEYS ?? e.RELAY_ENCRYPTION_KEY);
+  } catch (err) {
+    // The message names the key's position, never its value.
+    throw new ConfigError(`Invalid configuration: ${keysVariable}: ${(err as Error).message}`);
   }
   return {
     service,
