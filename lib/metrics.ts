@@ -51,7 +51,7 @@ export function createRelayMetrics(
     registers: [registry],
   });
   const operational = new Counter({
-    name: 'operational_events_total',
+    name: 'relay_operational_events_total',
     help: 'Operational events raised (endpoint.disabled, endpoint.failing, endpoint.recovered, delivery.dead).',
     labelNames: ['type'] as const,
     registers: [registry],
