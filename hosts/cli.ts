@@ -34,6 +34,7 @@ const USAGE = `Usage: raqeem-relay <command> [options]
                           re-publish stored records to the mentor (safe: the mentor de-duplicates)
   migrate    [devices|mentor]
                           apply migrations and exit (both hosts' databases by default)
+  rotate-key              re-encrypt webhook secrets and headers with the first key in RELAY_ENCRYPTION_KEYS
 
 Configuration is read from the environment; see docs/configuration.md.`;
 
@@ -151,6 +152,28 @@ async function reconcile(args: string[]): Promise<void> {
   }
 }
 
+/**
+ * `rotate-key`: re-encrypt every webhook secret and header set with the newest key in
+ * RELAY_ENCRYPTION_KEYS (the first). Run it after putting a new key first; then the old key can go.
+ */
+async function rotateKey(args: string[]): Promise<void> {
+  parseArgs({ args, options: {}, strict: true });
+  const config = loadConfig('devices');
+  if (!config.encryptionKey)
+    throw new ConfigError('Invalid configuration: rotate-key needs RELAY_ENCRYPTION_KEYS (the new key first, then the old ones)');
+  const db = openDatabase(config.databaseUrl);
+  try {
+    const { targets, webhooks } = devicesTargets(config, db);
+    // createRelay applies the migrations and encrypts plaintext values; the rest are re-encrypted here.
+    const relay = await createRelay({ db, targets, listen: false });
+    const n = webhooks.sealedAtStart + (await webhooks.reseal({ all: true }));
+    await relay.stop();
+    process.stdout.write(`re-encrypted the secrets and headers of ${n} webhook endpoint${n === 1 ? '' : 's'} with the newest key\n`);
+  } finally {
+    await db.close();
+  }
+}
+
 async function migrateOne(config: ResolvedConfig): Promise<string[]> {
   const db = openDatabase(config.databaseUrl);
   try {
@@ -229,6 +252,7 @@ async function simulate(args: string[]): Promise<void> {
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { devices, mentor, worker, demo, simulate, reconcile, migrate };
+COMMANDS['rotate-key'] = rotateKey;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;

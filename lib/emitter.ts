@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { CircuitTransition } from './circuit.js';
+import type { RelayEvent } from './events.js';
 import type { BatchInfo } from './groupCommit.js';
 
 export interface DeliveryEventInfo {
@@ -15,6 +16,8 @@ export interface DeliveryEventInfo {
   statusCode: number | null;
   error: string | null;
   durationMs: number;
+  /** Attempts each delivery has made, this one included (same order as `deliveryIds`). */
+  attempts?: number[];
 }
 
 export interface RelayEventMap {
@@ -27,6 +30,8 @@ export interface RelayEventMap {
   'dispatcher:error': [{ error: Error; during: string }];
   /** A group-commit batch (`relay.transaction`) committed. */
   'commit:batch': [BatchInfo];
+  /** An operational event (`endpoint.disabled`, `delivery.dead`, ...) was raised; see plugins/webhooks/operational.ts. */
+  operational: [RelayEvent];
   'error:listener': [{ error: unknown; event: string }];
 }
 

@@ -16,6 +16,7 @@ export { CircuitBreakers } from './circuit.js';
 export type { CircuitOptions, CircuitState, CircuitTransition } from './circuit.js';
 export { defaultClassify, circuitKey } from './target.js';
 export type { TargetPlugin, Verdict, RouteContext, PrepareContext, OutcomeInfo } from './target.js';
+export type { PluginHost } from './target.js';
 export { createAgent, send, RESPONSE_BODY_LIMIT } from './transport.js';
 export type { OutboundRequest, OutboundResponse } from './transport.js';
 export { resolveRelayOptions } from './options.js';

@@ -12,6 +12,7 @@ export interface RelayMetrics {
   dead: Counter<'data_type' | 'target'>;
   duration: Histogram<'target' | 'outcome'>;
   circuit: Gauge<'key'>;
+  operational: Counter<'type'>;
 }
 
 export function createRelayMetrics(
@@ -49,6 +50,12 @@ export function createRelayMetrics(
     labelNames: ['key'] as const,
     registers: [registry],
   });
+  const operational = new Counter({
+    name: 'relay_operational_events_total',
+    help: 'Operational events raised (endpoint.disabled, endpoint.failing, endpoint.recovered, delivery.dead).',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
   const queue = new Gauge({
     name: 'forward_queue_depth',
     help: 'Deliveries waiting or in flight, per target.',
@@ -74,5 +81,5 @@ export function createRelayMetrics(
   });
   void queue;
   void deadGauge;
-  return { registry, success, failure, dead, duration, circuit };
+  return { registry, success, failure, dead, duration, circuit, operational };
 }

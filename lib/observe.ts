@@ -6,6 +6,7 @@
  */
 import type { CircuitTransition } from './circuit.js';
 import type { RelayEmitter } from './emitter.js';
+import type { RelayEvent } from './events.js';
 import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
 import type { Verdict } from './target.js';
@@ -81,6 +82,7 @@ export function observeOutcome<R extends ObservedRow>(
     statusCode: o.statusCode,
     error: o.error,
     durationMs: o.durationMs,
+    attempts: list.map((x) => x.attempts + (o.released ? 0 : 1)),
   });
   if (o.verdict === 'success') emitter.safeEmit('delivery:succeeded', info(rows));
   else if (!o.released) {
@@ -99,4 +101,20 @@ export function observeCircuit(deps: { logger: Logger; metrics: RelayMetrics; em
   const log = t.to === 'open' ? 'warn' : 'info';
   deps.logger[log]({ circuitKey: t.key, from: t.from, to: t.to }, `circuit for ${t.key} is ${t.to}`);
   deps.emitter.safeEmit(t.to === 'open' ? 'circuit:open' : t.to === 'half-open' ? 'circuit:half-open' : 'circuit:closed', t);
+}
+
+/**
+ * An operational event: counted, logged (with `fields`, which the caller keeps free of URLs and secrets)
+ * and emitted as `operational`. Publishing it to subscribers is the caller's business.
+ */
+export function observeOperational(
+  deps: { logger: Logger; metrics: RelayMetrics; events: RelayEmitter },
+  event: RelayEvent,
+  fields: object,
+  message: string,
+  level: 'info' | 'warn' = 'warn',
+): void {
+  deps.metrics.operational.inc({ type: event.type });
+  deps.logger[level]({ ...fields, eventId: event.id, type: event.type }, message);
+  deps.events.safeEmit('operational', event);
 }

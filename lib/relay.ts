@@ -90,6 +90,7 @@ export class Relay {
       (info) => this.events.safeEmit('commit:batch', info),
       o.groupCommit,
     );
+    for (const p of this.plugins.values()) p.attach?.(this);
     if (o.redriveOnRecovery) {
       const window = o.redriveWindowMs;
       this.events.on('circuit:closed', (t) => {
@@ -249,5 +250,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     await runMigrations(o.db, relayMigrations, 'relay_migrations');
     for (const t of o.targets) if (t.migrations) await runMigrations(o.db, t.migrations, `relay_${t.name}_migrations`);
   }
-  return new Relay(o);
+  const relay = new Relay(o);
+  for (const t of o.targets) await t.init?.();
+  return relay;
 }

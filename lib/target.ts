@@ -4,7 +4,10 @@
  */
 import type { Transaction } from 'sequelize';
 import type { CircuitOptions } from './circuit.js';
+import type { RelayEmitter } from './emitter.js';
 import type { RelayEvent } from './events.js';
+import type { Logger } from './logger.js';
+import type { RelayMetrics } from './metrics.js';
 import type { Migration } from './migrate.js';
 import type { RetryPolicy } from './retry.js';
 import type { OutboundRequest, OutboundResponse } from './transport.js';
@@ -29,6 +32,14 @@ export interface OutcomeInfo {
   dead: boolean;
 }
 
+/** What a plugin may use of the relay it is registered with (see `TargetPlugin.attach`). */
+export interface PluginHost {
+  readonly events: RelayEmitter;
+  readonly logger: Logger;
+  readonly metrics: RelayMetrics;
+  publish(events: RelayEvent | RelayEvent[], options?: { targets?: string[] }): Promise<{ deliveries: number }>;
+}
+
 export interface TargetPlugin {
   /** Stable name stored on each delivery row (`mentor`, `webhooks`, ...). */
   name: string;
@@ -51,8 +62,18 @@ export interface TargetPlugin {
   prepare(events: RelayEvent[], ctx: PrepareContext): Promise<OutboundRequest> | OutboundRequest;
   /** What a response means; the default treats 2xx as success, 408/429/5xx as retry, 3xx/4xx as permanent. */
   classify?(res: OutboundResponse): Verdict;
+  /**
+   * Pacing (for example a webhook endpoint's rate limit), asked just before each request to a key starts:
+   * null to send now (the plugin counts it as sent), or the time before which no request for this endpoint
+   * may start. The rows stay queued meanwhile, spending no attempt. Synchronous and cheap: it runs per request.
+   */
+  pace?(endpointId: string | null, now: number): number | null;
   /** Told after every request (for example, to disable a webhook endpoint on 410). Must not throw. */
   onOutcome?(info: OutcomeInfo): void | Promise<void>;
+  /** Called once by the relay the plugin is registered with, from its constructor (to listen to its events). */
+  attach?(host: PluginHost): void;
+  /** Called once by `createRelay` after the migrations (for example, to encrypt secrets stored in plaintext). */
+  init?(): Promise<void>;
   /** Schema this plugin needs (for example webhook endpoints), applied by `createRelay`. */
   migrations?: Migration[];
   /** Called once when the relay stops. */

@@ -75,7 +75,7 @@ describe.each(DIALECTS)('management API: webhooks (%s)', (dialect) => {
     f = await webhookFixture(dialect, { paused: true });
     const { id, secret } = await register(f, 'http://127.0.0.1:9/');
     const got = await f.api('GET', `/webhooks/${id}/secret`);
-    expect(got.body).toEqual({ secret, previous_secret_expires_at: null });
+    expect(got.body).toEqual({ secret, previous_secret_expires_at: null, previous_secrets_expire_at: [] });
     expect(got.headers.get('cache-control')).toBe('no-store');
     const rotated = await f.api('POST', `/webhooks/${id}/rotate-secret`);
     expect(rotated.body.secret).not.toBe(secret);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DEVICE_EVENTS } from '../../lib/events.js';
 import type { DeviceEvent, DeviceEventType } from '../../lib/events.js';
+import { parseEncryptionKeys } from '../../plugins/webhooks/keys.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -109,6 +110,7 @@ const envSchema = z.object({
   ...toggleVariables,
   RELAY_ADMIN_TOKEN: optionalString,
   RELAY_ENCRYPTION_KEY: optionalString,
+  RELAY_ENCRYPTION_KEYS: optionalString,
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
   WEBHOOK_ALLOWED_HOSTS: optionalString,
   WEBHOOK_DISABLE_AFTER: seconds('WEBHOOK_DISABLE_AFTER', 5 * 24 * 3600, { min: 1 }),
@@ -177,6 +179,7 @@ export interface ResolvedConfig {
     toggles: Toggles;
   };
   adminToken: string | undefined;
+  /** `RELAY_ENCRYPTION_KEYS` or `RELAY_ENCRYPTION_KEY`: one key, or several newest first (comma-separated). */
   encryptionKey: string | undefined;
   webhooks: { allowPrivateNetworks: boolean; allowedHosts: string[]; disableAfterMs: number };
   /** Run this host's dispatcher (false: ingest only; `raqeem-relay worker` processes deliver). */
@@ -224,6 +227,13 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ConfigError('Invalid configuration: DATABASE_URL must start with sqlite: or postgres://');
   }
+  const keysVariable = e.RELAY_ENCRYPTION_KEYS !== undefined ? 'RELAY_ENCRYPTION_KEYS' : 'RELAY_ENCRYPTION_KEY';
+  try {
+    parseEncryptionKeys(e.RELAY_ENCRYPTION_KEYS ?? e.RELAY_ENCRYPTION_KEY);
+  } catch (err) {
+    // The message names the key's position, never its value.
+    throw new ConfigError(`Invalid configuration: ${keysVariable}: ${(err as Error).message}`);
+  }
   return {
     service,
     port: e.PORT ?? DEFAULT_PORTS[service],
@@ -239,7 +249,8 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
       toggles: Object.fromEntries(DEVICE_EVENTS.map((d) => [d.type, e[d.toggle]])) as Toggles,
     },
     adminToken: e.RELAY_ADMIN_TOKEN,
-    encryptionKey: e.RELAY_ENCRYPTION_KEY,
+    // RELAY_ENCRYPTION_KEYS (newest first) wins over the single RELAY_ENCRYPTION_KEY.
+    encryptionKey: e.RELAY_ENCRYPTION_KEYS ?? e.RELAY_ENCRYPTION_KEY,
     webhooks: {
       allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
       allowedHosts: (e.WEBHOOK_ALLOWED_HOSTS ?? '')

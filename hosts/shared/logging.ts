@@ -67,7 +67,10 @@ export function secretsOf(config: {
   encryptionKey?: string;
   mentorReadToken?: string;
 }): string[] {
-  return [config.adminToken, config.mentorSigningSecret, config.encryptionKey, config.mentorReadToken].filter((s): s is string => !!s);
+  const keys = config.encryptionKey?.split(/[\s,]+/) ?? [];
+  return [config.adminToken, config.mentorSigningSecret, config.encryptionKey, ...keys, config.mentorReadToken].filter(
+    (s): s is string => !!s,
+  );
 }
 
 /** Too short a value would be replaced inside unrelated words; configured secrets are far longer. */

@@ -268,6 +268,13 @@ export class Dispatcher {
           break;
         }
       }
+      // A circuit probe is never held: held, it would be handed back unsent and the key would wait for a
+      // probe that never comes.
+      const notBefore = k.plugin.pace?.(k.queue[0]!.endpoint_id, Date.now()) ?? null;
+      if (notBefore !== null && !probe) {
+        this.lingerUntil(key, notBefore);
+        break;
+      }
       const group = this.queues.takeGroup(key, k, Date.now());
       const p = this.sendGroup(k.plugin, key, group, probe)
         .catch((err) => this.report(err, 'send'))

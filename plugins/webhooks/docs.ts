@@ -35,7 +35,7 @@ export function webhookDocs(eventTypes: readonly string[]): ManagementRouteDoc[]
     {
       method: 'patch',
       path: '/webhooks/:id',
-      summary: 'Change url, events, description or enabled',
+      summary: 'Change url, events, description, enabled, headers (replaces them all; null removes) or rate_limit',
       params: id,
       body: s.patch,
       responses: { '200': { description: 'Endpoint', schema: endpoint }, ...notFound },
@@ -57,9 +57,13 @@ export function webhookDocs(eventTypes: readonly string[]): ManagementRouteDoc[]
     {
       method: 'post',
       path: '/webhooks/:id/rotate-secret',
-      summary: 'New secret; the previous one keeps signing for 24 h',
+      summary: 'New secret; each previous one keeps signing for its own 24 h, at most 3 secrets at a time',
       params: id,
-      responses: { '200': { description: 'New secret', schema: secret }, ...notFound },
+      responses: {
+        '200': { description: 'New secret', schema: secret },
+        '409': { description: 'Two previous secrets are still signing: rotate again once the oldest expires' },
+        ...notFound,
+      },
     },
     {
       method: 'post',

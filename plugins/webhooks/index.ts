@@ -14,6 +14,7 @@
  */
 import type { CircuitOptions } from '../../lib/circuit.js';
 import type { Database } from '../../lib/db.js';
+import { describeError } from '../../lib/errors.js';
 import { EVENT_TYPES, createEvent } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -21,7 +22,9 @@ import type { Logger } from '../../lib/logger.js';
 import { scheduleBackoff } from '../../lib/retry.js';
 import { signHeaders } from '../../lib/signing.js';
 import type { TargetPlugin } from '../../lib/target.js';
-import { parseEncryptionKey } from './secrets.js';
+import { parseEncryptionKeys } from './keys.js';
+import { OPERATIONAL_EVENT_TYPES, OperationalEvents, isOperationalEvent, operationalRoute } from './operational.js';
+import { Pacer } from './rateLimit.js';
 import { WebhookUrlError, checkWebhookUrl } from './ssrf.js';
 import type { Resolver, SsrfPolicy, UrlCheck } from './ssrf.js';
 import { createGuardedAgent } from './agent.js';
@@ -38,6 +41,11 @@ export { webhookMigrations } from './migrations.js';
 export { WebhookUrlError, isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './ssrf.js';
 export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
 export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
+export { KeyRing, parseEncryptionKeys } from './keys.js';
+export { RotationConflictError, RotationLimitError, MAX_SIGNING_SECRETS } from './store.js';
+export { RESERVED_HEADERS, headerNameProblem } from './headers.js';
+export { OPERATIONAL_EVENTS, OPERATIONAL_EVENT_TYPES, isOperationalEvent } from './operational.js';
+export type { OperationalEventType } from './operational.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
 
@@ -46,8 +54,12 @@ export const WEBHOOK_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000
 
 export interface WebhooksTargetOptions {
   db: Database;
-  /** `RELAY_ENCRYPTION_KEY` (64 hex characters or base64 of 32 bytes): secrets are stored AES-256-GCM encrypted. */
-  encryptionKey?: string | Buffer;
+  /**
+   * `RELAY_ENCRYPTION_KEYS` (or `RELAY_ENCRYPTION_KEY`): one or more keys, newest first, each 64 hex characters
+   * or base64 of 32 bytes (a string separated by commas or whitespace, or a list). Secrets and endpoint
+   * headers are stored AES-256-GCM encrypted with the first; every key decrypts.
+   */
+  encryptionKey?: string | Buffer | readonly (string | Buffer)[];
   /** `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (false). */
   allowPrivateNetworks?: boolean;
   /** `WEBHOOK_ALLOWED_HOSTS` ([]): hostnames, `*.suffix`, IPs or CIDR blocks always allowed. */
@@ -63,7 +75,7 @@ export interface WebhooksTargetOptions {
   /** Concurrent requests per endpoint (4). */
   concurrency?: number;
   circuit?: Partial<CircuitOptions>;
-  /** Event types endpoints may subscribe to (the SPEC's catalogue). */
+  /** Event types endpoints may subscribe to (the SPEC's catalogue); the operational events are always added. */
   eventTypes?: readonly string[];
   /** How long the in-memory endpoint list may be reused before re-reading (5000 ms); writes here drop it at once. */
   cacheTtlMs?: number;
@@ -86,17 +98,35 @@ export interface WebhooksPlugin extends TargetPlugin {
     events: string[];
     description?: string | null;
     enabled?: boolean;
+    headers?: Record<string, string> | null;
+    rate_limit?: number | null;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
   list(): Promise<WebhookEndpoint[]>;
   get(id: string): Promise<WebhookEndpoint | null>;
   /** @throws WebhookUrlError when a new URL is refused. */
   update(
     id: string,
-    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean },
+    patch: {
+      url?: string;
+      events?: string[];
+      description?: string | null;
+      enabled?: boolean;
+      headers?: Record<string, string> | null;
+      rate_limit?: number | null;
+    },
   ): Promise<WebhookEndpoint | null>;
   remove(id: string): Promise<boolean>;
   secret(id: string): Promise<EndpointSecret | null>;
+  /** @throws RotationConflictError (a RotationLimitError when two previous secrets still sign); the API answers 409. */
   rotateSecret(id: string): Promise<EndpointSecret | null>;
+  /**
+   * Re-encrypt stored secrets and headers with the newest key: plaintext ones only (done at every start
+   * when a key is set), or every one not under the newest key (`all`, `raqeem-relay rotate-key`).
+   * @returns rows changed.
+   */
+  reseal(o: { all: boolean }): Promise<number>;
+  /** Endpoints whose plaintext values `init` (run by `createRelay`) encrypted. */
+  readonly sealedAtStart: number;
   disable(id: string, reason: string): Promise<boolean>;
   /** A `webhook.test` event routed to this endpoint only; publish it with the relay. */
   testEvent(id: string): RelayEvent;
@@ -114,15 +144,22 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
   if (!(disableAfterMs > 0)) throw new Error('webhooks disableAfterMs must be a positive number of milliseconds');
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('webhooks concurrency must be a whole number >= 1');
   if (schedule.some((d) => !(d >= 0))) throw new Error('webhooks schedule must be a list of delays in milliseconds >= 0');
-  const key =
-    o.encryptionKey === undefined ? null : typeof o.encryptionKey === 'string' ? parseEncryptionKey(o.encryptionKey) : o.encryptionKey;
+  const keys = parseEncryptionKeys(o.encryptionKey);
   const policy: SsrfPolicy = {
     allowPrivateNetworks: o.allowPrivateNetworks ?? false,
     allowedHosts: o.allowedHosts ?? [],
     resolve: o.resolve,
   };
   const logger = o.logger ?? silentLogger;
-  const store = new WebhookStore({ db: o.db, target: WEBHOOKS_TARGET, key, cacheTtlMs: o.cacheTtlMs ?? 5000 });
+  const store = new WebhookStore({ db: o.db, target: WEBHOOKS_TARGET, keys, cacheTtlMs: o.cacheTtlMs ?? 5000 });
+  const pacer = new Pacer();
+  const ops = new OperationalEvents({
+    target: WEBHOOKS_TARGET,
+    logger,
+    urlOf: async (id) => store.peek(id)?.url ?? (await store.get(id))?.url ?? null,
+  });
+  const known = o.eventTypes ?? EVENT_TYPES;
+  const eventTypes = [...known, ...OPERATIONAL_EVENT_TYPES.filter((t) => !known.includes(t))];
   const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs });
 
   const checked = async (url: string) => {
@@ -131,22 +168,53 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     return r.url.toString();
   };
 
-  const disable = async (id: string, reason: string) => {
+  const disable = async (id: string, reason: string, events: RelayEvent[] = []) => {
     const changed = await store.disable(id, reason);
-    if (changed) logger.warn({ webhookId: id, reason }, `webhook endpoint ${id} disabled: ${reason}`);
+    if (changed) {
+      logger.warn({ webhookId: id, reason }, `webhook endpoint ${id} disabled: ${reason}`);
+      if (events.length > 0) ops.disabled(id, reason, events);
+    }
     return changed;
   };
 
-  return {
+  const plugin: WebhooksPlugin & { sealedAtStart: number } = {
     name: WEBHOOKS_TARGET,
+    sealedAtStart: 0,
     retry: scheduleBackoff(schedule, { jitter: o.jitter }),
     concurrency,
     circuit: o.circuit,
     migrations: webhookMigrations,
     policy,
-    eventTypes: o.eventTypes ?? EVENT_TYPES,
+    eventTypes,
+
+    attach: (host) => ops.attach(host),
+
+    async init() {
+      try {
+        if (keys.configured) {
+          const n = await store.reseal({ all: false });
+          plugin.sealedAtStart = n;
+          if (n > 0) logger.info({ endpoints: n }, `encrypted the plaintext secrets and headers of ${n} webhook endpoints`);
+        } else {
+          const n = await store.countPlaintext();
+          if (n > 0)
+            logger.warn(
+              { values: n },
+              `${n} webhook secrets and header sets are stored in plaintext: set RELAY_ENCRYPTION_KEYS to encrypt them (see docs/configuration.md)`,
+            );
+        }
+      } catch (err) {
+        logger.error({ error: describeError(err) }, 'checking webhook secrets at rest failed');
+      }
+    },
+
+    pace(endpointId, now) {
+      const rate = endpointId === null ? null : (store.peek(endpointId)?.rateLimit ?? null);
+      return rate === null ? null : pacer.take(endpointId!, rate, now);
+    },
 
     async route(event, { transaction }) {
+      if (isOperationalEvent(event.type)) return operationalRoute((await store.load(transaction)).byId.values(), event);
       if (event.type === 'webhook.test') {
         const id = (event.data as { webhook_id?: unknown }).webhook_id;
         const snapshot = await store.load(transaction);
@@ -165,6 +233,8 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
       const headers: Record<string, string> = {
         'content-type': 'application/json',
         'user-agent': 'raqeem-relay-webhooks',
+        // The endpoint's own headers cannot name anything set below (`headers.ts` refuses those names).
+        ...ep.headers(),
         'idempotency-key': event.id,
         ...signHeaders({ id: event.id, body, secret: ep.signingSecrets() }),
       };
@@ -179,10 +249,11 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
 
     async onOutcome(info) {
       const id = info.endpointId;
+      if (id !== null) ops.outcome(id, info.events);
       // Our own shutdown says nothing about the receiver.
       if (id === null || info.error?.startsWith('aborted')) return;
       if (info.statusCode === 410) {
-        await disable(id, 'the receiver answered 410 Gone');
+        await disable(id, 'the receiver answered 410 Gone', info.events);
         return;
       }
       const ep = (await store.load()).byId.get(id);
@@ -194,7 +265,11 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
       } else if (ep.failingSince === null) {
         await store.setFailing(id, true, now);
       } else if (now - ep.failingSince >= disableAfterMs) {
-        await disable(id, `failing without a success since ${new Date(ep.failingSince).toISOString()} (WEBHOOK_DISABLE_AFTER)`);
+        await disable(
+          id,
+          `failing without a success since ${new Date(ep.failingSince).toISOString()} (WEBHOOK_DISABLE_AFTER)`,
+          info.events,
+        );
       }
     },
 
@@ -206,7 +281,14 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
 
     async create(input) {
       const url = await checked(input.url);
-      const r = await store.create({ url, events: input.events, description: input.description ?? null, enabled: input.enabled ?? true });
+      const r = await store.create({
+        url,
+        events: input.events,
+        description: input.description ?? null,
+        enabled: input.enabled ?? true,
+        headers: input.headers,
+        rate_limit: input.rate_limit,
+      });
       logger.info({ webhookId: r.endpoint.id, events: r.endpoint.events }, `webhook endpoint ${r.endpoint.id} created`);
       return r;
     },
@@ -233,7 +315,9 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
         );
       return r;
     },
+    reseal: (opts) => store.reseal(opts),
     disable,
     testEvent: (id) => createEvent({ type: 'webhook.test', data: { webhook_id: id, message: 'A test event from raqeem-relay' } }),
   };
+  return plugin;
 }

@@ -15,6 +15,7 @@ import { webhookDocs } from './docs.js';
 import type { WebhooksPlugin } from './index.js';
 import { webhookSchemas } from './schemas.js';
 import { WebhookUrlError } from './ssrf.js';
+import { RotationConflictError } from './store.js';
 
 /** A refused URL is a validation error on `url`, with the guard's reason. */
 async function urlChecked<T>(fn: () => Promise<T>): Promise<T> {
@@ -91,7 +92,13 @@ function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: We
   });
 
   router.post('/webhooks/:id/rotate-secret', async (req, res) => {
-    const secret = await webhooks.rotateSecret(req.params.id);
+    let secret;
+    try {
+      secret = await webhooks.rotateSecret(req.params.id);
+    } catch (err) {
+      if (err instanceof RotationConflictError) throw new HttpProblem(409, `Cannot rotate the secret of ${req.params.id}: ${err.message}`);
+      throw err;
+    }
     if (!secret) throw missing(req.params.id);
     noStore(res).json(secret);
   });

@@ -6,7 +6,9 @@
 import { z } from 'zod';
 import { jsonObject } from '../../lib/http/management/common.js';
 import { freeText, safeString } from '../../lib/http/strings.js';
+import { endpointHeadersSchema } from './headers.js';
 import { eventPatternProblem } from './patterns.js';
+import { rateLimitSchema } from './rateLimit.js';
 
 /** An endpoint as the management API shows it: never with a secret. */
 export const webhookEndpointSchema = z.object({
@@ -19,13 +21,23 @@ export const webhookEndpointSchema = z.object({
   disabled_reason: z.string().nullable(),
   // Start of the current run of failed requests.
   failing_since: z.string().nullable(),
+  /** Names of the endpoint's own request headers; their values are never shown. */
+  headers: z.array(z.string()).describe("Names of the endpoint's own request headers; values are never shown"),
+  /** Requests per second to this endpoint, or null for no limit. */
+  rate_limit: z.number().int().nullable().describe('Requests per second to this endpoint, or null for no limit'),
   created_at: z.string(),
   updated_at: z.string(),
 });
 export type WebhookEndpoint = z.infer<typeof webhookEndpointSchema>;
 
 /** A signing secret; while a rotation is in progress the previous secret still signs until the time given. */
-export const endpointSecretSchema = z.object({ secret: z.string(), previous_secret_expires_at: z.string().nullable() });
+export const endpointSecretSchema = z.object({
+  secret: z.string(),
+  /** When the newest previous secret stops signing (null: no rotation in progress). */
+  previous_secret_expires_at: z.string().nullable(),
+  /** When each previous secret still signing stops, newest first (at most two). */
+  previous_secrets_expire_at: z.array(z.string()).describe('When each previous secret still signing stops, newest first (at most two)'),
+});
 export type EndpointSecret = z.infer<typeof endpointSecretSchema>;
 
 /** Request bodies of the webhook routes; `events` patterns are checked against `known` event types. */
@@ -44,12 +56,21 @@ export function webhookSchemas(known: readonly string[]) {
   const url = z.string({ error: 'must be an http or https URL' }).min(1).max(2048).pipe(safeString(2048));
   const description = freeText(1000).nullable();
   return {
-    create: jsonObject({ url, events, description: description.optional(), enabled: z.boolean().optional() }),
+    create: jsonObject({
+      url,
+      events,
+      description: description.optional(),
+      enabled: z.boolean().optional(),
+      headers: endpointHeadersSchema.optional(),
+      rate_limit: rateLimitSchema.optional(),
+    }),
     patch: jsonObject({
       url: url.optional(),
       events: events.optional(),
       description: description.optional(),
       enabled: z.boolean().optional(),
+      headers: endpointHeadersSchema.optional(),
+      rate_limit: rateLimitSchema.optional(),
     }),
   };
 }

@@ -14,7 +14,9 @@ import { matchesEventType, ulid } from '../../lib/events.js';
 import { isoOrNull as iso } from '../../lib/time.js';
 import { generateSecret } from '../../lib/signing.js';
 import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
-import { ENCRYPTED_PREFIX, decryptSecret, encryptSecret } from './secrets.js';
+import { headersFromStore, headersToStore } from './headers.js';
+import type { KeyRing } from './keys.js';
+import { ENCRYPTED_PREFIX } from './secrets.js';
 
 /** An endpoint as the dispatcher needs it. */
 export interface LiveEndpoint {
@@ -23,9 +25,29 @@ export interface LiveEndpoint {
   events: string[];
   enabled: boolean;
   failingSince: number | null;
-  /** Current secret, plus the previous one until it expires. */
+  /** Requests per second, or null for no limit. */
+  rateLimit: number | null;
+  /** Current secret, plus every previous one until it expires. */
   signingSecrets(now?: number): string[];
+  /** The endpoint's own request headers (decrypted on first use). */
+  headers(): Record<string, string>;
 }
+
+/** A rotation that cannot happen now (the API answers 409 with the message). */
+export class RotationConflictError extends Error {}
+
+/** A rotation that would leave more than {@link MAX_SIGNING_SECRETS} secrets signing. */
+export class RotationLimitError extends RotationConflictError {
+  constructor(readonly retryAt: number) {
+    super(
+      `this endpoint already has ${MAX_SIGNING_SECRETS - 1} previous secrets still signing; ` +
+        `rotate again after ${new Date(retryAt).toISOString()}, when the oldest expires`,
+    );
+  }
+}
+
+/** Stored previous secrets: sealed secret and expiry (epoch ms), newest first. */
+type PreviousSecret = { secret: string; expires_at: number };
 
 interface Snapshot {
   byId: Map<string, LiveEndpoint>;
@@ -35,19 +57,23 @@ interface Snapshot {
 type Row = Record<string, unknown>;
 
 export const ROTATION_OVERLAP_MS = 24 * 3600_000;
+/** The current secret and two previous ones, each until its own 24 h are up. */
+export const MAX_SIGNING_SECRETS = 3;
 
 export interface StoreOptions {
   db: Database;
   /** Delivery rows carry this target name. */
   target: string;
-  /** AES-256 key for secrets at rest; null stores them in plaintext. */
-  key: Buffer | null;
+  /** Keys for secrets and headers at rest; an empty ring stores them in plaintext. */
+  keys: KeyRing;
   cacheTtlMs: number;
 }
 
 export class WebhookStore {
   private snapshot: { at: number; value: Promise<Snapshot>; settled: boolean; transaction: Transaction | undefined } | null = null;
   private generation = 0;
+  /** The newest snapshot loaded, for synchronous reads (`peek`). */
+  private latest: Snapshot | null = null;
 
   constructor(private readonly o: StoreOptions) {}
 
@@ -89,6 +115,11 @@ export class WebhookStore {
     return value;
   }
 
+  /** An endpoint as of the newest snapshot loaded, without waiting (the dispatcher's pacing, event data). */
+  peek(id: string): LiveEndpoint | undefined {
+    return this.latest?.byId.get(id);
+  }
+
   async route(type: string, transaction?: Transaction): Promise<Array<{ endpointId: string }>> {
     const s = await this.load(transaction);
     let ids = s.byType.get(type);
@@ -121,6 +152,8 @@ export class WebhookStore {
     events: string[];
     description: string | null;
     enabled: boolean;
+    headers?: Record<string, string> | null;
+    rate_limit?: number | null;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const now = Date.now();
     const id = `wh_${ulid(now)}`;
@@ -128,8 +161,8 @@ export class WebhookStore {
     // Writes go through db.transaction, which queues SQLite writers instead of letting them contend.
     await this.o.db.transaction((transaction) =>
       this.o.db.sequelize.query(
-        `INSERT INTO relay_webhooks (id, url, events, description, enabled, secret, created_at, updated_at)
-         VALUES (:id, :url, :events, :description, :enabled, :secret, :now, :now)`,
+        `INSERT INTO relay_webhooks (id, url, events, description, enabled, secret, headers, header_names, rate_limit, created_at, updated_at)
+         VALUES (:id, :url, :events, :description, :enabled, :secret, :headers, :headerNames, :rateLimit, :now, :now)`,
         {
           replacements: {
             id,
@@ -138,6 +171,8 @@ export class WebhookStore {
             description: input.description,
             enabled: input.enabled,
             secret: this.seal(secret),
+            ...this.headerColumns(input.headers),
+            rateLimit: input.rate_limit ?? null,
             now,
           },
           transaction,
@@ -154,7 +189,14 @@ export class WebhookStore {
    */
   async update(
     id: string,
-    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean },
+    patch: {
+      url?: string;
+      events?: string[];
+      description?: string | null;
+      enabled?: boolean;
+      headers?: Record<string, string> | null;
+      rate_limit?: number | null;
+    },
   ): Promise<WebhookEndpoint | null> {
     const now = Date.now();
     const sets = ['updated_at = :now'];
@@ -166,6 +208,11 @@ export class WebhookStore {
     if (patch.url !== undefined) set('url = :url, failing_since = NULL', 'url', patch.url);
     if (patch.events !== undefined) set('events = :events', 'events', JSON.stringify(patch.events));
     if (patch.description !== undefined) set('description = :description', 'description', patch.description);
+    if (patch.headers !== undefined) {
+      sets.push('headers = :headers, header_names = :headerNames');
+      Object.assign(replacements, this.headerColumns(patch.headers));
+    }
+    if (patch.rate_limit !== undefined) set('rate_limit = :rateLimit', 'rateLimit', patch.rate_limit);
     if (patch.enabled === true) set('enabled = :enabled, disabled_reason = NULL, failing_since = NULL', 'enabled', true);
     if (patch.enabled === false) set("enabled = :enabled, disabled_reason = 'disabled by an administrator'", 'enabled', false);
     const found = await this.o.db.transaction(async (transaction) => {
@@ -202,23 +249,95 @@ export class WebhookStore {
   async secret(id: string): Promise<EndpointSecret | null> {
     const row = await this.row(id);
     if (!row) return null;
-    const expires = row.previous_secret && num(row.previous_secret_expires_at) > Date.now() ? iso(row.previous_secret_expires_at) : null;
-    return { secret: this.open(String(row.secret), id), previous_secret_expires_at: expires };
+    return secretAnswer(this.open(String(row.secret), `the secret of webhook ${id}`), previousSecrets(row, Date.now()));
   }
 
-  /** A new secret; the current one keeps signing (second signature) for 24 h. */
+  /**
+   * A new secret; the current one and every previous one keep signing (extra signatures) until their own
+   * 24 h are up, at most {@link MAX_SIGNING_SECRETS} at a time.
+   * @throws RotationLimitError when two previous secrets are still signing.
+   */
   async rotate(id: string): Promise<EndpointSecret | null> {
     const now = Date.now();
     const secret = generateSecret();
-    const expiresAt = now + ROTATION_OVERLAP_MS;
-    const count = await this.o.db.transaction((transaction) =>
-      this.o.db.sequelize.query(
-        'UPDATE relay_webhooks SET previous_secret = secret, previous_secret_expires_at = :expiresAt, secret = :secret, updated_at = :now WHERE id = :id',
-        { replacements: { id, secret: this.seal(secret), expiresAt, now }, transaction, type: QueryTypes.BULKUPDATE },
-      ),
-    );
+    const r = await this.o.db.transaction(async (transaction) => {
+      const row = await this.row(id, transaction);
+      if (!row) return null;
+      const previous = previousSecrets(row, now);
+      if (previous.length >= MAX_SIGNING_SECRETS - 1) throw new RotationLimitError(previous[previous.length - 1]!.expires_at);
+      const list = [{ secret: String(row.secret), expires_at: now + ROTATION_OVERLAP_MS }, ...previous];
+      // Compare-and-set on the secret: two rotations at once must not both keep the same previous list.
+      const count = await this.o.db.sequelize.query(
+        'UPDATE relay_webhooks SET previous_secrets = :list, secret = :secret, updated_at = :now WHERE id = :id AND secret = :old',
+        {
+          replacements: { id, secret: this.seal(secret), list: JSON.stringify(list), now, old: row.secret },
+          transaction,
+          type: QueryTypes.BULKUPDATE,
+        },
+      );
+      if (Number(count) === 0) throw new RotationConflictError('another rotation of this endpoint happened at the same time; try again');
+      return list;
+    });
     this.invalidate();
-    return Number(count) > 0 ? { secret, previous_secret_expires_at: iso(expiresAt) } : null;
+    return r ? secretAnswer(secret, r) : null;
+  }
+
+  /** How many stored secrets and header sets are in plaintext (a warning at start when no key is set). */
+  async countPlaintext(): Promise<number> {
+    let n = 0;
+    for (const r of await this.select()) for (const v of storedValues(r)) if (!v.value.startsWith(ENCRYPTED_PREFIX)) n++;
+    return n;
+  }
+
+  /**
+   * Re-encrypt stored secrets and headers with the newest key: only plaintext values (`all: false`, at every
+   * start when a key is set) or every value not already under the newest key (`all: true`, `rotate-key`).
+   * Each row is a compare-and-set, so two processes doing it at once cannot lose a rotation made meanwhile.
+   * @returns the number of rows changed.
+   */
+  async reseal({ all }: { all: boolean }): Promise<number> {
+    if (!this.o.keys.configured) return 0;
+    let changed = 0;
+    for (const r of await this.select()) {
+      const id = String(r.id);
+      const values = storedValues(r);
+      const stale = values.filter((v) => (all ? !this.o.keys.current(v.value) : !v.value.startsWith(ENCRYPTED_PREFIX)));
+      if (stale.length === 0) continue;
+      const secret = String(r.secret);
+      const sets: Record<string, unknown> = {
+        secret: stale.some((v) => v.column === 'secret') ? this.seal(this.open(secret, `the secret of webhook ${id}`)) : secret,
+        headers: r.headers ?? null,
+        previous: r.previous_secrets ?? null,
+      };
+      if (r.headers && stale.some((v) => v.column === 'headers'))
+        sets.headers = this.seal(this.open(String(r.headers), `the headers of webhook ${id}`));
+      if (stale.some((v) => v.column === 'previous_secrets')) {
+        const list = JSON.parse(String(r.previous_secrets)) as PreviousSecret[];
+        const resealed = list.map((p) => ({
+          ...p,
+          secret: (all ? !this.o.keys.current(p.secret) : !p.secret.startsWith(ENCRYPTED_PREFIX))
+            ? this.seal(this.open(p.secret, `a previous secret of webhook ${id}`))
+            : p.secret,
+        }));
+        sets.previous = JSON.stringify(resealed);
+      }
+      const count = await this.o.db.transaction((transaction) =>
+        this.o.db.sequelize.query(
+          `UPDATE relay_webhooks SET secret = :secret, headers = :headers, previous_secrets = :previous
+            WHERE id = :id AND secret = :oldSecret
+              AND (headers = :oldHeaders OR (headers IS NULL AND :oldHeaders IS NULL))
+              AND (previous_secrets = :oldPrevious OR (previous_secrets IS NULL AND :oldPrevious IS NULL))`,
+          {
+            replacements: { id, ...sets, oldSecret: secret, oldHeaders: r.headers ?? null, oldPrevious: r.previous_secrets ?? null },
+            transaction,
+            type: QueryTypes.BULKUPDATE,
+          },
+        ),
+      );
+      changed += Number(count) > 0 ? 1 : 0;
+    }
+    this.invalidate();
+    return changed;
   }
 
   /** Disable by the relay itself (410, failing too long); pending deliveries become dead with the reason. */
@@ -277,33 +396,66 @@ export class WebhookStore {
     const byId = new Map<string, LiveEndpoint>();
     for (const r of rows) {
       const id = String(r.id);
-      let secrets: string[] | null = null;
-      const previousUntil = r.previous_secret ? num(r.previous_secret_expires_at) : 0;
+      let current: string | null = null;
+      let previous: Array<{ secret: string; until: number }> | null = null;
+      let headers: Record<string, string> | null = null;
       byId.set(id, {
         id,
         url: String(r.url),
         events: JSON.parse(String(r.events)) as string[],
         enabled: Boolean(r.enabled),
         failingSince: r.failing_since === null ? null : num(r.failing_since),
+        rateLimit: r.rate_limit === null || r.rate_limit === undefined ? null : num(r.rate_limit),
         signingSecrets: (now = Date.now()) => {
           // Decrypted on first use, so one undecryptable secret fails only its own deliveries.
-          secrets ??= [this.open(String(r.secret), id), ...(r.previous_secret ? [this.open(String(r.previous_secret), id)] : [])];
-          return now < previousUntil ? secrets : secrets.slice(0, 1);
+          current ??= this.open(String(r.secret), `the secret of webhook ${id}`);
+          previous ??= previousSecrets(r, 0).map((p) => ({
+            secret: this.open(p.secret, `a previous secret of webhook ${id}`),
+            until: p.expires_at,
+          }));
+          return [current, ...previous.filter((p) => now < p.until).map((p) => p.secret)];
         },
+        headers: () => (headers ??= r.headers ? headersFromStore(this.open(String(r.headers), `the headers of webhook ${id}`)) : {}),
       });
     }
-    return { byId, byType: new Map() };
+    this.latest = { byId, byType: new Map() };
+    return this.latest;
   }
 
   private seal(secret: string): string {
-    return this.o.key ? encryptSecret(secret, this.o.key) : secret;
+    return this.o.keys.seal(secret);
   }
 
-  private open(stored: string, id: string): string {
-    if (!stored.startsWith(ENCRYPTED_PREFIX)) return stored;
-    if (!this.o.key) throw new Error(`the secret of webhook ${id} is encrypted but no encryption key is configured (RELAY_ENCRYPTION_KEY)`);
-    return decryptSecret(stored, this.o.key);
+  private open(stored: string, what: string): string {
+    return this.o.keys.open(stored, what);
   }
+
+  private headerColumns(headers: Record<string, string> | null | undefined): { headers: string | null; headerNames: string | null } {
+    const plain = headersToStore(headers);
+    return {
+      headers: plain === null ? null : this.seal(plain),
+      headerNames: plain === null ? null : JSON.stringify(Object.keys(headers!)),
+    };
+  }
+}
+
+/** Previous secrets still signing at `now` (all of them for `now` = 0), newest first. */
+function previousSecrets(r: Row, now: number): PreviousSecret[] {
+  if (!r.previous_secrets) return [];
+  return (JSON.parse(String(r.previous_secrets)) as PreviousSecret[]).filter((p) => p.expires_at > now);
+}
+
+function secretAnswer(secret: string, previous: PreviousSecret[]): EndpointSecret {
+  const expiries = previous.map((p) => new Date(p.expires_at).toISOString());
+  return { secret, previous_secret_expires_at: expiries[0] ?? null, previous_secrets_expire_at: expiries };
+}
+
+/** The encrypted-at-rest values of one row, for sealing and rotation. */
+function storedValues(r: Row): Array<{ column: 'secret' | 'headers' | 'previous_secrets'; value: string }> {
+  const out: Array<{ column: 'secret' | 'headers' | 'previous_secrets'; value: string }> = [{ column: 'secret', value: String(r.secret) }];
+  if (r.headers) out.push({ column: 'headers', value: String(r.headers) });
+  for (const p of previousSecrets(r, 0)) out.push({ column: 'previous_secrets', value: p.secret });
+  return out;
 }
 
 function toEndpoint(r: Row): WebhookEndpoint {
@@ -314,6 +466,9 @@ function toEndpoint(r: Row): WebhookEndpoint {
     description: (r.description as string | null) ?? null,
     enabled: Boolean(r.enabled),
     disabled_reason: (r.disabled_reason as string | null) ?? null,
+    // Names only: the values are credentials.
+    headers: r.header_names ? (JSON.parse(String(r.header_names)) as string[]) : [],
+    rate_limit: r.rate_limit === null || r.rate_limit === undefined ? null : num(r.rate_limit),
     failing_since: iso(r.failing_since),
     created_at: iso(r.created_at)!,
     updated_at: iso(r.updated_at)!,
