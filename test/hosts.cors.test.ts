@@ -11,7 +11,15 @@ import { startMentorFixture } from './helpers/mentor.js';
 import type { MentorFixture } from './helpers/mentor.js';
 
 const APP = 'http://app.example.test:5173';
-const HEADERS = ['content-type', 'authorization', 'idempotency-key', 'webhook-id', 'webhook-timestamp', 'webhook-signature', 'x-request-id'];
+const HEADERS = [
+  'content-type',
+  'authorization',
+  'idempotency-key',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'x-request-id',
+];
 
 function preflight(url: string, origin: string, method = 'POST', headers = 'content-type, authorization') {
   return fetch(url, {
@@ -122,7 +130,14 @@ describe('CORS_ORIGINS configuration', () => {
   });
 
   it('stops start-up naming the variable for anything that is not an origin', () => {
-    for (const bad of ['app.example.test', 'https://x.test/path', 'ftp://x.test', 'https://x.test?q=1', '*, https://x.test', 'https://u:p@x.test']) {
+    for (const bad of [
+      'app.example.test',
+      'https://x.test/path',
+      'ftp://x.test',
+      'https://x.test?q=1',
+      '*, https://x.test',
+      'https://u:p@x.test',
+    ]) {
       expect(() => loadConfig('devices', { CORS_ORIGINS: bad }), bad).toThrow(ConfigError);
       expect(() => loadConfig('devices', { CORS_ORIGINS: bad }), bad).toThrow(/CORS_ORIGINS must be \* or comma-separated origins/);
     }
