@@ -64,6 +64,15 @@ describe.each(DIALECTS)('mentor screenshots (%s)', (dialect) => {
     expect(img.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
     expect(img.bytes.equals(PNG)).toBe(true);
 
+    // A record the mentor holds without its image (forwarded before images were) gains it from a later forward.
+    const bare = fixtures.screenshot('dev-1', { timestamp: '2019-01-01T00:00:00Z' });
+    await m.post('/devices/screenshots', bare);
+    const before = ((await m.get('/devices/dev-1/screenshots')).body as Rec[]).find((r) => r.screenshotid === bare.screenshotid);
+    expect(before!.url).toBeNull();
+    expect((await m.post('/devices/screenshots', { ...bare, image_base64: PNG.toString('base64') })).body).toMatchObject({ duplicates: 1 });
+    const after = ((await m.get('/devices/dev-1/screenshots')).body as Rec[]).find((r) => r.screenshotid === bare.screenshotid);
+    expect((await imageAt(String(after!.url))).bytes.equals(PNG)).toBe(true);
+
     const missing = await fetch(`${m.url}/screenshots/${encodeURIComponent(metadata.screenshotid)}`);
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toContain('application/problem+json');

@@ -59,7 +59,9 @@ export function screenshotImageLoader(
   logger?: Logger,
 ): (record: Record<string, unknown>) => Promise<ScreenshotImage | null> {
   return async (record) => {
-    const [row] = await select(db, 'SELECT file, content_type FROM screenshots WHERE screenshotid = :id', { id: String(record.screenshotid) });
+    const [row] = await select(db, 'SELECT file, content_type FROM screenshots WHERE screenshotid = :id', {
+      id: String(record.screenshotid),
+    });
     if (!row?.file || !row.content_type) return null;
     try {
       return { contentType: String(row.content_type), bytes: await readFile(path.join(config.dataDir, String(row.file))) };

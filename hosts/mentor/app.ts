@@ -53,9 +53,7 @@ export function createMentorApp({ config, db, relay, logger, registry }: MentorA
     parsedByRouters: [SCREENSHOT_INGEST_PATH],
   });
   mountOps(app, { service: 'mentor', db, registry, openapi: mentorOpenApi });
-  app.use(
-    ingestRouter(db, config.mentorSigningSecret, { bodyLimit: config.bodyLimit, screenshotMaxBytes: config.screenshotMaxBytes }),
-  );
+  app.use(ingestRouter(db, config.mentorSigningSecret, { bodyLimit: config.bodyLimit, screenshotMaxBytes: config.screenshotMaxBytes }));
   app.use(commandsRouter(db, relay, config.mentorSigningSecret));
   app.use(readRouter(db, { readToken: config.mentorReadToken, publicUrl: config.mentorPublicUrl }));
   return finishApp(app, logger);

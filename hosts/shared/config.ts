@@ -101,7 +101,10 @@ const corsOrigins = z
     if (v === undefined || v.trim() === '') return undefined;
     if (v.trim() === '*') return '*';
     const origins: string[] = [];
-    for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of v
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       let u: URL | undefined;
       try {
         u = new URL(part);

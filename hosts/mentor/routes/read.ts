@@ -122,7 +122,8 @@ export function readRouter(db: Database, options: ReadOptions = {}): Router {
           throw unauthorized(
             "Authentication required: open the screenshot record's url (a signed link), or send Authorization: Bearer <MENTOR_READ_TOKEN>",
           );
-        if (verdict === 'expired') throw unauthorized('This screenshot link has expired: read the screenshot list again for a fresh url', 'invalid_token');
+        if (verdict === 'expired')
+          throw unauthorized('This screenshot link has expired: read the screenshot list again for a fresh url', 'invalid_token');
         if (verdict === 'invalid') throw unauthorized('This screenshot link is not valid (expires or sig was altered)', 'invalid_token');
         cacheFor = Math.min(cacheFor, ctx.links.remaining(q));
       }
@@ -160,7 +161,7 @@ export const readRoutes: RouteDoc[] = [
     summary: 'Devices, most recently seen first',
     tags: ['read'],
     query: listQuerySchema,
-    responses: list('Devices'),
+    responses: list('Devices, each with `id` (the same as `deviceid`)'),
   },
   {
     method: 'get',
@@ -169,7 +170,7 @@ export const readRoutes: RouteDoc[] = [
     tags: ['read'],
     params: { id: 'Device id' },
     responses: {
-      '200': { description: 'The device', schema: z.record(z.string(), z.unknown()) },
+      '200': { description: 'The device, with `id` (the same as `deviceid`)', schema: z.record(z.string(), z.unknown()) },
       '404': { description: 'Unknown device' },
     },
   },
@@ -198,7 +199,11 @@ export const readRoutes: RouteDoc[] = [
       tags: ['read'],
       params: { id: 'Device id' },
       query: listQuerySchema,
-      responses: list(name),
+      responses: list(
+        name === 'screenshots'
+          ? 'Screenshots, each with `url` and `screenshot_url`: the image at the mentor (signed when MENTOR_READ_TOKEN is set), the record path when it is an http(s) URL, else null'
+          : name,
+      ),
     }),
   ),
   {
