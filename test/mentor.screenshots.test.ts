@@ -105,7 +105,10 @@ describe.each(DIALECTS)('mentor screenshots (%s)', (dialect) => {
     // Past BODY_LIMIT (2 KiB) but within one image's allowance: a record with a 3 KiB image is stored.
     const big = withImage('dev-1', Buffer.concat([PNG, randomBytes(3000)]));
     expect((await m.post('/devices/screenshots', big)).status).toBe(200);
-    // The allowance is for the image: other routes keep BODY_LIMIT.
+    // The allowance is for the image only: the rest of a screenshot body, and other routes, keep BODY_LIMIT.
+    const padded = await m.post('/devices/screenshots', { ...withImage('dev-1', PNG), pad: 'x'.repeat(3000) });
+    expect(padded.status).toBe(413);
+    expect(padded.body.detail).toContain('BODY_LIMIT');
     expect((await m.post('/devices/metrics', fixtures.metric('dev-1', { pad: 'x'.repeat(3000) }))).status).toBe(413);
   });
 

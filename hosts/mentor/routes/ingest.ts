@@ -94,6 +94,18 @@ function imagesOf(records: Array<Record<string, unknown>>, isArray: boolean, max
   return images;
 }
 
+/** Only images may take a screenshot body past BODY_LIMIT: everything else in it counts as usual. */
+function refuseOverBodyLimit(req: Request, bodyLimit: number): void {
+  const items: unknown[] = Array.isArray(req.body) ? req.body : [req.body];
+  const imageChars = items.reduce<number>((n, item) => {
+    const image = item && typeof item === 'object' ? (item as { image_base64?: unknown }).image_base64 : undefined;
+    return n + (typeof image === 'string' ? image.length : 0);
+  }, 0);
+  if ((req.rawBody?.length ?? 0) - imageChars > bodyLimit) {
+    throw new HttpProblem(413, `The request body is larger than the limit of ${bodyLimit} bytes (BODY_LIMIT; image_base64 aside)`);
+  }
+}
+
 /** `POST /devices/{id}/alerts`: items may omit `deviceid`; one that names another device is refused. */
 function alertsForDevice(req: Request): unknown {
   const deviceid = parseOr422(deviceId, req.params.id, 'path');
@@ -133,6 +145,7 @@ export function ingestRouter(
 
   // The app-wide parser skips this path (the app lists it in `parsedByRouters`); the signature is over these bytes.
   router.post(SCREENSHOT_INGEST_PATH, requireJson, jsonBody({ limit: screenshotBodyLimit(limits) }), signed, async (req, res) => {
+    refuseOverBodyLimit(req, limits.bodyLimit);
     const records = parseRecords(screenshotSchema, req.body) as Array<Record<string, unknown>>;
     const images = imagesOf(records, Array.isArray(req.body), limits.screenshotMaxBytes);
     res.json({ status: 'ok', ...(await storeScreenshots(db, records, images)) });
