@@ -3,7 +3,12 @@
  * a listed origin echoed on every answer (errors too), other origins refused, `*` never with credentials,
  * and no CORS headers at all when unset. CORS does not depend on the database, so SQLite only.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runDemo } from '../hosts/demo.js';
 import { ConfigError, loadConfig } from '../hosts/shared/config.js';
 import { startDevices } from './devices.fixture.js';
 import type { DevicesFixture } from './devices.fixture.js';
@@ -115,6 +120,34 @@ describe.each(hosts)('CORS on the $name host', (h) => {
     const get = await fetch(`${running.url}/health`, { headers: { origin: APP } });
     expect(get.status).toBe(200);
     expectNoCors(get);
+  });
+});
+
+describe('CORS under npm start (the demo)', () => {
+  async function demoPreflight(env: Record<string, string>) {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'relay-cors-demo-'));
+    const demo = await runDemo({
+      devicesPort: 0,
+      mentorPort: 0,
+      host: '127.0.0.1',
+      env: { DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env },
+      out: new Writable({ write: (_c, _e, done) => done() }),
+    });
+    try {
+      const loopback = (u: string) => u.replace('//localhost:', '//127.0.0.1:');
+      const devices = await preflight(`${loopback(demo.devicesUrl)}/api/v1/devices/register`, APP);
+      const mentor = await preflight(`${loopback(demo.mentorUrl)}/devices/commands`, APP);
+      return [devices.headers.get('access-control-allow-origin'), mentor.headers.get('access-control-allow-origin')];
+    } finally {
+      await demo.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+
+  it('allows any origin by default, and CORS_ORIGINS still decides when given', async () => {
+    expect(await demoPreflight({})).toEqual(['*', '*']);
+    expect(await demoPreflight({ CORS_ORIGINS: APP })).toEqual([APP, APP]);
+    expect(await demoPreflight({ CORS_ORIGINS: '' })).toEqual([null, null]);
   });
 });
 
