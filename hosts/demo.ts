@@ -47,6 +47,9 @@ export async function runDemo(
   const loopback = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
   const secret = generateSecret();
   const adminToken = env.RELAY_ADMIN_TOKEN?.trim() || randomBytes(24).toString('base64url');
+  // A browser app (a device simulator, a dashboard) on any origin works against the demo out of the box;
+  // CORS_ORIGINS= (empty) turns CORS off, a list narrows it.
+  env.CORS_ORIGINS ??= '*';
   const mentorConfig = loadConfig('mentor', {
     ...env,
     PORT: String(mentorPort),

@@ -12,6 +12,12 @@ import type { TargetPlugin } from '../lib/target.js';
 import { httpTarget } from './http.js';
 import type { HttpRoute } from './http.js';
 
+/** An uploaded screenshot's image, as the host stored it. */
+export interface ScreenshotImage {
+  contentType: string;
+  bytes: Buffer;
+}
+
 export interface MentorTargetOptions {
   /** `MENTOR_API_URL`. */
   url: string;
@@ -25,6 +31,13 @@ export interface MentorTargetOptions {
   concurrency?: number;
   maxBatchSize?: number;
   circuit?: Partial<CircuitOptions>;
+  /**
+   * The image of a `screenshot.submitted` record (its event data), read when the forward is sent: the
+   * record then travels with `image_base64` (and the image's `content_type`) so the mentor can serve it.
+   * Null: the record goes without one (metadata only, or the file is gone). A throw retries the delivery.
+   * Unset: records go without images.
+   */
+  screenshotImage?: (record: Record<string, unknown>) => Promise<ScreenshotImage | null>;
 }
 
 /**
@@ -59,7 +72,7 @@ function circuitFor(backoffBaseMs: number, given: Partial<CircuitOptions> | unde
 
 export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
   const backoffBaseMs = o.backoffBaseMs ?? 1000;
-  return httpTarget({
+  const target = httpTarget({
     name: 'mentor',
     baseUrl: o.url,
     routes: MENTOR_ROUTES,
@@ -72,6 +85,35 @@ export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
     // The mentor's other 4xx mean the record itself is refused: retrying cannot help.
     classify: defaultClassify,
   });
+  return o.screenshotImage ? withScreenshotImages(target, o.screenshotImage) : target;
+}
+
+/** Whether a screenshot record is an upload (the devices host sets `content_type` only for uploaded files). */
+const isUpload = (e: RelayEvent) => e.type === 'screenshot.submitted' && Boolean((e.data as { content_type?: unknown }).content_type);
+
+/**
+ * Screenshot records travel with their image. The outbox row stays small (the bytes are read from the
+ * devices host's store when the request is built, on every attempt), so the image is as durable as the
+ * record: a mentor outage only delays it. An upload travels alone (never batched), so one request carries
+ * at most one image: SCREENSHOT_MAX_BYTES as base64 plus the record.
+ */
+function withScreenshotImages(target: TargetPlugin, load: NonNullable<MentorTargetOptions['screenshotImage']>): TargetPlugin {
+  const batchKey = target.batch!.key;
+  return {
+    ...target,
+    batch: { maxSize: target.batch!.maxSize, key: (e) => (isUpload(e) ? null : batchKey(e)) },
+    async prepare(events, ctx) {
+      const withImages = await Promise.all(
+        events.map(async (e) => {
+          if (!isUpload(e)) return e;
+          const image = await load(e.data);
+          if (!image) return e;
+          return { ...e, data: { ...e.data, content_type: image.contentType, image_base64: image.bytes.toString('base64') } };
+        }),
+      );
+      return target.prepare(withImages, ctx);
+    },
+  };
 }
 
 export interface DevicesCommandTargetOptions {

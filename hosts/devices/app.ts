@@ -68,6 +68,8 @@ export function createDevicesApp({
     logger,
     bodyLimit: config.bodyLimit,
     parsedByRouters: parsedByRouters.map((p) => API_PREFIX + p),
+    corsOrigins: config.corsOrigins,
+    corsMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
   });
   mountOps(app, {
     service: 'devices',

@@ -13,7 +13,7 @@ import { mountOps } from '../shared/ops.js';
 import type { Relay } from '../../lib/relay.js';
 import { COMMAND_CREATE_PATHS, commandRoutes, commandsRouter } from './routes/commands.js';
 import { requireAdminToken } from '../../lib/http/auth.js';
-import { ingestRouter, ingestRoutes } from './routes/ingest.js';
+import { ingestRouter, ingestRoutes, SCREENSHOT_INGEST_PATH } from './routes/ingest.js';
 import { readRouter, readRoutes } from './routes/read.js';
 
 export interface MentorAppDeps {
@@ -43,10 +43,18 @@ export function createMentorApp({ config, db, relay, logger, registry }: MentorA
   const guardsBeforeBody = config.adminToken
     ? COMMAND_CREATE_PATHS.map((path) => ({ path, guard: requireAdminToken(config.adminToken!) }))
     : [];
-  const app = createBaseApp({ service: 'mentor', logger, bodyLimit: config.bodyLimit, guardsBeforeBody });
+  const app = createBaseApp({
+    service: 'mentor',
+    logger,
+    bodyLimit: config.bodyLimit,
+    guardsBeforeBody,
+    corsOrigins: config.corsOrigins,
+    // Screenshot records carry their image, beyond BODY_LIMIT: that route parses its own body.
+    parsedByRouters: [SCREENSHOT_INGEST_PATH],
+  });
   mountOps(app, { service: 'mentor', db, registry, openapi: mentorOpenApi });
-  app.use(ingestRouter(db, config.mentorSigningSecret));
+  app.use(ingestRouter(db, config.mentorSigningSecret, { bodyLimit: config.bodyLimit, screenshotMaxBytes: config.screenshotMaxBytes }));
   app.use(commandsRouter(db, relay, config.mentorSigningSecret));
-  app.use(readRouter(db, config.mentorReadToken));
+  app.use(readRouter(db, { readToken: config.mentorReadToken, publicUrl: config.mentorPublicUrl }));
   return finishApp(app, logger);
 }

@@ -161,4 +161,22 @@ export const mentorMigrations: Migration[] = [
       await qi.addIndex('processes', ['deviceid'], { name: 'processes_device', transaction });
     },
   },
+  {
+    // The image of a forwarded screenshot, kept apart from the record so that listing records never reads
+    // megabytes; keyed by the origin record id like the record (a retried forward stores it once).
+    name: '000002_screenshot_images',
+    async up({ queryInterface: qi, transaction }) {
+      await qi.createTable(
+        'screenshot_images',
+        {
+          screenshotid: id(),
+          content_type: { type: DataTypes.STRING(32), allowNull: false },
+          size: { type: DataTypes.BIGINT, allowNull: false },
+          bytes: { type: DataTypes.BLOB, allowNull: false },
+          received_at: time(),
+        },
+        { transaction },
+      );
+    },
+  },
 ];

@@ -80,6 +80,15 @@ export const alertSchema = z.object({
   threshold: finite,
 });
 
+/**
+ * Standard base64 (what Buffer#toString('base64') writes). Checked with one flat character class: a grouped
+ * pattern such as `(?:[A-Za-z0-9+/]{4})*` backtracks per group and can exhaust the regexp stack on a
+ * 13 MiB string.
+ */
+const base64 = z
+  .string()
+  .refine((v) => v.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(v), 'must be standard base64 (A-Z a-z 0-9 + /, = padding)');
+
 export const screenshotSchema = z.object({
   screenshotid: recordId,
   deviceid: deviceId,
@@ -88,6 +97,8 @@ export const screenshotSchema = z.object({
   resolution: str(64),
   size: count,
   content_type: str(128),
+  /** The image itself (PNG, JPEG or WebP, at most SCREENSHOT_MAX_BYTES), forwarded with the record. */
+  image_base64: base64.nullish(),
 });
 
 export const processSchema = z.object({
@@ -149,6 +160,9 @@ export { COMMAND_WHITELIST } from '../shared/commands.js';
 export const newCommandSchema = z.object({
   command_text: freeText(1000).trim().min(1, 'must not be empty'),
 });
+
+/** `POST /devices/commands` (Raqeem's dashboard): the device in the body. */
+export const newCommandForDeviceSchema = newCommandSchema.extend({ deviceid: deviceId });
 
 export const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import cors from 'cors';
 import express from 'express';
 import type { Express, Request, RequestHandler } from 'express';
 import helmet from 'helmet';
@@ -37,6 +38,49 @@ export interface BaseAppOptions {
    * a body it had no right to send.
    */
   guardsBeforeBody?: ReadonlyArray<{ path: string; guard: RequestHandler }>;
+  /** `CORS_ORIGINS`: browser origins allowed to call the host (`*` = any); unset = no CORS headers at all. */
+  corsOrigins?: '*' | readonly string[];
+  /** The methods the host's routes use, answered in preflights (`Access-Control-Allow-Methods`). */
+  corsMethods?: readonly string[];
+}
+
+/**
+ * Request headers a browser app may send: JSON bodies, bearer tokens (admin, read, device), idempotency,
+ * Standard Webhooks signatures (a browser-based forwarder) and a request id to trace by.
+ */
+export const CORS_ALLOWED_HEADERS = [
+  'Content-Type',
+  'Authorization',
+  'Idempotency-Key',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'X-Request-ID',
+] as const;
+
+/** Response headers a browser app may read besides the CORS-safelisted ones. */
+export const CORS_EXPOSED_HEADERS = ['X-Request-ID', 'Retry-After', 'WWW-Authenticate', 'Location'] as const;
+
+/** How long a browser may cache a preflight answer: 2 hours, Chromium's own ceiling (Firefox allows 24 h). */
+export const CORS_MAX_AGE_SEC = 7200;
+
+/**
+ * CORS for browser apps on other origins (the `cors` package). No credentials mode, ever: the hosts
+ * authenticate with bearer tokens in `Authorization`, which needs none, so `Access-Control-Allow-Credentials`
+ * is never sent and `*` can never be combined with it. A listed origin is echoed (with `Vary: Origin`); any
+ * other origin gets no `Access-Control-Allow-*` headers, so its browser refuses the answer.
+ */
+export function corsMiddleware(origins: '*' | readonly string[], methods: readonly string[]): RequestHandler {
+  return cors({
+    origin: origins === '*' ? '*' : [...origins],
+    methods: [...methods],
+    allowedHeaders: [...CORS_ALLOWED_HEADERS],
+    exposedHeaders: [...CORS_EXPOSED_HEADERS],
+    credentials: false,
+    maxAge: CORS_MAX_AGE_SEC,
+    optionsSuccessStatus: 204,
+    preflightContinue: false,
+  });
 }
 
 /** JSON answers load nothing and may not be framed; a route serving a page sets its own with `withCsp`. */
@@ -65,7 +109,14 @@ export function requestIdOf(req: IncomingMessage & { id?: unknown }): string {
   return v && REQUEST_ID.test(v) ? v : randomUUID();
 }
 
-export function createBaseApp({ logger, bodyLimit, parsedByRouters = [], guardsBeforeBody = [] }: BaseAppOptions): Express {
+export function createBaseApp({
+  logger,
+  bodyLimit,
+  parsedByRouters = [],
+  guardsBeforeBody = [],
+  corsOrigins,
+  corsMethods = ['GET', 'HEAD', 'POST'],
+}: BaseAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -87,6 +138,9 @@ export function createBaseApp({ logger, bodyLimit, parsedByRouters = [], guardsB
       serializers: { req: redactRequest },
     }),
   );
+  // Before every route and guard: a preflight is answered here (it carries no token), and every answer,
+  // errors included, carries the headers a browser needs to read it.
+  if (corsOrigins) app.use(corsMiddleware(corsOrigins, corsMethods));
   // Every answer, errors included: nosniff, no referrer, no framing, and a CSP that lets a JSON answer
   // load nothing.
   app.use(

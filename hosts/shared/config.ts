@@ -91,6 +91,39 @@ const bytes = (name: string, fallback: number) =>
       return Number(m[1]) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
     });
 
+/**
+ * `CORS_ORIGINS`: `*` (any origin) or comma-separated origins (`https://dash.example.com,http://localhost:5173`),
+ * each reduced to its canonical origin (scheme, host, port) as browsers send it in `Origin`.
+ */
+const corsOrigins = z
+  .string()
+  .optional()
+  .transform((v, ctx): '*' | string[] | undefined => {
+    if (v === undefined || v.trim() === '') return undefined;
+    if (v.trim() === '*') return '*';
+    const origins: string[] = [];
+    for (const part of v
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      let u: URL | undefined;
+      try {
+        u = new URL(part);
+      } catch {
+        u = undefined;
+      }
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `CORS_ORIGINS must be * or comma-separated origins like https://dash.example.com (scheme, host, optional port; no path): ${JSON.stringify(part.slice(0, 100))} is not one`,
+        });
+        return z.NEVER;
+      }
+      origins.push(u.origin);
+    }
+    return origins.length > 0 ? [...new Set(origins)] : undefined;
+  });
+
 /** One boolean variable per device event type (`FORWARD_METRICS`, ...), from the event catalogue. */
 const toggleVariables = Object.fromEntries(DEVICE_EVENTS.map((e) => [e.toggle, bool(e.toggle, true)])) as {
   [E in DeviceEvent as E['toggle']]: ReturnType<typeof bool>;
@@ -133,6 +166,8 @@ const envSchema = z.object({
       return mode;
     }),
   MENTOR_READ_TOKEN: optionalString,
+  CORS_ORIGINS: corsOrigins,
+  MENTOR_PUBLIC_URL: url('MENTOR_PUBLIC_URL'),
   HTTP_HEADERS_TIMEOUT: seconds('HTTP_HEADERS_TIMEOUT', 10, { min: 0.1 }),
   HTTP_REQUEST_TIMEOUT: seconds('HTTP_REQUEST_TIMEOUT', 60, { min: 0.1 }),
   HTTP_KEEP_ALIVE_TIMEOUT: seconds('HTTP_KEEP_ALIVE_TIMEOUT', 5, { min: 0.1 }),
@@ -193,6 +228,10 @@ export interface ResolvedConfig {
   deviceAuth: 'token' | 'none';
   /** `MENTOR_READ_TOKEN`: when set, the mentor's read API requires it as a bearer token. */
   mentorReadToken: string | undefined;
+  /** `CORS_ORIGINS`: browser origins allowed to call this host (`*` = any); undefined = no CORS headers. */
+  corsOrigins: '*' | string[] | undefined;
+  /** `MENTOR_PUBLIC_URL`: the mentor's URL as browsers reach it, for screenshot links; undefined = from the request's Host. */
+  mentorPublicUrl: string | undefined;
   /** Node's server timeouts (ms): all headers, the whole request, an idle keep-alive connection. */
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   /** Requests per second one device may make to its `/devices/{id}/...` routes; undefined: unlimited. */
@@ -266,6 +305,8 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
     ingestMaxItems: e.INGEST_MAX_ITEMS,
     deviceAuth: e.DEVICE_AUTH,
     mentorReadToken: e.MENTOR_READ_TOKEN,
+    corsOrigins: e.CORS_ORIGINS,
+    mentorPublicUrl: e.MENTOR_PUBLIC_URL,
     http: {
       headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT,
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT,

@@ -31,6 +31,7 @@ import {
   screenshotUpload,
 } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
+import { extensionOf, sniffImage } from '../../shared/images.js';
 import { ingest } from '../store/ingest.js';
 import type { DevicesContext } from '../store/ingest.js';
 import { checkDeviceToken, deviceGuards } from '../auth.js';
@@ -38,21 +39,7 @@ import { listNewest, requireDevice, select } from '../store/sql.js';
 import type { Row } from '../store/sql.js';
 import { deviceIdOf, limitOf } from './params.js';
 
-const IMAGE_TYPES = [
-  {
-    type: 'image/png',
-    ext: 'png',
-    test: (b: Buffer) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
-  },
-  { type: 'image/jpeg', ext: 'jpg', test: (b: Buffer) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
-  {
-    type: 'image/webp',
-    ext: 'webp',
-    test: (b: Buffer) => b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP',
-  },
-];
-
-export const sniffImage = (bytes: Buffer) => IMAGE_TYPES.find((t) => t.test(bytes));
+export { sniffImage };
 
 /** multer, with busboy's parse errors (plain Errors) turned into 400s instead of 500s. */
 function uploadOne(maxBytes: number): RequestHandler {
@@ -196,8 +183,7 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
     res.type(String(row.content_type)).setHeader('cache-control', 'private, max-age=86400, immutable');
     // Shown, never sniffed or run (nosniff and the CSP come from the base app); the name is ours (the id is a
     // validated UUID, the extension from the stored type), never the uploader's.
-    const ext =
-      ({ 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as Record<string, string>)[String(row.content_type)] ?? 'bin';
+    const ext = extensionOf(String(row.content_type));
     res.setHeader('Content-Disposition', `inline; filename="screenshot-${parsed.data.screenshotid}.${ext}"`);
     res.send(bytes);
   });

@@ -3,12 +3,13 @@
  * devices host, and the device's result comes back as a forward to `POST /commands/status`.
  */
 import { Router } from 'express';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { Database } from '../../../lib/db.js';
 import { notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import type { Relay } from '../../../lib/relay.js';
-import { COMMAND_WHITELIST, commandStatusSchema, deviceId, newCommandSchema } from '../schemas.js';
+import { COMMAND_WHITELIST, commandStatusSchema, deviceId, newCommandForDeviceSchema, newCommandSchema } from '../schemas.js';
 import { requestIdOf } from '../../shared/app.js';
 import { requireSignature } from '../../shared/signature.js';
 import { createCommand, updateCommandStatus } from '../store/commands.js';
@@ -19,18 +20,29 @@ import { assertCommandAllowed } from '../../shared/commands.js';
  * set on the mentor it requires that bearer token (without one it stays open, as the seed's mentor was).
  * The app checks it before reading the body (`guardsBeforeBody` in hosts/shared/app.ts).
  */
-export const COMMAND_CREATE_PATHS = ['/devices/:id/commands'];
+export const COMMAND_CREATE_PATHS = ['/devices/:id/commands', '/devices/commands'];
 
 export function commandsRouter(db: Database, relay: Relay, signingSecret: string | undefined): Router {
   const router = Router();
 
-  router.post('/devices/:id/commands', requireJson, async (req, res) => {
-    const deviceid = parseOr422(deviceId, req.params.id, 'path');
-    const { command_text } = parseOr422(newCommandSchema, req.body);
+  /** Validate, check the allow-list, store and publish; the same for both spellings of the route. */
+  async function create(req: Request, res: Response, deviceid: string, command_text: string): Promise<void> {
     assertCommandAllowed(command_text);
     const command = await createCommand(db, relay, { deviceid, command_text, requestId: requestIdOf(req) });
     if (!command) throw notFound(`Device ${deviceid} not found`);
     res.status(201).json(command);
+  }
+
+  router.post('/devices/:id/commands', requireJson, async (req, res) => {
+    const deviceid = parseOr422(deviceId, req.params.id, 'path');
+    const { command_text } = parseOr422(newCommandSchema, req.body);
+    await create(req, res, deviceid, command_text);
+  });
+
+  // Raqeem's dashboard names the device in the body.
+  router.post('/devices/commands', requireJson, async (req, res) => {
+    const { deviceid, command_text } = parseOr422(newCommandForDeviceSchema, req.body);
+    await create(req, res, deviceid, command_text);
   });
 
   router.post('/commands/status', requireJson, requireSignature(signingSecret), async (req, res) => {
@@ -68,6 +80,20 @@ export const commandRoutes: RouteDoc[] = [
       '400': { description: `The first word is not one of ${COMMAND_WHITELIST.join(', ')}` },
       '404': { description: 'Unknown device' },
       '422': { description: 'A field failed validation' },
+    },
+  },
+  {
+    method: 'post',
+    path: '/devices/commands',
+    summary: "Create a command for the body's deviceid (Raqeem's dashboard); the same as POST /devices/{id}/commands",
+    tags: ['commands'],
+    body: newCommandForDeviceSchema,
+    responses: {
+      '201': { description: 'Created', schema: command },
+      '400': { description: `The first word is not one of ${COMMAND_WHITELIST.join(', ')}` },
+      '401': { description: 'RELAY_ADMIN_TOKEN is set on the mentor and the request lacks it' },
+      '404': { description: 'Unknown device' },
+      '422': { description: 'A field failed validation (deviceid, command_text)' },
     },
   },
   {

@@ -7,6 +7,10 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import type { Database } from '../../../lib/db.js';
 import { HttpProblem, parseOr422, requireJson } from '../../../lib/http/problem.js';
+import { jsonBody } from '../../../lib/http/body.js';
+import { sniffImage } from '../../shared/images.js';
+import { storeScreenshots } from '../store/screenshots.js';
+import type { ScreenshotImageRow } from '../store/screenshots.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import {
   activitySchema,
@@ -44,9 +48,63 @@ const INGEST: Array<{ path: string; kind: RecordKindName; schema: z.ZodType; sum
     path: '/devices/screenshots',
     kind: 'screenshots',
     schema: screenshotSchema,
-    summary: 'Store forwarded screenshot records (one or an array)',
+    summary:
+      'Store forwarded screenshot records (one or an array), each optionally with its image (`image_base64`, PNG/JPEG/WebP, at most SCREENSHOT_MAX_BYTES; the body may be that much larger than BODY_LIMIT)',
   },
 ];
+
+/** Screenshot records may carry their image, so this route reads bodies beyond BODY_LIMIT itself. */
+export const SCREENSHOT_INGEST_PATH = '/devices/screenshots';
+
+export interface IngestLimits {
+  /** `BODY_LIMIT`. */
+  bodyLimit: number;
+  /** `SCREENSHOT_MAX_BYTES`: the largest image a screenshot record may carry. */
+  screenshotMaxBytes: number;
+}
+
+/** What one screenshot request may weigh: the record part (BODY_LIMIT) plus one largest image as base64. */
+export const screenshotBodyLimit = ({ bodyLimit, screenshotMaxBytes }: IngestLimits): number =>
+  bodyLimit + Math.ceil(screenshotMaxBytes / 3) * 4;
+
+/**
+ * Decode and check the images that came with screenshot records; the stored `content_type` is the one the
+ * bytes show, not the one declared. Nothing is stored when one image is refused.
+ */
+function imagesOf(records: Array<Record<string, unknown>>, isArray: boolean, maxBytes: number): ScreenshotImageRow[] {
+  const images: ScreenshotImageRow[] = [];
+  records.forEach((r, i) => {
+    const data = r.image_base64;
+    delete r.image_base64;
+    if (typeof data !== 'string') return;
+    const path = isArray ? `[${i}].image_base64` : 'image_base64';
+    const bytes = Buffer.from(data, 'base64');
+    if (bytes.length > maxBytes) {
+      throw new HttpProblem(413, `The screenshot image is larger than SCREENSHOT_MAX_BYTES (${maxBytes} bytes)`, [
+        { path, message: `must decode to at most ${maxBytes} bytes` },
+      ]);
+    }
+    const kind = sniffImage(bytes);
+    if (!kind) {
+      throw new HttpProblem(422, `The request body failed validation: ${path}`, [{ path, message: 'must be a PNG, JPEG or WebP image' }]);
+    }
+    r.content_type = kind.type;
+    images.push({ screenshotid: String(r.screenshotid), contentType: kind.type, bytes });
+  });
+  return images;
+}
+
+/** Only images may take a screenshot body past BODY_LIMIT: everything else in it counts as usual. */
+function refuseOverBodyLimit(req: Request, bodyLimit: number): void {
+  const items: unknown[] = Array.isArray(req.body) ? req.body : [req.body];
+  const imageChars = items.reduce<number>((n, item) => {
+    const image = item && typeof item === 'object' ? (item as { image_base64?: unknown }).image_base64 : undefined;
+    return n + (typeof image === 'string' ? image.length : 0);
+  }, 0);
+  if ((req.rawBody?.length ?? 0) - imageChars > bodyLimit) {
+    throw new HttpProblem(413, `The request body is larger than the limit of ${bodyLimit} bytes (BODY_LIMIT; image_base64 aside)`);
+  }
+}
 
 /** `POST /devices/{id}/alerts`: items may omit `deviceid`; one that names another device is refused. */
 function alertsForDevice(req: Request): unknown {
@@ -77,9 +135,21 @@ function parseSnapshot(body: unknown): ProcessSnapshot {
   return { deviceid: env.deviceid, snapshotAt: env.snapshot_at, processes: env.processes };
 }
 
-export function ingestRouter(db: Database, signingSecret: string | undefined): Router {
+export function ingestRouter(
+  db: Database,
+  signingSecret: string | undefined,
+  limits: IngestLimits = { bodyLimit: 1024 * 1024, screenshotMaxBytes: 10 * 1024 * 1024 },
+): Router {
   const router = Router();
   const signed = requireSignature(signingSecret);
+
+  // The app-wide parser skips this path (the app lists it in `parsedByRouters`); the signature is over these bytes.
+  router.post(SCREENSHOT_INGEST_PATH, requireJson, jsonBody({ limit: screenshotBodyLimit(limits) }), signed, async (req, res) => {
+    refuseOverBodyLimit(req, limits.bodyLimit);
+    const records = parseRecords(screenshotSchema, req.body) as Array<Record<string, unknown>>;
+    const images = imagesOf(records, Array.isArray(req.body), limits.screenshotMaxBytes);
+    res.json({ status: 'ok', ...(await storeScreenshots(db, records, images)) });
+  });
 
   router.post('/devices/register', requireJson, signed, async (req, res) => {
     const reg = parseOr422(registrationSchema, req.body);
@@ -88,6 +158,7 @@ export function ingestRouter(db: Database, signingSecret: string | undefined): R
   });
 
   for (const { path, kind, schema } of INGEST) {
+    if (path === SCREENSHOT_INGEST_PATH) continue;
     router.post(path, requireJson, signed, async (req, res) => {
       const records = parseRecords(schema, req.body) as Array<Record<string, unknown>>;
       res.json({ status: 'ok', ...(await storeRecords(db, RECORD_KINDS[kind], records)) });
