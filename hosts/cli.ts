@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `raqeem-relay devices | mentor | worker | demo | simulate | reconcile | migrate` (SPEC section 11).
+ * `raqeem-relay devices | mentor | worker | demo | simulate | reconcile | migrate | secret` (SPEC section 11).
  * Every command reads its configuration with `loadConfig`; an invalid one stops it with ONE line on stderr
  * and exit code 1 (usage errors exit 2). Long-running commands shut down gracefully on SIGTERM/SIGINT: a
  * second signal, or a shutdown that overruns, exits at once.
@@ -11,7 +11,7 @@ import { ConfigError, loadConfig } from './shared/config.js';
 import type { ResolvedConfig } from './shared/config.js';
 import { openDatabase } from '../lib/db.js';
 import { createLogger, secretsOf } from './shared/logging.js';
-import { relayOptionsFor } from './shared/server.js';
+import { checkOwnDatabase, relayOptionsFor } from './shared/server.js';
 import { createRelay } from '../lib/relay.js';
 import { RECONCILE_TYPES, republish } from './devices/reconcile.js';
 import { migrateMentor, startMentorHost } from './mentor/server.js';
@@ -19,6 +19,8 @@ import { runDemo } from './demo.js';
 import { migrateDevices, startDevicesHost } from './devices/server.js';
 import { devicesTargets } from './devices/targets.js';
 import { runSimulation, printSummary } from './simulate.js';
+import { generateSecret } from '../lib/signing.js';
+import { checkSigningSecret } from './shared/signature.js';
 
 const USAGE = `Usage: raqeem-relay <command> [options]
 
@@ -34,8 +36,71 @@ const USAGE = `Usage: raqeem-relay <command> [options]
                           re-publish stored records to the mentor (safe: the mentor de-duplicates)
   migrate    [devices|mentor]
                           apply migrations and exit (both hosts' databases by default)
+  secret     [--bytes N]  print a new signing secret (whsec_..., N random bytes, 32 by default) for
+                          MENTOR_SIGNING_SECRET
 
-Configuration is read from the environment; see docs/configuration.md.`;
+Every command takes --help. Configuration is read from the environment; see docs/configuration.md.`;
+
+/** `raqeem-relay <command> --help`: what the command does, its flags and the variables it reads. */
+const HELP: Record<string, string> = {
+  devices: `Usage: raqeem-relay devices [--host H]
+
+The devices host: device API, management API, and the dispatcher to the mentor (MENTOR_API_URL) and to
+webhook subscribers. Applies its migrations at start-up.
+
+  --host H   listen address ($HOST, else 0.0.0.0)
+
+Environment: PORT (30080), DATA_DIR, DATABASE_URL, MENTOR_API_URL, MENTOR_SIGNING_SECRET, FORWARD_*,
+RELAY_ADMIN_TOKEN, RELAY_ENCRYPTION_KEY, WEBHOOK_*, LOG_LEVEL; see docs/configuration.md.`,
+  mentor: `Usage: raqeem-relay mentor [--host H]
+
+The mentor host: ingest, read API, command creation, and the dispatcher of commands to DEVICES_API_URL.
+Applies its migrations at start-up.
+
+  --host H   listen address ($HOST, else 0.0.0.0)
+
+Environment: PORT (30081), DATA_DIR, DATABASE_URL, DEVICES_API_URL, MENTOR_SIGNING_SECRET,
+MENTOR_READ_TOKEN, RELAY_ADMIN_TOKEN, FORWARD_*, LOG_LEVEL; see docs/configuration.md.`,
+  worker: `Usage: raqeem-relay worker
+
+Only a dispatcher for the devices outbox at DATABASE_URL (scale-out on PostgreSQL): delivers to the mentor
+(when MENTOR_API_URL is set) and to webhook subscribers. No flags; the devices host's environment.`,
+  demo: `Usage: raqeem-relay demo [--devices-port P] [--mentor-port P] [--host H]
+
+Both hosts in one process on SQLite under DATA_DIR (./data), wired together and signed (npm start).
+
+  --devices-port P   devices host port, 0 to 65535 (30080; 0 picks a free port)
+  --mentor-port P    mentor host port, 0 to 65535 (30081; 0 picks a free port)
+  --host H           listen address of both hosts (127.0.0.1)`,
+  simulate: `Usage: raqeem-relay simulate [--devices N] [--rate R] [--duration S] [--url U]
+
+N fake devices sending R requests/s in all to a devices host.
+
+  --devices N    fleet size, >= 1 (10)
+  --rate R       requests per second in all, >= 0.1 (50)
+  --duration S   seconds, >= 0.1 (10)
+  --url U        devices host base URL ($DEVICES_API_URL, else http://127.0.0.1:30080)`,
+  reconcile: `Usage: raqeem-relay reconcile --since ISO [--types a,b]
+
+Re-publish records stored since --since to the mentor (safe: the mentor de-duplicates). It only enqueues:
+the running devices host (or a worker) on the same database delivers.
+
+  --since ISO    ISO-8601 time, required (e.g. 2025-01-01T00:00:00Z)
+  --types a,b    exact event types (all by default): ${RECONCILE_TYPES.join(', ')}
+
+Environment: the devices host's (DATA_DIR/DATABASE_URL, MENTOR_API_URL required, FORWARD_*).`,
+  migrate: `Usage: raqeem-relay migrate [devices|mentor]
+
+Apply the migrations (outbox tables and the host's own) and exit: both hosts' databases by default, or one.
+Each host needs its own DATABASE_URL; a database that already holds the other host's tables is refused
+before anything is changed.`,
+  secret: `Usage: raqeem-relay secret [--bytes N]
+
+Print a new Standard Webhooks signing secret: whsec_ followed by base64 of N random bytes (24 to 64; 32).
+Give the same value to both hosts as MENTOR_SIGNING_SECRET.
+
+  --bytes N   key length in bytes, 24 to 64 (32)`,
+};
 
 class UsageError extends Error {}
 
@@ -113,6 +178,7 @@ async function mentor(args: string[]): Promise<void> {
 async function worker(args: string[]): Promise<void> {
   parseArgs({ args, options: {}, strict: true });
   const config = loadConfig('devices');
+  checkSigningSecret(config.mentorSigningSecret);
   const logger = createLogger({ level: config.logLevel, service: 'worker', secrets: secretsOf(config) });
   const db = openDatabase(config.databaseUrl);
   const relay = await createRelay(relayOptionsFor(config, db, devicesTargets(config, db, logger).targets, logger));
@@ -138,6 +204,7 @@ async function reconcile(args: string[]): Promise<void> {
   const config = loadConfig('devices');
   if (!config.mentorApiUrl)
     throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
+  checkSigningSecret(config.mentorSigningSecret);
   const db = openDatabase(config.databaseUrl);
   try {
     await migrateDevices(db);
@@ -154,6 +221,8 @@ async function reconcile(args: string[]): Promise<void> {
 async function migrateOne(config: ResolvedConfig): Promise<string[]> {
   const db = openDatabase(config.databaseUrl);
   try {
+    // Before the outbox migrations below: a database of the other host is refused untouched.
+    await checkOwnDatabase(db, config.service);
     // createRelay applies the outbox migrations and those of every target plugin it is given.
     const relay = await createRelay({ db, targets: config.service === 'devices' ? devicesTargets(config, db).targets : [], listen: false });
     await relay.stop();
@@ -191,7 +260,8 @@ async function demo(args: string[]): Promise<void> {
   const port = (v: string | undefined, fallback: number, flag: string) => {
     if (v === undefined) return fallback;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag} must be a port number from 0 to 65535`);
+    if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535)
+      throw new UsageError(`--${flag} must be a port number from 0 to 65535 (0 picks a free port; got ${JSON.stringify(v)})`);
     return n;
   };
   const running = await runDemo({
@@ -228,7 +298,40 @@ async function simulate(args: string[]): Promise<void> {
   process.exitCode = summary.failed > 0 ? 1 : 0;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { devices, mentor, worker, demo, simulate, reconcile, migrate };
+async function secret(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { bytes: { type: 'string' } }, strict: true });
+  const bytes = values.bytes === undefined ? 32 : Number(values.bytes);
+  if (!Number.isInteger(bytes) || bytes < 24 || bytes > 64) throw new UsageError('--bytes must be a whole number from 24 to 64');
+  process.stdout.write(`${generateSecret(bytes)}\n`);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  devices,
+  mentor,
+  worker,
+  demo,
+  simulate,
+  reconcile,
+  migrate,
+  secret,
+};
+
+/**
+ * `--port -1` as `--port=-1`: node's parseArgs refuses an option value that starts with a dash as
+ * "ambiguous", which hides the real answer (what a valid value is) behind a message about syntax.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (/^--[a-z][a-z-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -238,8 +341,12 @@ async function main(argv: string[]): Promise<void> {
   }
   const run = COMMANDS[command];
   if (!run) throw new UsageError(`unknown command "${command}"; expected one of ${Object.keys(COMMANDS).join(', ')}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${HELP[command]}\n`);
+    return;
+  }
   if (LONG_RUNNING.has(command)) boundHeapGrowth();
-  await run(rest);
+  await run(joinNegativeValues(rest));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

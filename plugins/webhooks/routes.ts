@@ -41,7 +41,12 @@ export interface WebhooksManagementOptions {
  * `managementRouter({ ..., extensions: [webhooksManagement({ webhooks, relay, logger })] })`.
  */
 export function webhooksManagement({ webhooks, relay, logger = silentLogger }: WebhooksManagementOptions): ManagementExtension {
-  return { paths: ['/webhooks'], router: webhookRoutes({ relay, webhooks, logger }), docs: webhookDocs(webhooks.eventTypes) };
+  return {
+    paths: ['/webhooks'],
+    router: webhookRoutes({ relay, webhooks, logger }),
+    docs: webhookDocs(webhooks.eventTypes),
+    eventTypes: webhooks.eventTypes,
+  };
 }
 
 function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: WebhooksPlugin; logger: Logger }): Router {
