@@ -80,7 +80,8 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
         // Forwarding to the mentor switched off per type: named at start, so a missing type is not a mystery.
         togglesOff: DEVICE_EVENTS.filter((e) => !config.forward.toggles[e.type]).map((e) => e.toggle),
       },
-      config.mentorApiUrl ? 'devices host listening' : 'devices host listening (standalone: no MENTOR_API_URL)',
+      'devices host listening',
+      config.mentorApiUrl ? [] : ['standalone: no MENTOR_API_URL'],
     ],
   });
 }

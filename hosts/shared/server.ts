@@ -64,8 +64,8 @@ export interface HostSetup extends ListenOptions {
   compose(db: Database): { targets: TargetPlugin[]; app(relay: Relay): Express };
   /** Logged once as a warning when the host listens on a non-loopback address (an open API on the network). */
   exposedWarning?: string;
-  /** The "listening" log line's fields and message. */
-  announce(url: string, db: Database): [fields: object, message: string];
+  /** The "listening" log line's fields, message and notes (appended to the message after the targets). */
+  announce(url: string, db: Database): [fields: object, message: string, notes?: string[]];
 }
 
 /** The relay options a host or a worker derives from its configuration. */
@@ -152,7 +152,7 @@ export function boundUrl(address: string, port: number): string {
  * and which `FORWARD_*` toggles are off, in the message too, so one line answers "is it forwarding?".
  */
 export function startupLine(
-  [fields, message]: [fields: object, message: string],
+  [fields, message, notes = []]: [fields: object, message: string, notes?: string[]],
   relay: Relay,
   dispatching: boolean,
 ): [fields: object, message: string] {
@@ -161,6 +161,7 @@ export function startupLine(
   const parts = [
     targets.length ? `targets: ${targets.join(', ')}${dispatching ? '' : ' (delivered by workers)'}` : 'no targets',
     ...(togglesOff.length ? [`off: ${togglesOff.join(', ')}`] : []),
+    ...notes,
   ];
   const url = (fields as { url?: string }).url;
   return [{ ...fields, targets }, `${message}${url ? ` on ${url}` : ''}; ${parts.join('; ')}`];
