@@ -18,9 +18,9 @@ const name = safeString(128).min(1);
 
 export const listQuery = z.object({
   status: z.enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` }).optional(),
-  target: name.optional(),
+  target: name.optional().describe("One of this host's targets (mentor, webhooks); 422 naming them otherwise"),
   webhook_id: name.optional(),
-  event_type: name.optional(),
+  event_type: name.optional().describe('A known event type, or a pattern matching one (metric.*, *); 422 naming the known types otherwise'),
   deviceid: name.optional(),
   since: isoTime.optional(),
   until: isoTime.optional(),
