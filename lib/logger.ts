@@ -10,6 +10,7 @@ export interface Logger {
 }
 
 const noop = () => {};
+/** A logger that drops everything: `createRelay({ ..., logger: silentLogger })` turns the default stderr logger off. */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop, child: () => silentLogger };
 
 /**
