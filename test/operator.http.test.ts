@@ -45,6 +45,14 @@ describe.each(DIALECTS)('delivery-log filters (%s)', (dialect) => {
       expect(r.json.errors[0].message).toContain(`(got ${JSON.stringify(typo)})`);
     }
 
+    const alerts = await f.call('GET', '/deliveries?event_type=alerts', undefined, { headers: auth });
+    expect(alerts.json.errors[0].message).toBe(
+      'must be one of device.registered, metric.submitted, activity.submitted, process.snapshot, alert.submitted, screenshot.submitted, command.updated, command.created, webhook.test, endpoint.disabled, endpoint.failing, endpoint.recovered, delivery.dead (got "alerts"), or a pattern such as metric.* or *',
+    );
+    // The webhooks plugin's operational events travel through the outbox too.
+    for (const known of ['delivery.dead', 'endpoint.*'])
+      expect((await f.call('GET', `/deliveries?event_type=${known}`, undefined, { headers: auth })).status, known).toBe(200);
+
     const both = await f.call('GET', '/deliveries?target=nope&event_type=nope', undefined, { headers: auth });
     expectProblem(both, 422, ['target', 'event_type']);
 

@@ -13,6 +13,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Relay } from '../../lib/relay.js';
 import { webhookDocs } from './docs.js';
 import type { WebhooksPlugin } from './index.js';
+import { OPERATIONAL_EVENT_TYPES } from './operational.js';
 import { webhookSchemas } from './schemas.js';
 import { WebhookUrlError } from './ssrf.js';
 
@@ -45,7 +46,8 @@ export function webhooksManagement({ webhooks, relay, logger = silentLogger }: W
     paths: ['/webhooks'],
     router: webhookRoutes({ relay, webhooks, logger }),
     docs: webhookDocs(webhooks.eventTypes),
-    eventTypes: webhooks.eventTypes,
+    // The operational events (endpoint.*, delivery.dead) are delivered through the outbox too.
+    eventTypes: [...webhooks.eventTypes, ...OPERATIONAL_EVENT_TYPES],
   };
 }
 
