@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `raqeem-relay devices | mentor | worker | demo | simulate | reconcile | migrate` (SPEC section 11).
+ * `raqeem-relay devices | mentor | worker | demo | simulate | reconcile | migrate | secret` (SPEC section 11).
  * Every command reads its configuration with `loadConfig`; an invalid one stops it with ONE line on stderr
  * and exit code 1 (usage errors exit 2). Long-running commands shut down gracefully on SIGTERM/SIGINT: a
  * second signal, or a shutdown that overruns, exits at once.
@@ -11,7 +11,7 @@ import { ConfigError, loadConfig } from './shared/config.js';
 import type { ResolvedConfig } from './shared/config.js';
 import { openDatabase } from '../lib/db.js';
 import { createLogger, secretsOf } from './shared/logging.js';
-import { relayOptionsFor } from './shared/server.js';
+import { checkOwnDatabase, relayOptionsFor } from './shared/server.js';
 import { createRelay } from '../lib/relay.js';
 import { RECONCILE_TYPES, republish } from './devices/reconcile.js';
 import { migrateMentor, startMentorHost } from './mentor/server.js';
@@ -19,24 +19,9 @@ import { runDemo } from './demo.js';
 import { migrateDevices, startDevicesHost } from './devices/server.js';
 import { devicesTargets } from './devices/targets.js';
 import { runSimulation, printSummary } from './simulate.js';
-
-const USAGE = `Usage: raqeem-relay <command> [options]
-
-  devices    [--host H]   the devices host (PORT 30080, DATABASE_URL, MENTOR_API_URL, ...)
-  mentor     [--host H]   the mentor host (PORT 30081, DATABASE_URL, DEVICES_API_URL, ...)
-  worker                  only a dispatcher for the devices outbox at DATABASE_URL: mentor and webhooks
-                          (scale-out on PostgreSQL)
-  demo       [--devices-port P] [--mentor-port P] [--host H]
-                          both hosts on SQLite under DATA_DIR (./data), wired together, signed (npm start)
-  simulate   [--devices N] [--rate R] [--duration S] [--url U]
-                          N fake devices sending R requests/s in all to a devices host
-  reconcile  --since ISO [--types a,b]
-                          re-publish stored records to the mentor (safe: the mentor de-duplicates)
-  migrate    [devices|mentor]
-                          apply migrations and exit (both hosts' databases by default)
-  rotate-key              re-encrypt webhook secrets and headers with the first key in RELAY_ENCRYPTION_KEYS
-
-Configuration is read from the environment; see docs/configuration.md.`;
+import { HELP, USAGE } from './cliHelp.js';
+import { generateSecret } from '../lib/signing.js';
+import { checkSigningSecret } from './shared/signature.js';
 
 class UsageError extends Error {}
 
@@ -114,6 +99,7 @@ async function mentor(args: string[]): Promise<void> {
 async function worker(args: string[]): Promise<void> {
   parseArgs({ args, options: {}, strict: true });
   const config = loadConfig('devices');
+  checkSigningSecret(config.mentorSigningSecret);
   const logger = createLogger({ level: config.logLevel, service: 'worker', secrets: secretsOf(config) });
   const db = openDatabase(config.databaseUrl);
   const relay = await createRelay(relayOptionsFor(config, db, devicesTargets(config, db, logger).targets, logger));
@@ -139,6 +125,7 @@ async function reconcile(args: string[]): Promise<void> {
   const config = loadConfig('devices');
   if (!config.mentorApiUrl)
     throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
+  checkSigningSecret(config.mentorSigningSecret);
   const db = openDatabase(config.databaseUrl);
   try {
     await migrateDevices(db);
@@ -177,6 +164,8 @@ async function rotateKey(args: string[]): Promise<void> {
 async function migrateOne(config: ResolvedConfig): Promise<string[]> {
   const db = openDatabase(config.databaseUrl);
   try {
+    // Before the outbox migrations below: a database of the other host is refused untouched.
+    await checkOwnDatabase(db, config.service);
     // createRelay applies the outbox migrations and those of every target plugin it is given.
     const relay = await createRelay({ db, targets: config.service === 'devices' ? devicesTargets(config, db).targets : [], listen: false });
     await relay.stop();
@@ -214,7 +203,8 @@ async function demo(args: string[]): Promise<void> {
   const port = (v: string | undefined, fallback: number, flag: string) => {
     if (v === undefined) return fallback;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag} must be a port number from 0 to 65535`);
+    if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535)
+      throw new UsageError(`--${flag} must be a port number from 0 to 65535 (0 picks a free port; got ${JSON.stringify(v)})`);
     return n;
   };
   const running = await runDemo({
@@ -251,8 +241,41 @@ async function simulate(args: string[]): Promise<void> {
   process.exitCode = summary.failed > 0 ? 1 : 0;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { devices, mentor, worker, demo, simulate, reconcile, migrate };
-COMMANDS['rotate-key'] = rotateKey;
+async function secret(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { bytes: { type: 'string' } }, strict: true });
+  const bytes = values.bytes === undefined ? 32 : Number(values.bytes);
+  if (!Number.isInteger(bytes) || bytes < 24 || bytes > 64) throw new UsageError('--bytes must be a whole number from 24 to 64');
+  process.stdout.write(`${generateSecret(bytes)}\n`);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  devices,
+  mentor,
+  worker,
+  demo,
+  simulate,
+  reconcile,
+  migrate,
+  secret,
+  'rotate-key': rotateKey,
+};
+
+/**
+ * `--port -1` as `--port=-1`: node's parseArgs refuses an option value that starts with a dash as
+ * "ambiguous", which hides the real answer (what a valid value is) behind a message about syntax.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (/^--[a-z][a-z-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -262,8 +285,12 @@ async function main(argv: string[]): Promise<void> {
   }
   const run = COMMANDS[command];
   if (!run) throw new UsageError(`unknown command "${command}"; expected one of ${Object.keys(COMMANDS).join(', ')}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${HELP[command]}\n`);
+    return;
+  }
   if (LONG_RUNNING.has(command)) boundHeapGrowth();
-  await run(rest);
+  await run(joinNegativeValues(rest));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

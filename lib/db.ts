@@ -4,7 +4,7 @@
  * SQLITE_BUSY retries). PostgreSQL is for production and scale-out.
  */
 import { createRequire } from 'node:module';
-import { Sequelize, Transaction } from 'sequelize';
+import { ConnectionAcquireTimeoutError, ConnectionError, Sequelize, TimeoutError, Transaction } from 'sequelize';
 import type { Options } from 'sequelize';
 import type sqlite3Types from 'sqlite3';
 
@@ -140,3 +140,39 @@ export function openDatabase(url: string, options: { logging?: Options['logging'
 
 /** Postgres returns BIGINT as a string; both dialects' timestamps are stored as epoch milliseconds. */
 export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+
+/**
+ * Error codes that mean the database cannot be reached or is shutting down, not that the statement was
+ * wrong: PostgreSQL's connection exceptions (08xxx), admin shutdown / crash / cannot-connect-now (57P01-03),
+ * too many connections (53300), read-only standby during fail-over (25006); SQLite's busy and locked.
+ */
+const UNAVAILABLE_CODES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '25006',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+]);
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|connection error and is not queryable|Connection is closed|not currently accepting connections/i;
+
+/**
+ * Whether `err` (or what it wraps) says the database is unavailable rather than the request being wrong:
+ * sequelize's connection errors (refused, timed out, pool acquire timeout, ...), its TimeoutError
+ * (SQLITE_BUSY), and the driver codes above. A host answers these with 503 and `Retry-After`, not 500.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+    const x = e as { code?: unknown; message?: unknown; original?: unknown; parent?: unknown; cause?: unknown };
+    if (e instanceof ConnectionError || e instanceof ConnectionAcquireTimeoutError || e instanceof TimeoutError) return true;
+    if (typeof x.code === 'string' && (UNAVAILABLE_CODES.has(x.code) || /^08/.test(x.code))) return true;
+    if (typeof x.message === 'string' && UNAVAILABLE_MESSAGE.test(x.message)) return true;
+    e = x.original ?? x.parent ?? x.cause;
+  }
+  return false;
+}

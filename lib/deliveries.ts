@@ -43,7 +43,8 @@ export interface DeliveryFilter {
   status?: DeliveryStatus;
   target?: string;
   webhookId?: string;
-  eventType?: string;
+  /** One event type, or any of several (a subscription pattern such as `metric.*`, expanded). */
+  eventType?: string | readonly string[];
   deviceid?: string;
   /** Created at or after (ms). */
   since?: number;
@@ -99,7 +100,7 @@ export async function listDeliveries(db: Database, f: DeliveryFilter = {}): Prom
   add('status = :status', 'status', f.status);
   add('target = :target', 'target', f.target);
   add('endpoint_id = :webhookId', 'webhookId', f.webhookId);
-  add('event_type = :eventType', 'eventType', f.eventType);
+  add(Array.isArray(f.eventType) ? 'event_type IN (:eventType)' : 'event_type = :eventType', 'eventType', f.eventType);
   add('deviceid = :deviceid', 'deviceid', f.deviceid);
   add('created_at >= :since', 'since', f.since);
   add('created_at < :until', 'until', f.until);

@@ -23,6 +23,7 @@ export { resolveRelayOptions } from './options.js';
 export type { DispatcherOptions, ResolvedDispatcherOptions, ResolvedRelayOptions } from './options.js';
 export type { RelayEventMap, DeliveryEventInfo } from './emitter.js';
 export type { Logger } from './logger.js';
+export { silentLogger } from './logger.js';
 export type { RelayMetrics } from './metrics.js';
 export { DELIVERY_STATUSES, encodeCursor, decodeCursor } from './deliveries.js';
 export type { Delivery, Attempt, DeliveryFilter, DeliveryStatus } from './deliveries.js';

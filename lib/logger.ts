@@ -1,4 +1,6 @@
 /** The logging surface the relay needs; a pino logger fits it. The host injects one. */
+import pino from 'pino';
+
 export interface Logger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
@@ -8,4 +10,15 @@ export interface Logger {
 }
 
 const noop = () => {};
+/** A logger that drops everything: `createRelay({ ..., logger: silentLogger })` turns the default stderr logger off. */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop, child: () => silentLogger };
+
+/**
+ * The logger of a relay given none: JSON lines at `warn` and above on stderr, so an embedding program
+ * hears about dead deliveries, open circuits and dispatcher errors without configuring anything (a
+ * library that is silent by default lets a dead delivery pass as success). Written synchronously, so a
+ * line logged just before the program exits is not lost. Pass `logger: silentLogger` to turn it off.
+ */
+export function defaultLogger(): Logger {
+  return pino({ level: 'warn', base: { name: 'raqeem-relay' } }, pino.destination({ dest: 2, sync: true }));
+}

@@ -15,9 +15,14 @@ export interface RelayMetrics {
   operational: Counter<'type'>;
 }
 
+/**
+ * @param targets The relay's target names: the queue and dead-letter gauges export a zero for each of them
+ * (and each status) while there is nothing to count, so a dashboard shows 0, not "no data".
+ */
 export function createRelayMetrics(
   registry: Registry,
   counts: () => Promise<{ byStatus: Array<{ target: string; status: string; n: number }> }>,
+  targets: readonly string[] = [],
 ): RelayMetrics {
   const success = new Counter({
     name: 'forward_success_total',
@@ -63,6 +68,7 @@ export function createRelayMetrics(
     registers: [registry],
     async collect() {
       this.reset();
+      for (const target of targets) for (const status of ['pending', 'inflight']) this.set({ target, status }, 0);
       const { byStatus } = await counts();
       for (const r of byStatus)
         if (r.status === 'pending' || r.status === 'inflight') this.set({ target: r.target, status: r.status }, r.n);
@@ -75,6 +81,7 @@ export function createRelayMetrics(
     registers: [registry],
     async collect() {
       this.reset();
+      for (const target of targets) this.set({ target }, 0);
       const { byStatus } = await counts();
       for (const r of byStatus) if (r.status === 'dead') this.set({ target: r.target }, r.n);
     },

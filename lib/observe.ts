@@ -10,6 +10,47 @@ import type { RelayEvent } from './events.js';
 import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
 import type { Verdict } from './target.js';
+import type { OutboundResponse } from './transport.js';
+
+/** Longest receiver explanation carried on a log line (the whole first 4 KiB stays in the attempt log). */
+const REASON_MAX = 300;
+
+/**
+ * What a receiver said when it refused a request, for the failure's log line: the problem+json `detail`
+ * (else `title`, `message` or `error`) or the first line of a text body, and its `WWW-Authenticate`. A
+ * signing-secret mismatch then reads "HTTP 401 (receiver: Webhook signature rejected
+ * (no_matching_signature) ...)" in the log instead of a bare status. Null when it said nothing.
+ */
+export function receiverReason(res: Pick<OutboundResponse, 'headers' | 'body'>): string | null {
+  const parts: string[] = [];
+  const said = bodyReason(res.body);
+  if (said) parts.push(said);
+  const auth = res.headers['www-authenticate'];
+  const challenge = Array.isArray(auth) ? auth.join(', ') : auth;
+  if (challenge) parts.push(`WWW-Authenticate: ${challenge}`);
+  if (!parts.length) return null;
+  const text = parts
+    .join('; ')
+    .replace(/\p{Cc}+/gu, ' ')
+    .trim();
+  return text.length > REASON_MAX ? `${text.slice(0, REASON_MAX - 3)}...` : text;
+}
+
+function bodyReason(body: string): string | null {
+  const text = body.trim();
+  if (!text) return null;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const o = parsed as Record<string, unknown>;
+      for (const key of ['detail', 'title', 'message', 'error'] as const) if (typeof o[key] === 'string' && o[key]) return o[key];
+    }
+    return null;
+  } catch {
+    // Not JSON: an HTML error page says nothing useful in one line; plain text does.
+    return text.startsWith('<') ? null : text.split('\n', 1)[0]!;
+  }
+}
 
 export interface ObservedRow {
   id: number;
@@ -28,6 +69,8 @@ export interface Observation<R extends ObservedRow> {
   released: boolean;
   statusCode: number | null;
   error: string | null;
+  /** What the receiver said about a refusal ({@link receiverReason}); null when nothing or no answer. */
+  receiver?: string | null;
   durationMs: number;
   dead: R[];
   retrying: R[];
@@ -55,6 +98,8 @@ export function observeOutcome<R extends ObservedRow>(
       durationMs: o.durationMs,
     };
     const attempt = `attempt ${row.attempts + 1}/${row.max_attempts}`;
+    const failure = o.receiver ? `${o.error} (receiver: ${o.receiver})` : o.error;
+    const failed = o.receiver ? { error: o.error, receiver: o.receiver } : { error: o.error };
     if (o.verdict === 'success') {
       metrics.success.inc({ data_type: row.event_type, target });
       logger.info(fields, `forwarded ${row.event_type} to ${target}`);
@@ -66,11 +111,11 @@ export function observeOutcome<R extends ObservedRow>(
     } else if (dead.has(row)) {
       metrics.failure.inc({ data_type: row.event_type, target });
       metrics.dead.inc({ data_type: row.event_type, target });
-      const why = o.verdict === 'permanent' ? `permanent failure: ${o.error}` : `retries exhausted (${attempt}): ${o.error}`;
-      logger.error({ ...fields, error: o.error }, `forward of ${row.event_type} to ${target} is dead, ${why}`);
+      const why = o.verdict === 'permanent' ? `permanent failure: ${failure}` : `retries exhausted (${attempt}): ${failure}`;
+      logger.error({ ...fields, ...failed }, `forward of ${row.event_type} to ${target} is dead, ${why}`);
     } else {
       metrics.failure.inc({ data_type: row.event_type, target });
-      logger.warn({ ...fields, error: o.error }, `failed to forward ${row.event_type} to ${target} (${attempt}), will retry`);
+      logger.warn({ ...fields, ...failed }, `failed to forward ${row.event_type} to ${target} (${attempt}), will retry`);
     }
   }
   const info = (list: R[]) => ({

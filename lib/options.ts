@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import type { Dispatcher as UndiciDispatcher } from 'undici';
 import type { CircuitOptions } from './circuit.js';
 import type { Database } from './db.js';
-import { silentLogger } from './logger.js';
+import { defaultLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import type { TargetPlugin } from './target.js';
 
@@ -50,7 +50,10 @@ export type ResolvedGroupCommitOptions = Required<GroupCommitOptions>;
 export interface RelayOptions {
   db: Database;
   targets: TargetPlugin[];
-  /** Silent by default. */
+  /**
+   * Where the relay logs. By default JSON lines at `warn` and above on stderr (dead deliveries, open
+   * circuits, dispatcher errors); `silentLogger` turns logging off.
+   */
   logger?: Logger;
   /** The host's Prometheus registry; a private one by default. */
   registry?: Registry;
@@ -197,7 +200,7 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
   const result: ResolvedRelayOptions = {
     db: options.db,
     targets: options.targets,
-    logger: options.logger ?? silentLogger,
+    logger: options.logger ?? defaultLogger(),
     registry: options.registry ?? new Registry(),
     dispatcher: resolveDispatcherOptions(options.dispatcher),
     agent: options.agent,

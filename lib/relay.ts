@@ -68,7 +68,11 @@ export class Relay {
     this.db = o.db;
     this.logger = o.logger;
     this.plugins = new Map(o.targets.map((t) => [t.name, t]));
-    this.metrics = createRelayMetrics(o.registry, () => this.counts().then((byStatus) => ({ byStatus })));
+    this.metrics = createRelayMetrics(
+      o.registry,
+      () => this.counts().then((byStatus) => ({ byStatus })),
+      o.targets.map((t) => t.name),
+    );
     this.ownAgent = o.agent ? null : createAgent();
     this.dispatcher = new Dispatcher(
       {

@@ -199,7 +199,9 @@ function secretKeys(secret: string | string[]): KeyObject[] {
     // Buffer's base64 decoder skips invalid characters, so check the alphabet ourselves.
     const key = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64') : Buffer.alloc(0);
     if (key.length === 0) {
-      throw new Error(`Webhook secret #${i + 1} is not valid: expected whsec_ followed by base64 (see generateSecret())`);
+      throw new Error(
+        `Webhook secret #${i + 1} is not valid: expected whsec_ followed by base64 (create one with generateSecret() or: npx raqeem-relay secret)`,
+      );
     }
     const keyObject = createSecretKey(key);
     if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);

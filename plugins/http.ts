@@ -7,6 +7,7 @@ import type { CircuitOptions } from '../lib/circuit.js';
 import type { RelayEvent } from '../lib/events.js';
 import type { RetryPolicy } from '../lib/retry.js';
 import { signHeaders } from '../lib/signing.js';
+import { SECRET_HINT, secretProblem } from '../lib/signingSecret.js';
 import { defaultClassify } from '../lib/target.js';
 import type { TargetPlugin, Verdict } from '../lib/target.js';
 import type { OutboundResponse } from '../lib/transport.js';
@@ -46,6 +47,9 @@ export function batchId(events: RelayEvent[]): string {
 }
 
 export function httpTarget(o: HttpTargetOptions): TargetPlugin {
+  // Refused here, at start, rather than as every request failing (malformed) or a guessable key (short).
+  const secretIssue = o.signingSecret ? secretProblem(o.signingSecret) : null;
+  if (secretIssue) throw new Error(`target ${o.name}: signingSecret ${secretIssue}; ${SECRET_HINT}`);
   const routes = new Map<string, HttpRoute>(Object.entries(o.routes).map(([type, r]) => [type, typeof r === 'string' ? { path: r } : r]));
   const base = o.baseUrl.replace(/\/+$/, '');
   const enabled = o.enabled ?? (() => true);

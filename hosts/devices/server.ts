@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import type { Database } from '../../lib/db.js';
+import { DEVICE_EVENTS } from '../../lib/events.js';
 import { managementDocs, managementPaths, managementRouter } from '../../lib/http/management.js';
 import { runMigrations } from '../../lib/migrate.js';
 import type { Relay } from '../../lib/relay.js';
@@ -72,8 +73,15 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
         ? "the devices host listens on a non-loopback address with DEVICE_AUTH=none: anyone who can reach it can post data as any device and read every device's metrics, processes and screenshots (set DEVICE_AUTH=token)"
         : undefined,
     announce: (url, db) => [
-      { url, mentor: config.mentorApiUrl ?? null, dialect: db.dialect },
-      config.mentorApiUrl ? 'devices host listening' : 'devices host listening (standalone: no MENTOR_API_URL)',
+      {
+        url,
+        mentor: config.mentorApiUrl ?? null,
+        dialect: db.dialect,
+        // Forwarding to the mentor switched off per type: named at start, so a missing type is not a mystery.
+        togglesOff: DEVICE_EVENTS.filter((e) => !config.forward.toggles[e.type]).map((e) => e.toggle),
+      },
+      'devices host listening',
+      config.mentorApiUrl ? [] : ['standalone: no MENTOR_API_URL'],
     ],
   });
 }

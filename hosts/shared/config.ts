@@ -197,6 +197,9 @@ const envSchema = z.object({
 });
 
 /** Whether each device event type is forwarded to the mentor (`FORWARD_*`). */
+/** Every variable `loadConfig` reads (the docs check holds the docs to this list). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export type Toggles = Record<DeviceEventType, boolean>;
 
 export interface ResolvedConfig {

@@ -27,6 +27,7 @@ import { HttpProblem, problemJson, problemTitle } from '../../lib/http/problem.j
 import { createRelay } from '../../lib/relay.js';
 import type { Relay, RelayOptions } from '../../lib/relay.js';
 import type { TargetPlugin } from '../../lib/target.js';
+import { ConfigError } from './config.js';
 import type { ResolvedConfig } from './config.js';
 import type { PinoLogger } from './logging.js';
 import { JSON_CSP } from './app.js';
@@ -63,8 +64,8 @@ export interface HostSetup extends ListenOptions {
   compose(db: Database): { targets: TargetPlugin[]; app(relay: Relay): Express };
   /** Logged once as a warning when the host listens on a non-loopback address (an open API on the network). */
   exposedWarning?: string;
-  /** The "listening" log line's fields and message. */
-  announce(url: string, db: Database): [fields: object, message: string];
+  /** The "listening" log line's fields, message and notes (appended to the message after the targets). */
+  announce(url: string, db: Database): [fields: object, message: string, notes?: string[]];
 }
 
 /** The relay options a host or a worker derives from its configuration. */
@@ -86,6 +87,7 @@ export async function startHost(s: HostSetup): Promise<RunningHost> {
   let relay: Relay | undefined;
   let server: Server | undefined;
   try {
+    await checkOwnDatabase(db, config.service);
     await s.migrate(db);
     const parts = s.compose(db);
     relay = await createRelay(relayOptionsFor(config, db, parts.targets, logger, s.registry));
@@ -94,10 +96,10 @@ export async function startHost(s: HostSetup): Promise<RunningHost> {
     // RELAY_DISPATCH=false: this host only writes the outbox; workers on the same database deliver.
     if (config.dispatch) await relay.start();
     else logger.info('dispatching is off on this host (RELAY_DISPATCH=false): raqeem-relay worker processes deliver its outbox');
-    const { port } = server.address() as AddressInfo;
+    const { port, address } = server.address() as AddressInfo;
     const shown = s.host && s.host !== '0.0.0.0' && s.host !== '::' ? s.host : '127.0.0.1';
     const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
-    logger.info(...s.announce(url, db));
+    logger.info(...startupLine(s.announce(boundUrl(address, port), db), relay, config.dispatch));
     if (s.exposedWarning && !isLoopback(s.host ?? '127.0.0.1')) logger.warn({ host: s.host }, s.exposedWarning);
     return { url, port, app, relay, db, server, close: closer(server, relay, db, logger, s) };
   } catch (err) {
@@ -118,6 +120,51 @@ function closer(server: Server, relay: Relay, db: Database, logger: PinoLogger, 
       await db.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing the database failed'));
       logger.info({}, `${s.config.service} host stopped`);
     })());
+}
+
+/** Each host's migration history table: its presence marks a database as that host's. */
+const HISTORY_TABLES = { devices: 'devices_migrations', mentor: 'mentor_migrations' } as const;
+
+/**
+ * Refuse, before any migration touches it, a database that already holds the other host's tables: the two
+ * schemas share table names (`processes_device`, the outbox), so migrating one over the other fails half
+ * way and leaves the second host's history table behind.
+ */
+export async function checkOwnDatabase(db: Database, service: 'devices' | 'mentor'): Promise<void> {
+  const other = service === 'devices' ? 'mentor' : 'devices';
+  const tables = (await db.sequelize.getQueryInterface().showAllTables()).map((t) =>
+    typeof t === 'string' ? t : (t as { tableName: string }).tableName,
+  );
+  if (tables.includes(HISTORY_TABLES[other])) {
+    throw new ConfigError(
+      `Invalid configuration: DATABASE_URL holds the ${other} host's tables; each host needs its own database: give the ${service} host a DATABASE_URL of its own (nothing was changed)`,
+    );
+  }
+}
+
+/** The address the server really listens on (`0.0.0.0` when it accepts every interface), as a URL. */
+export function boundUrl(address: string, port: number): string {
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * The start-up line: the host's own fields and message, then where it listens, which targets it delivers to
+ * and which `FORWARD_*` toggles are off, in the message too, so one line answers "is it forwarding?".
+ */
+export function startupLine(
+  [fields, message, notes = []]: [fields: object, message: string, notes?: string[]],
+  relay: Relay,
+  dispatching: boolean,
+): [fields: object, message: string] {
+  const targets = relay.targets.map((t) => t.name);
+  const togglesOff = (fields as { togglesOff?: string[] }).togglesOff ?? [];
+  const parts = [
+    targets.length ? `targets: ${targets.join(', ')}${dispatching ? '' : ' (delivered by workers)'}` : 'no targets',
+    ...(togglesOff.length ? [`off: ${togglesOff.join(', ')}`] : []),
+    ...notes,
+  ];
+  const url = (fields as { url?: string }).url;
+  return [{ ...fields, targets }, `${message}${url ? ` on ${url}` : ''}; ${parts.join('; ')}`];
 }
 
 /** Whether a listen address only accepts this machine (`0.0.0.0` and `::` accept every interface). */

@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import type { Application, Request, RequestHandler } from 'express';
 import { HttpProblem } from '../../lib/http/problem.js';
-import { sign, verify, WebhookVerificationError } from '../../lib/signing.js';
+import { verify, WebhookVerificationError } from '../../lib/signing.js';
+import { SECRET_HINT, secretProblem } from '../../lib/signingSecret.js';
 import { ConfigError } from './config.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -104,14 +105,12 @@ export function requireSignature(secret: string | undefined): RequestHandler {
   };
 }
 
-/** A malformed secret would make every signed request fail; refuse it at start-up, naming the variable. */
-export function checkSigningSecret(secret: string | undefined): void {
+/**
+ * A malformed secret would make every signed request fail, and a short one is guessable: refuse either at
+ * start-up, naming the variable and how to make a good one (never echoing the value).
+ */
+export function checkSigningSecret(secret: string | undefined, variable = 'MENTOR_SIGNING_SECRET'): void {
   if (!secret) return;
-  try {
-    sign({ id: 'check', timestamp: 0, body: '', secret });
-  } catch {
-    throw new ConfigError(
-      'Invalid configuration: MENTOR_SIGNING_SECRET must be whsec_ followed by base64 (generate one with `raqeem-relay` or generateSecret())',
-    );
-  }
+  const problem = secretProblem(secret);
+  if (problem) throw new ConfigError(`Invalid configuration: ${variable} ${problem}; ${SECRET_HINT}`);
 }

@@ -11,7 +11,7 @@ import type { RelayEmitter } from '../emitter.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RelayMetrics } from '../metrics.js';
-import { observeOutcome } from '../observe.js';
+import { observeOutcome, receiverReason } from '../observe.js';
 import { planOutcomes } from '../outcome.js';
 import { parseRetryAfter } from '../retry.js';
 import { defaultClassify } from '../target.js';
@@ -157,6 +157,7 @@ export function handleAttempt(ctx: HandleContext, plugin: TargetPlugin, key: str
     released,
     statusCode,
     error,
+    receiver: result.stage === 'response' && verdict !== 'success' ? receiverReason(result.response) : null,
     durationMs,
     dead: plan.dead,
     retrying: plan.retrying,

@@ -16,6 +16,12 @@ export function tokensEqual(a: string, b: string): boolean {
 
 const REALM = 'Bearer realm="raqeem-relay"';
 
+/** `Bearer` with nothing after it: what `-H "Authorization: Bearer $TOKEN"` sends while `$TOKEN` is unset. */
+const EMPTY_BEARER = /^Bearer[ \t]*$/i;
+const missingToken = (name?: string) =>
+  'The bearer token is missing (Authorization: Bearer with nothing after it)' +
+  (name ? `; send the token set with ${name} (in a shell: export TOKEN=<that token>, then Bearer $TOKEN)` : '');
+
 /**
  * Require the admin token. Without a configured token the API is off: 503 saying how to turn it on.
  * A missing header, another scheme (`Basic`, a bare token) or a wrong token is a 401 with
@@ -38,6 +44,10 @@ export function requireAdminToken(token: string | undefined): RequestHandler {
       return;
     }
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (!m && EMPTY_BEARER.test(header)) {
+      next(unauthorized(missingToken('RELAY_ADMIN_TOKEN'), 'invalid_request'));
+      return;
+    }
     if (!m) {
       next(
         new HttpProblem(401, 'The Authorization header must use the Bearer scheme', undefined, {
@@ -60,8 +70,9 @@ export function unauthorized(detail: string, error?: 'invalid_request' | 'invali
 }
 
 /** The token of an `Authorization: Bearer <token>` header: undefined when there is none, a 401 when it is malformed. */
-export function bearerToken(header: string | undefined): string | undefined {
+export function bearerToken(header: string | undefined, name?: string): string | undefined {
   if (!header) return undefined;
+  if (EMPTY_BEARER.test(header)) throw unauthorized(missingToken(name), 'invalid_request');
   const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
   if (!m) throw unauthorized('The Authorization header must use the Bearer scheme', 'invalid_request');
   return m[1]!;
@@ -71,7 +82,7 @@ export function bearerToken(header: string | undefined): string | undefined {
 export function requireBearer(expected: string, name: string): RequestHandler {
   return (req, _res, next) => {
     try {
-      const token = bearerToken(req.headers.authorization);
+      const token = bearerToken(req.headers.authorization, name);
       if (token === undefined) throw unauthorized(`Authentication required: send Authorization: Bearer <${name}>`);
       if (!tokensEqual(token, expected)) throw unauthorized('The bearer token is not valid', 'invalid_token');
       next();

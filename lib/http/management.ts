@@ -12,6 +12,7 @@
  */
 import express from 'express';
 import type { Router } from 'express';
+import { EVENT_TYPES } from '../events.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { Relay } from '../relay.js';
@@ -33,6 +34,8 @@ export interface ManagementExtension {
   /** Routes with their full paths (`/webhooks/:id`), mounted after the authentication. */
   router: Router;
   docs: readonly ManagementRouteDoc[];
+  /** Event types this extension publishes beyond the relay's own, accepted by `/deliveries?event_type=`. */
+  eventTypes?: readonly string[];
 }
 
 export interface ManagementRouterOptions {
@@ -51,6 +54,8 @@ export interface ManagementRouterOptions {
   bodyLimit?: number | string;
   /** More routes under the same authentication, e.g. the webhooks plugin's `webhooksManagement(...)`. */
   extensions?: readonly ManagementExtension[];
+  /** Event types `/deliveries?event_type=` accepts, with its extensions' (default EVENT_TYPES). */
+  eventTypes?: readonly string[];
 }
 
 /** Path prefixes the core routes own (under the host's `/api/v1`); see {@link managementPaths} for all. */
@@ -71,7 +76,8 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   // The host's own JSON parser must skip these paths (createBaseApp's `parsedByRouters`), or it reads the body first.
   router.use(managementPaths(extensions), requireAdminToken(options.adminToken), jsonBody({ limit: options.bodyLimit ?? '1mb' }));
   for (const extension of extensions) router.use(extension.router);
-  router.use(deliveryRoutes({ relay: options.relay, republish: options.republish, logger }));
+  const eventTypes = [...new Set([...(options.eventTypes ?? EVENT_TYPES), ...extensions.flatMap((e) => e.eventTypes ?? [])])];
+  router.use(deliveryRoutes({ relay: options.relay, republish: options.republish, logger, eventTypes }));
   return router;
 }
 

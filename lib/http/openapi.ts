@@ -103,7 +103,7 @@ function operation(route: RouteDoc, groupParams: z.ZodObject | undefined): Recor
   }
   // Every route can answer with a problem; list the generic ones once per operation.
   responses.default ??= {
-    description: 'Problem (RFC 9457)',
+    description: 'Problem (RFC 9457); 503 with Retry-After while the database is unavailable',
     content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
   };
   return {

@@ -5,7 +5,11 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
+import { isDatabaseUnavailable } from '../db.js';
 import type { Logger } from '../logger.js';
+
+/** Seconds a client is told to wait when the database is unavailable (a device agent retries after it). */
+export const DATABASE_RETRY_AFTER_SEC = 5;
 
 export interface ProblemField {
   path: string;
@@ -120,6 +124,20 @@ export function problemHandler(logger?: Logger): ErrorRequestHandler {
     const p = toProblem(err);
     if (p) {
       sendProblem(res, p);
+      return;
+    }
+    // An outage, not a bug: the client may retry, so say when (and keep the message free of internals).
+    if (isDatabaseUnavailable(err)) {
+      logger?.warn(
+        { err: { name: (err as Error).name, message: (err as Error).message }, path: req.path },
+        'database unavailable: answered 503',
+      );
+      sendProblem(
+        res,
+        new HttpProblem(503, `The database is unavailable; retry in ${DATABASE_RETRY_AFTER_SEC} s`, undefined, {
+          'Retry-After': String(DATABASE_RETRY_AFTER_SEC),
+        }),
+      );
       return;
     }
     logger?.error(

@@ -13,6 +13,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Relay } from '../../lib/relay.js';
 import { webhookDocs } from './docs.js';
 import type { WebhooksPlugin } from './index.js';
+import { OPERATIONAL_EVENT_TYPES } from './operational.js';
 import { webhookSchemas } from './schemas.js';
 import { WebhookUrlError } from './ssrf.js';
 import { RotationConflictError } from './store.js';
@@ -42,7 +43,13 @@ export interface WebhooksManagementOptions {
  * `managementRouter({ ..., extensions: [webhooksManagement({ webhooks, relay, logger })] })`.
  */
 export function webhooksManagement({ webhooks, relay, logger = silentLogger }: WebhooksManagementOptions): ManagementExtension {
-  return { paths: ['/webhooks'], router: webhookRoutes({ relay, webhooks, logger }), docs: webhookDocs(webhooks.eventTypes) };
+  return {
+    paths: ['/webhooks'],
+    router: webhookRoutes({ relay, webhooks, logger }),
+    docs: webhookDocs(webhooks.eventTypes),
+    // The operational events (endpoint.*, delivery.dead) are delivered through the outbox too.
+    eventTypes: [...webhooks.eventTypes, ...OPERATIONAL_EVENT_TYPES],
+  };
 }
 
 function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: WebhooksPlugin; logger: Logger }): Router {

@@ -2,6 +2,7 @@
 import { createRelay } from '../../lib/relay.js';
 import type { Relay, RelayOptions } from '../../lib/relay.js';
 import { createEvent } from '../../lib/events.js';
+import { silentLogger } from '../../lib/logger.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { createTestDatabase } from './db.js';
 import type { TestDatabase, TestDialect } from './db.js';
@@ -20,7 +21,8 @@ export async function relayFixture(dialect: TestDialect): Promise<RelayFixture> 
     tdb,
     relays,
     async make(options) {
-      const r = await createRelay({ db: tdb.db, ...options });
+      // Quiet unless a test passes its own logger (the library's default writes warnings to stderr).
+      const r = await createRelay({ db: tdb.db, logger: silentLogger, ...options });
       relays.push(r);
       return r;
     },

@@ -8,17 +8,19 @@ import { z } from 'zod';
 import { DELIVERY_STATUSES, decodeCursor } from '../../deliveries.js';
 import type { Logger } from '../../logger.js';
 import type { Relay } from '../../relay.js';
+import { EVENT_TYPES, matchesEventType } from '../../events.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../problem.js';
+import type { ProblemField } from '../problem.js';
 import { safeString } from '../strings.js';
 import { checkWindow, isoTime, jsonObject, optionalJson } from './common.js';
 
 const name = safeString(128).min(1);
 
 export const listQuery = z.object({
-  status: z.enum(DELIVERY_STATUSES).optional(),
-  target: name.optional(),
+  status: z.enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` }).optional(),
+  target: name.optional().describe("One of this host's targets (mentor, webhooks); 422 naming them otherwise"),
   webhook_id: name.optional(),
-  event_type: name.optional(),
+  event_type: name.optional().describe('A known event type, or a pattern matching one (metric.*, *); 422 naming the known types otherwise'),
   deviceid: name.optional(),
   since: isoTime.optional(),
   until: isoTime.optional(),
@@ -44,6 +46,30 @@ export const reconcileBody = jsonObject({
   types: z.array(name).min(1).max(64).optional(),
 });
 
+const oneOf = (allowed: readonly string[], got: string) => `must be one of ${allowed.join(', ')} (got ${JSON.stringify(got)})`;
+
+/**
+ * A filter value that can match nothing is a typo, not an empty page: an empty 200 for `target=mentr` reads
+ * exactly like a toggle that is off. `target` must name one of the relay's targets; `event_type` a known
+ * type, or a pattern (`metric.*`, `*`) matching one, expanded here to the types it matches.
+ */
+function knownFilters(
+  q: { target?: string; event_type?: string },
+  known: { targets: readonly string[]; eventTypes: readonly string[] },
+): { eventType: string | string[] | undefined } {
+  const errors: ProblemField[] = [];
+  if (q.target !== undefined && !known.targets.includes(q.target)) errors.push({ path: 'target', message: oneOf(known.targets, q.target) });
+  let eventType: string | string[] | undefined = q.event_type;
+  if (q.event_type !== undefined && q.event_type !== '*' && !known.eventTypes.includes(q.event_type)) {
+    const matching = q.event_type.endsWith('.*') ? known.eventTypes.filter((t) => matchesEventType([q.event_type!], t)) : [];
+    if (matching.length) eventType = matching;
+    else errors.push({ path: 'event_type', message: `${oneOf(known.eventTypes, q.event_type)}, or a pattern such as metric.* or *` });
+  }
+  if (q.event_type === '*') eventType = undefined;
+  if (errors.length) throw new HttpProblem(422, `The request query failed validation: ${errors.map((e) => e.path).join(', ')}`, errors);
+  return { eventType };
+}
+
 /** Delivery ids are positive integers; anything else names no delivery. */
 function deliveryId(raw: string): number {
   if (!/^\d{1,15}$/.test(raw)) throw notFound(`Delivery ${raw} not found`);
@@ -54,6 +80,8 @@ export function deliveryRoutes(o: {
   relay: Relay;
   republish: ((opts: { since?: Date; types?: string[] }) => Promise<number>) | undefined;
   logger: Logger;
+  /** Event types the `event_type` filter accepts (EVENT_TYPES by default). */
+  eventTypes?: readonly string[];
 }): Router {
   const { relay, logger } = o;
   const router = express.Router();
@@ -61,11 +89,12 @@ export function deliveryRoutes(o: {
   router.get('/deliveries', async (req, res) => {
     const q = parseOr422(listQuery, req.query, 'query');
     checkWindow(q.since, q.until);
+    const { eventType } = knownFilters(q, { targets: relay.targets.map((t) => t.name), eventTypes: o.eventTypes ?? EVENT_TYPES });
     const page = await relay.listDeliveries({
       status: q.status,
       target: q.target,
       webhookId: q.webhook_id,
-      eventType: q.event_type,
+      eventType,
       deviceid: q.deviceid,
       since: q.since,
       until: q.until,

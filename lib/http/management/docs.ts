@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { ManagementExtension, ManagementRouteDoc } from '../management.js';
+import { problemSchema } from '../openapi.js';
 import type { RouteDoc } from '../openapi.js';
 import { listQuery, reconcileBody, recoverBody } from './deliveries.js';
 
@@ -45,7 +46,14 @@ const CORE_DOCS: ManagementRouteDoc[] = [
     path: '/deliveries',
     summary: 'The delivery log, newest first, cursor-paginated',
     query: listQuery,
-    responses: { '200': { description: 'A page', schema: z.object({ data: z.array(delivery), next_cursor: z.string().nullable() }) } },
+    responses: {
+      '200': { description: 'A page', schema: z.object({ data: z.array(delivery), next_cursor: z.string().nullable() }) },
+      '422': {
+        description: 'A filter that can match nothing (an unknown target, status or event type): errors[] names it and the allowed values',
+        schema: problemSchema,
+        contentType: 'application/problem+json',
+      },
+    },
   },
   {
     method: 'get',
