@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 const lines = (s: string) => s.trim().split('\n').filter(Boolean);
-const COMMANDS = ['devices', 'mentor', 'worker', 'demo', 'simulate', 'reconcile', 'migrate', 'secret'];
+const COMMANDS = ['devices', 'mentor', 'worker', 'demo', 'simulate', 'reconcile', 'migrate', 'secret', 'rotate-key'];
 
 describe('--help', () => {
   it('every command has its own usage, naming each of its flags', () => {
