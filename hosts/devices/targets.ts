@@ -10,6 +10,7 @@ import type { TargetPlugin } from '../../lib/target.js';
 import { mentorTarget } from '../../plugins/mentor.js';
 import { webhooksTarget } from '../../plugins/webhooks/index.js';
 import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
+import { DEVICES_CATALOGUE } from './catalogue.js';
 
 export interface DevicesTargets {
   targets: TargetPlugin[];
@@ -36,6 +37,7 @@ export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Lo
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     allowedHosts: config.webhooks.allowedHosts,
     disableAfterMs: config.webhooks.disableAfterMs,
+    catalogue: DEVICES_CATALOGUE,
     logger,
   });
   targets.push(webhooks);

@@ -14,7 +14,7 @@
  */
 import type { CircuitOptions } from '../../lib/circuit.js';
 import type { Database } from '../../lib/db.js';
-import { EVENT_TYPES, createEvent } from '../../lib/events.js';
+import { DEVICE_EVENTS, EVENT_TYPES, createEvent } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { Logger } from '../../lib/logger.js';
@@ -26,6 +26,10 @@ import { WebhookUrlError, checkWebhookUrl } from './ssrf.js';
 import type { Resolver, SsrfPolicy, UrlCheck } from './ssrf.js';
 import { createGuardedAgent } from './agent.js';
 import { webhookMigrations } from './migrations.js';
+import { buildCatalogue, namesCatalogue } from './catalogue.js';
+import type { EventCatalogue, EventTypeDefinition } from './catalogue.js';
+import { WebhookFilterError, filterProblems } from './filter.js';
+import type { EventFilter, FilterIssue } from './filter.js';
 import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
 import { WebhookStore } from './store.js';
 
@@ -38,6 +42,12 @@ export { webhookMigrations } from './migrations.js';
 export { WebhookUrlError, isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './ssrf.js';
 export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
 export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
+export { buildCatalogue, catalogueTable, eventTypeEntrySchema, WEBHOOK_TEST_EVENT } from './catalogue.js';
+export type { EventCatalogue, EventTypeDefinition, EventTypeEntry } from './catalogue.js';
+export { compileFilter, filterProblems, WebhookFilterError, FILTER_OPERATORS } from './filter.js';
+export type { EventFilter, FilterIssue } from './filter.js';
+export { replayEndpoint } from './replay.js';
+export type { ReplayWindow } from './replay.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
 
@@ -63,8 +73,18 @@ export interface WebhooksTargetOptions {
   /** Concurrent requests per endpoint (4). */
   concurrency?: number;
   circuit?: Partial<CircuitOptions>;
-  /** Event types endpoints may subscribe to (the SPEC's catalogue). */
+  /** Event types endpoints may subscribe to (the SPEC's catalogue), without schemas; `catalogue` wins. */
   eventTypes?: readonly string[];
+  /**
+   * The host's event types with the zod schemas of their data and examples (`GET /api/v1/event-types`);
+   * `webhook.test` and the operational events are added. Filters can name `data` fields only of these.
+   */
+  catalogue?: readonly EventTypeDefinition[];
+  /**
+   * Keep every published event in the outbox even when no endpoint takes it yet, so that replay can
+   * backfill an endpoint registered (or re-enabled) later (true). Pruned by `retentionDays` like the rest.
+   */
+  retainEvents?: boolean;
   /** How long the in-memory endpoint list may be reused before re-reading (5000 ms); writes here drop it at once. */
   cacheTtlMs?: number;
   /** DNS resolution for the SSRF checks (default `dns.lookup`); for tests. */
@@ -76,23 +96,30 @@ export interface WebhooksTargetOptions {
 export interface WebhooksPlugin extends TargetPlugin {
   readonly policy: SsrfPolicy;
   readonly eventTypes: readonly string[];
+  readonly catalogue: EventCatalogue;
+  /** Why `filter` is unusable for an endpoint subscribed to `events` (empty when it is fine). */
+  filterProblems(filter: unknown, events: readonly string[]): FilterIssue[];
   /** Drop the in-memory endpoint list (every write through this object already does). */
   invalidate(): void;
   /** The registration-time SSRF check. */
   checkUrl(url: string): Promise<UrlCheck>;
-  /** @throws WebhookUrlError when the URL is refused. Does not validate `events`; see {@link eventPatternProblem}. */
+  /**
+   * @throws WebhookUrlError when the URL is refused, WebhookFilterError when the filter is unusable. Does not
+   * validate `events`; see {@link eventPatternProblem}.
+   */
   create(input: {
     url: string;
     events: string[];
     description?: string | null;
     enabled?: boolean;
+    filter?: Record<string, unknown> | null;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
   list(): Promise<WebhookEndpoint[]>;
   get(id: string): Promise<WebhookEndpoint | null>;
-  /** @throws WebhookUrlError when a new URL is refused. */
+  /** @throws WebhookUrlError when a new URL is refused, WebhookFilterError when the (resulting) filter is unusable. */
   update(
     id: string,
-    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean },
+    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean; filter?: Record<string, unknown> | null },
   ): Promise<WebhookEndpoint | null>;
   remove(id: string): Promise<boolean>;
   secret(id: string): Promise<EndpointSecret | null>;
@@ -122,6 +149,14 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     resolve: o.resolve,
   };
   const logger = o.logger ?? silentLogger;
+  const describeType = (name: string) => DEVICE_EVENTS.find((e) => e.type === name)?.description ?? '';
+  const catalogue = o.catalogue ? buildCatalogue(o.catalogue) : namesCatalogue(o.eventTypes ?? EVENT_TYPES, describeType);
+  const retainEvents = o.retainEvents ?? true;
+  const checkFilter = (filter: unknown, events: readonly string[]): EventFilter | null => {
+    const issues = filterProblems(filter, events, catalogue);
+    if (issues.length) throw new WebhookFilterError(issues);
+    return (filter ?? null) as EventFilter | null;
+  };
   const store = new WebhookStore({ db: o.db, target: WEBHOOKS_TARGET, key, cacheTtlMs: o.cacheTtlMs ?? 5000 });
   const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs });
 
@@ -144,7 +179,11 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     circuit: o.circuit,
     migrations: webhookMigrations,
     policy,
-    eventTypes: o.eventTypes ?? EVENT_TYPES,
+    eventTypes: catalogue.names,
+    catalogue,
+    filterProblems: (filter, events) => filterProblems(filter, events, catalogue),
+    // Kept for replay; `webhook.test` is addressed to one endpoint and never replayed.
+    retain: (event) => retainEvents && event.type !== 'webhook.test',
 
     async route(event, { transaction }) {
       if (event.type === 'webhook.test') {
@@ -152,7 +191,7 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
         const snapshot = await store.load(transaction);
         return typeof id === 'string' && snapshot.byId.has(id) ? [{ endpointId: id }] : [];
       }
-      return store.route(event.type, transaction);
+      return store.route(event, transaction);
     },
 
     async prepare(events, { endpointId }) {
@@ -205,16 +244,31 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     checkUrl: (url) => checkWebhookUrl(url, policy),
 
     async create(input) {
+      const filter = checkFilter(input.filter, input.events);
       const url = await checked(input.url);
-      const r = await store.create({ url, events: input.events, description: input.description ?? null, enabled: input.enabled ?? true });
+      const r = await store.create({
+        url,
+        events: input.events,
+        description: input.description ?? null,
+        enabled: input.enabled ?? true,
+        filter,
+      });
       logger.info({ webhookId: r.endpoint.id, events: r.endpoint.events }, `webhook endpoint ${r.endpoint.id} created`);
       return r;
     },
     list: () => store.list(),
     get: (id) => store.get(id),
     async update(id, patch) {
+      let filter: EventFilter | null | undefined;
+      if (patch.filter !== undefined || patch.events !== undefined) {
+        // The filter must fit the subscription the endpoint will have after this change.
+        const current = await store.get(id);
+        if (!current) return null;
+        filter = checkFilter(patch.filter !== undefined ? patch.filter : current.filter, patch.events ?? current.events);
+        if (patch.filter === undefined) filter = undefined;
+      }
       const url = patch.url === undefined ? undefined : await checked(patch.url);
-      const r = await store.update(id, { ...patch, url });
+      const r = await store.update(id, { ...patch, url, filter });
       if (r) logger.info({ webhookId: id, fields: Object.keys(patch) }, `webhook endpoint ${id} updated`);
       return r;
     },

@@ -29,4 +29,11 @@ export const webhookMigrations: Migration[] = [
       );
     },
   },
+  {
+    // Issue 13: an endpoint's attribute filter (`filter` in the API; FILTER is a keyword in both dialects) (JSON, checked against the event catalogue at registration).
+    name: '000002_webhook_filter',
+    async up({ queryInterface: qi, transaction }) {
+      await qi.addColumn('relay_webhooks', 'event_filter', { type: DataTypes.TEXT, allowNull: true }, { transaction });
+    },
+  },
 ];

@@ -11,8 +11,11 @@ import type { Transaction } from 'sequelize';
 import type { Database } from '../../lib/db.js';
 import { num } from '../../lib/db.js';
 import { matchesEventType, ulid } from '../../lib/events.js';
+import type { RelayEvent } from '../../lib/events.js';
 import { isoOrNull as iso } from '../../lib/time.js';
 import { generateSecret } from '../../lib/signing.js';
+import { compileFilter } from './filter.js';
+import type { EventFilter, EventMatcher } from './filter.js';
 import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
 import { ENCRYPTED_PREFIX, decryptSecret, encryptSecret } from './secrets.js';
 
@@ -23,13 +26,21 @@ export interface LiveEndpoint {
   events: string[];
   enabled: boolean;
   failingSince: number | null;
+  /** The endpoint's compiled `filter`, or null when it takes every event it subscribes to. */
+  match: EventMatcher | null;
   /** Current secret, plus the previous one until it expires. */
   signingSecrets(now?: number): string[];
 }
 
 interface Snapshot {
   byId: Map<string, LiveEndpoint>;
-  byType: Map<string, Array<{ endpointId: string }>>;
+  byType: Map<string, TypeRoute>;
+}
+
+/** Endpoints subscribed to one event type: those without a filter take every event, the others are asked. */
+interface TypeRoute {
+  plain: Array<{ endpointId: string }>;
+  filtered: Array<{ endpointId: string; match: EventMatcher }>;
 }
 
 type Row = Record<string, unknown>;
@@ -89,14 +100,22 @@ export class WebhookStore {
     return value;
   }
 
-  async route(type: string, transaction?: Transaction): Promise<Array<{ endpointId: string }>> {
+  async route(event: RelayEvent, transaction?: Transaction): Promise<Array<{ endpointId: string }>> {
     const s = await this.load(transaction);
-    let ids = s.byType.get(type);
-    if (!ids) {
-      ids = [...s.byId.values()].filter((e) => e.enabled && matchesEventType(e.events, type)).map((e) => ({ endpointId: e.id }));
-      s.byType.set(type, ids);
+    let r = s.byType.get(event.type);
+    if (!r) {
+      const subscribed = [...s.byId.values()].filter((e) => e.enabled && matchesEventType(e.events, event.type));
+      r = {
+        plain: subscribed.filter((e) => !e.match).map((e) => ({ endpointId: e.id })),
+        filtered: subscribed.filter((e) => e.match).map((e) => ({ endpointId: e.id, match: e.match! })),
+      };
+      s.byType.set(event.type, r);
     }
-    return ids;
+    // Without filters the memoised list is the answer (no allocation per event).
+    if (r.filtered.length === 0) return r.plain;
+    const out = [...r.plain];
+    for (const f of r.filtered) if (f.match(event)) out.push({ endpointId: f.endpointId });
+    return out;
   }
 
   /** One endpoint for sending; re-reads once when it is unknown (created by another process). */
@@ -121,6 +140,7 @@ export class WebhookStore {
     events: string[];
     description: string | null;
     enabled: boolean;
+    filter?: EventFilter | null;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const now = Date.now();
     const id = `wh_${ulid(now)}`;
@@ -128,8 +148,8 @@ export class WebhookStore {
     // Writes go through db.transaction, which queues SQLite writers instead of letting them contend.
     await this.o.db.transaction((transaction) =>
       this.o.db.sequelize.query(
-        `INSERT INTO relay_webhooks (id, url, events, description, enabled, secret, created_at, updated_at)
-         VALUES (:id, :url, :events, :description, :enabled, :secret, :now, :now)`,
+        `INSERT INTO relay_webhooks (id, url, events, description, enabled, secret, event_filter, created_at, updated_at)
+         VALUES (:id, :url, :events, :description, :enabled, :secret, :filter, :now, :now)`,
         {
           replacements: {
             id,
@@ -138,6 +158,7 @@ export class WebhookStore {
             description: input.description,
             enabled: input.enabled,
             secret: this.seal(secret),
+            filter: storedFilter(input.filter),
             now,
           },
           transaction,
@@ -154,7 +175,7 @@ export class WebhookStore {
    */
   async update(
     id: string,
-    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean },
+    patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean; filter?: EventFilter | null },
   ): Promise<WebhookEndpoint | null> {
     const now = Date.now();
     const sets = ['updated_at = :now'];
@@ -166,6 +187,7 @@ export class WebhookStore {
     if (patch.url !== undefined) set('url = :url, failing_since = NULL', 'url', patch.url);
     if (patch.events !== undefined) set('events = :events', 'events', JSON.stringify(patch.events));
     if (patch.description !== undefined) set('description = :description', 'description', patch.description);
+    if (patch.filter !== undefined) set('event_filter = :filter', 'filter', storedFilter(patch.filter));
     if (patch.enabled === true) set('enabled = :enabled, disabled_reason = NULL, failing_since = NULL', 'enabled', true);
     if (patch.enabled === false) set("enabled = :enabled, disabled_reason = 'disabled by an administrator'", 'enabled', false);
     const found = await this.o.db.transaction(async (transaction) => {
@@ -285,6 +307,7 @@ export class WebhookStore {
         events: JSON.parse(String(r.events)) as string[],
         enabled: Boolean(r.enabled),
         failingSince: r.failing_since === null ? null : num(r.failing_since),
+        match: r.event_filter ? compileFilter(JSON.parse(String(r.event_filter)) as EventFilter) : null,
         signingSecrets: (now = Date.now()) => {
           // Decrypted on first use, so one undecryptable secret fails only its own deliveries.
           secrets ??= [this.open(String(r.secret), id), ...(r.previous_secret ? [this.open(String(r.previous_secret), id)] : [])];
@@ -313,9 +336,15 @@ function toEndpoint(r: Row): WebhookEndpoint {
     events: JSON.parse(String(r.events)) as string[],
     description: (r.description as string | null) ?? null,
     enabled: Boolean(r.enabled),
+    filter: r.event_filter ? (JSON.parse(String(r.event_filter)) as EventFilter) : null,
     disabled_reason: (r.disabled_reason as string | null) ?? null,
     failing_since: iso(r.failing_since),
     created_at: iso(r.created_at)!,
     updated_at: iso(r.updated_at)!,
   };
+}
+
+/** An empty filter is no filter. */
+function storedFilter(filter: EventFilter | null | undefined): string | null {
+  return filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null;
 }
