@@ -101,7 +101,8 @@ describe.each(DIALECTS)('event catalogue on the devices host (%s)', (dialect) =>
     for (const d of delivered) expect(() => strictSchema(d.type).parse(d.data), d.type).not.toThrow();
     const stored = await f.rows('SELECT type, data FROM relay_events');
     expect(stored).toHaveLength(8);
-    for (const row of stored) expect(() => strictSchema(String(row.type)).parse(JSON.parse(String(row.data))), String(row.type)).not.toThrow();
+    for (const row of stored)
+      expect(() => strictSchema(String(row.type)).parse(JSON.parse(String(row.data))), String(row.type)).not.toThrow();
     // The zod schemas are the ones the catalogue's JSON Schemas were generated from.
     for (const type of DEVICE_EVENT_TYPES) {
       const { $schema: _s, ...generated } = z.toJSONSchema(deviceEventData[type], { io: 'output' });

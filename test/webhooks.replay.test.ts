@@ -11,7 +11,7 @@ import type { RelayEvent } from '../lib/events.js';
 import { buildCatalogue } from '../plugins/webhooks/catalogue.js';
 import { replayEndpoint } from '../plugins/webhooks/replay.js';
 import { DIALECTS } from './helpers/db.js';
-import { eventually, startSink } from './helpers/sink.js';
+import { startSink } from './helpers/sink.js';
 import type { Sink } from './helpers/sink.js';
 import { webhookFixture } from './helpers/webhooks.js';
 import type { WebhookFixture } from './helpers/webhooks.js';
@@ -82,7 +82,12 @@ describe.each(DIALECTS)('webhook replay (%s)', (dialect) => {
     await f.api('PATCH', `/webhooks/${id}`, { enabled: true });
     expect((await f.api('POST', `/webhooks/${id}/replay`, { since })).body).toEqual({ queued: 3 });
     await sink.waitFor(4);
-    expect(sink.requests.slice(1).map((q) => q.headers['webhook-id']).sort()).toEqual(missed.map((e) => e.id).sort());
+    expect(
+      sink.requests
+        .slice(1)
+        .map((q) => q.headers['webhook-id'])
+        .sort(),
+    ).toEqual(missed.map((e) => e.id).sort());
     // The event delivered before is not sent twice.
     expect(sink.requests.filter((q) => q.headers['webhook-id'] === first.id)).toHaveLength(1);
     expect((await f.api('POST', `/webhooks/${id}/replay`, { since })).body).toEqual({ queued: 0 });

@@ -46,9 +46,7 @@ export const deviceEventData = {
   'process.snapshot': z.object({
     deviceid: z.string(),
     snapshot_at: time,
-    processes: z.array(
-      z.object({ pid: z.int(), process_name: z.string(), cpu: number, memory: number, command_text: text }),
-    ),
+    processes: z.array(z.object({ pid: z.int(), process_name: z.string(), cpu: number, memory: number, command_text: text })),
   }),
   'alert.submitted': z.object({
     alertid: z.string(),

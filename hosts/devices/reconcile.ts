@@ -131,7 +131,9 @@ export async function republish(db: Database, relay: Relay, options: RepublishOp
       const last = rows[rows.length - 1]![source.key];
       after = source.key === 'seq' ? num(last) : last;
       const events = await source.toEvents(db, rows);
-      total += await db.transaction(async (t) => (await relay.publish(events, { transaction: t, targets: ['mentor'], republish: true })).deliveries);
+      total += await db.transaction(
+        async (t) => (await relay.publish(events, { transaction: t, targets: ['mentor'], republish: true })).deliveries,
+      );
       if (rows.length < limit) break;
     }
   }

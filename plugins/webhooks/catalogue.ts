@@ -67,7 +67,13 @@ export function buildCatalogue(host: readonly EventTypeDefinition[]): EventCatal
   const own = [
     WEBHOOK_TEST_EVENT,
     ...OPERATIONAL_EVENTS.map(
-      (e): EventTypeDefinition => ({ name: e.type, description: e.description, data: e.data, example: { ...e.example }, operational: true }),
+      (e): EventTypeDefinition => ({
+        name: e.type,
+        description: e.description,
+        data: e.data,
+        example: { ...e.example },
+        operational: true,
+      }),
     ),
   ];
   const defs = [...host.filter((d) => !own.some((o) => o.name === d.name)), ...own];

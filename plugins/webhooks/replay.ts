@@ -75,7 +75,10 @@ export async function replayEndpoint(o: ReplayOptions): Promise<number> {
   for (;;) {
     const page = await db.transaction(async (transaction) => {
       if (db.dialect === 'postgres')
-        await db.sequelize.query('SELECT id FROM relay_webhooks WHERE id = :id FOR UPDATE', { replacements: { id: endpoint.id }, transaction });
+        await db.sequelize.query('SELECT id FROM relay_webhooks WHERE id = :id FOR UPDATE', {
+          replacements: { id: endpoint.id },
+          transaction,
+        });
       const rows = await db.sequelize.query<EventRow>(
         `SELECT id, type, deviceid, timestamp, data, request_id FROM relay_events
           WHERE id > :after AND created_at >= :since AND created_at < :until AND type IN (:types)

@@ -45,7 +45,11 @@ export interface WebhooksManagementOptions {
  * `managementRouter({ ..., extensions: [webhooksManagement({ webhooks, relay, logger })] })`.
  */
 export function webhooksManagement({ webhooks, relay, logger = silentLogger }: WebhooksManagementOptions): ManagementExtension {
-  return { paths: ['/webhooks', '/event-types'], router: webhookRoutes({ relay, webhooks, logger }), docs: webhookDocs(webhooks.eventTypes) };
+  return {
+    paths: ['/webhooks', '/event-types'],
+    router: webhookRoutes({ relay, webhooks, logger }),
+    docs: webhookDocs(webhooks.eventTypes),
+  };
 }
 
 function webhookRoutes({ relay, webhooks, logger }: { relay: Relay; webhooks: WebhooksPlugin; logger: Logger }): Router {

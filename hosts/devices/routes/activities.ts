@@ -36,7 +36,9 @@ export function activitiesRouter(ctx: DevicesContext): Router {
       }));
       tx.insert('activities', rows);
       const requestId = requestIdOf(req);
-      const events = rows.map((r) => createEvent({ id: r.event_id, type: 'activity.submitted', deviceid, data: activityRecord(r), requestId }));
+      const events = rows.map((r) =>
+        createEvent({ id: r.event_id, type: 'activity.submitted', deviceid, data: activityRecord(r), requestId }),
+      );
       return { events, result: rows.length };
     });
     res.json({ inserted });

@@ -74,7 +74,9 @@ export function devicesRouter(ctx: DevicesContext): Router {
           });
         }
         const device = deviceRecord(await requireDevice(db, body.deviceid, t));
-        tx.publish(createEvent({ id: eventId, type: 'device.registered', deviceid: device.deviceid, data: device, requestId: requestIdOf(req) }));
+        tx.publish(
+          createEvent({ id: eventId, type: 'device.registered', deviceid: device.deviceid, data: device, requestId: requestIdOf(req) }),
+        );
         return inserted;
       },
       { savepoint: true },

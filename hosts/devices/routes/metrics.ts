@@ -35,7 +35,9 @@ export function metricsRouter(ctx: DevicesContext): Router {
       tx.insert('metrics', rows);
       const requestId = requestIdOf(req);
       return {
-        events: rows.map((r) => createEvent({ id: String(r.event_id), type: 'metric.submitted', deviceid, data: metricRecord(r), requestId })),
+        events: rows.map((r) =>
+          createEvent({ id: String(r.event_id), type: 'metric.submitted', deviceid, data: metricRecord(r), requestId }),
+        ),
         result: rows.length,
       };
     });

@@ -38,12 +38,18 @@ export function processesRouter(ctx: DevicesContext): Router {
         await db.sequelize.query('DELETE FROM processes WHERE deviceid = :deviceid', { replacements: { deviceid }, transaction: t });
         await insertRecords(db, 'processes', rows, t);
         const eventId = newEventId(snapshotAt);
-        await db.sequelize.query('UPDATE devices SET process_snapshot_at = :snapshotAt, process_event_id = :eventId WHERE deviceid = :deviceid', {
-          replacements: { deviceid, snapshotAt, eventId },
-          transaction: t,
-        });
+        await db.sequelize.query(
+          'UPDATE devices SET process_snapshot_at = :snapshotAt, process_event_id = :eventId WHERE deviceid = :deviceid',
+          {
+            replacements: { deviceid, snapshotAt, eventId },
+            transaction: t,
+          },
+        );
         const data = processSnapshot(deviceid, snapshotAt, rows);
-        return { events: [createEvent({ id: eventId, type: 'process.snapshot', deviceid, data, requestId: requestIdOf(req) })], result: rows.length };
+        return {
+          events: [createEvent({ id: eventId, type: 'process.snapshot', deviceid, data, requestId: requestIdOf(req) })],
+          result: rows.length,
+        };
       },
       // Two snapshots of one device must not interleave their delete and insert. The writes are direct (a
       // replacement, not an append): in a savepoint, so a failure undoes them alone.
