@@ -8,7 +8,7 @@ import { DEVICES_CATALOGUE } from '../hosts/devices/catalogue.js';
 import { createEvent } from '../lib/events.js';
 import type { RelayEvent } from '../lib/events.js';
 import { buildCatalogue } from '../plugins/webhooks/catalogue.js';
-import { compileFilter, filterProblems } from '../plugins/webhooks/filter.js';
+import { compileFilter, compileFilterSet, filterProblems } from '../plugins/webhooks/filter.js';
 import type { EventFilter } from '../plugins/webhooks/filter.js';
 import { DIALECTS } from './helpers/db.js';
 import { eventually, startSink } from './helpers/sink.js';
@@ -49,6 +49,21 @@ describe('compileFilter', () => {
   ];
   it.each(cases)('%s', (_name, filter, event, expected) => {
     expect(compileFilter(filter)(event)).toBe(expected);
+  });
+});
+
+describe('compileFilterSet', () => {
+  it('answers, for each event, exactly the keys whose own filter takes it (paths shared between filters)', () => {
+    const set = compileFilterSet<string>([
+      { key: 'hot', filter: { 'data.cpu_usage': { gte: 90 } } },
+      { key: 'cold', filter: { 'data.cpu_usage': { lt: 10 } } },
+      { key: 'd1-hot', filter: { deviceid: 'd1', 'data.cpu_usage': { gte: 90 } } },
+      { key: 'no-temp', filter: { 'data.cpu_temp': { exists: false } } },
+    ]);
+    expect(set.match(metric('d1', { cpu_usage: 95 }))).toEqual(['hot', 'd1-hot', 'no-temp']);
+    expect(set.match(metric('d2', { cpu_usage: 95, cpu_temp: 70 }))).toEqual(['hot']);
+    expect(set.match(metric('d1', { cpu_usage: 5, cpu_temp: 70 }))).toEqual(['cold']);
+    expect(set.match(metric('d1', { cpu_usage: 50, cpu_temp: 70 }))).toEqual([]);
   });
 });
 

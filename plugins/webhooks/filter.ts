@@ -169,20 +169,102 @@ export class WebhookFilterError extends Error {
 /** A matcher for a filter that `filterProblems` accepted. */
 export type EventMatcher = (event: RelayEvent) => boolean;
 
-type Predicate = (v: unknown) => boolean;
+/**
+ * Many endpoints' filters, evaluated together: `match(event)` returns the keys whose filter takes the event.
+ * Each distinct path is read once per event whatever the number of endpoints naming it, and a condition is
+ * data (an op code and its operand) tested in one switch, not a closure per endpoint: with 100 filtered
+ * endpoints the evaluation stays monomorphic and allocates only the answer.
+ */
+export interface FilterSet<K> {
+  match(event: RelayEvent): K[];
+  readonly size: number;
+}
+
+const OP = { eq: 0, ne: 1, in: 2, nin: 3, gt: 4, gte: 5, lt: 6, lte: 7, exists: 8, absent: 9, prefix: 10 } as const;
+
+interface Test {
+  slot: number;
+  op: number;
+  x: unknown;
+  set: Set<unknown> | null;
+}
+
+function tests(filter: EventFilter, slotOf: (path: string) => number): Test[] {
+  const out: Test[] = [];
+  for (const [key, cond] of Object.entries(filter)) {
+    const slot = slotOf(key);
+    if (Array.isArray(cond)) out.push({ slot, op: OP.in, x: null, set: new Set(cond) });
+    else if (cond === null || typeof cond !== 'object') out.push({ slot, op: OP.eq, x: cond, set: null });
+    else
+      for (const [op, x] of Object.entries(cond)) {
+        if (op === 'in' || op === 'nin') out.push({ slot, op: OP[op], x: null, set: new Set(x as unknown[]) });
+        else if (op === 'exists') out.push({ slot, op: x ? OP.exists : OP.absent, x: null, set: null });
+        else out.push({ slot, op: OP[op as keyof typeof OP], x, set: null });
+      }
+  }
+  return out;
+}
+
+function passes(t: Test, v: unknown): boolean {
+  switch (t.op) {
+    case OP.eq:
+      return v === t.x;
+    case OP.ne:
+      return v !== t.x;
+    case OP.in:
+      return t.set!.has(v);
+    case OP.nin:
+      return !t.set!.has(v);
+    case OP.gt:
+      return typeof v === typeof t.x && (v as number) > (t.x as number);
+    case OP.gte:
+      return typeof v === typeof t.x && (v as number) >= (t.x as number);
+    case OP.lt:
+      return typeof v === typeof t.x && (v as number) < (t.x as number);
+    case OP.lte:
+      return typeof v === typeof t.x && (v as number) <= (t.x as number);
+    case OP.exists:
+      return v !== undefined && v !== null;
+    case OP.absent:
+      return v === undefined || v === null;
+    case OP.prefix:
+      return typeof v === 'string' && v.startsWith(t.x as string);
+    default:
+      return false;
+  }
+}
+
+export function compileFilterSet<K>(items: ReadonlyArray<{ key: K; filter: EventFilter }>): FilterSet<K> {
+  const paths: string[] = [];
+  const slotOf = (path: string) => {
+    const i = paths.indexOf(path);
+    return i >= 0 ? i : paths.push(path) - 1;
+  };
+  const compiled = items.map((it) => ({ key: it.key, tests: tests(it.filter, slotOf) }));
+  const readers = paths.map(reader);
+  const values: unknown[] = new Array(readers.length);
+  return {
+    size: compiled.length,
+    match(event) {
+      for (let i = 0; i < readers.length; i++) values[i] = readers[i]!(event);
+      const out: K[] = [];
+      for (const c of compiled) {
+        let ok = true;
+        for (const t of c.tests)
+          if (!passes(t, values[t.slot])) {
+            ok = false;
+            break;
+          }
+        if (ok) out.push(c.key);
+      }
+      return out;
+    },
+  };
+}
 
 export function compileFilter(filter: EventFilter): EventMatcher {
-  const checks = Object.entries(filter).map(([key, cond]) => {
-    const read = reader(key);
-    const test = compileCondition(cond);
-    return (e: RelayEvent) => test(read(e));
-  });
-  if (checks.length === 0) return () => true;
-  if (checks.length === 1) return checks[0]!;
-  return (e) => {
-    for (const c of checks) if (!c(e)) return false;
-    return true;
-  };
+  const set = compileFilterSet([{ key: true, filter }]);
+  return (event) => set.match(event).length === 1;
 }
 
 function reader(key: string): (e: RelayEvent) => unknown {
@@ -201,47 +283,4 @@ function reader(key: string): (e: RelayEvent) => unknown {
     }
     return v;
   };
-}
-
-function compileCondition(cond: FilterCondition): Predicate {
-  if (Array.isArray(cond)) {
-    const set = new Set<unknown>(cond);
-    return (v) => set.has(v);
-  }
-  if (cond === null || typeof cond !== 'object') return (v) => v === cond;
-  const preds = Object.entries(cond).map(([op, x]) => operator(op as FilterOperator, x));
-  if (preds.length === 1) return preds[0]!;
-  return (v) => {
-    for (const p of preds) if (!p(v)) return false;
-    return true;
-  };
-}
-
-function operator(op: FilterOperator, x: unknown): Predicate {
-  switch (op) {
-    case 'eq':
-      return (v) => v === x;
-    case 'ne':
-      return (v) => v !== x;
-    case 'in': {
-      const set = new Set(x as unknown[]);
-      return (v) => set.has(v);
-    }
-    case 'nin': {
-      const set = new Set(x as unknown[]);
-      return (v) => !set.has(v);
-    }
-    case 'gt':
-      return (v) => typeof v === typeof x && (v as number) > (x as number);
-    case 'gte':
-      return (v) => typeof v === typeof x && (v as number) >= (x as number);
-    case 'lt':
-      return (v) => typeof v === typeof x && (v as number) < (x as number);
-    case 'lte':
-      return (v) => typeof v === typeof x && (v as number) <= (x as number);
-    case 'exists':
-      return x ? (v) => v !== undefined && v !== null : (v) => v === undefined || v === null;
-    case 'prefix':
-      return (v) => typeof v === 'string' && v.startsWith(x as string);
-  }
 }

@@ -14,8 +14,8 @@ import { matchesEventType, ulid } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { isoOrNull as iso } from '../../lib/time.js';
 import { generateSecret } from '../../lib/signing.js';
-import { compileFilter } from './filter.js';
-import type { EventFilter, EventMatcher } from './filter.js';
+import { compileFilterSet } from './filter.js';
+import type { EventFilter, FilterSet } from './filter.js';
 import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
 import { ENCRYPTED_PREFIX, decryptSecret, encryptSecret } from './secrets.js';
 
@@ -26,8 +26,8 @@ export interface LiveEndpoint {
   events: string[];
   enabled: boolean;
   failingSince: number | null;
-  /** The endpoint's compiled `filter`, or null when it takes every event it subscribes to. */
-  match: EventMatcher | null;
+  /** The endpoint's `filter`, or null when it takes every event it subscribes to. */
+  filter: EventFilter | null;
   /** Current secret, plus the previous one until it expires. */
   signingSecrets(now?: number): string[];
 }
@@ -40,7 +40,7 @@ interface Snapshot {
 /** Endpoints subscribed to one event type: those without a filter take every event, the others are asked. */
 interface TypeRoute {
   plain: Array<{ endpointId: string }>;
-  filtered: Array<{ endpointId: string; match: EventMatcher }>;
+  filtered: FilterSet<{ endpointId: string }> | null;
 }
 
 type Row = Record<string, unknown>;
@@ -105,17 +105,17 @@ export class WebhookStore {
     let r = s.byType.get(event.type);
     if (!r) {
       const subscribed = [...s.byId.values()].filter((e) => e.enabled && matchesEventType(e.events, event.type));
+      const filtered = subscribed.filter((e) => e.filter).map((e) => ({ key: { endpointId: e.id }, filter: e.filter! }));
       r = {
-        plain: subscribed.filter((e) => !e.match).map((e) => ({ endpointId: e.id })),
-        filtered: subscribed.filter((e) => e.match).map((e) => ({ endpointId: e.id, match: e.match! })),
+        plain: subscribed.filter((e) => !e.filter).map((e) => ({ endpointId: e.id })),
+        filtered: filtered.length ? compileFilterSet(filtered) : null,
       };
       s.byType.set(event.type, r);
     }
     // Without filters the memoised list is the answer (no allocation per event).
-    if (r.filtered.length === 0) return r.plain;
-    const out = [...r.plain];
-    for (const f of r.filtered) if (f.match(event)) out.push({ endpointId: f.endpointId });
-    return out;
+    if (!r.filtered) return r.plain;
+    const hits = r.filtered.match(event);
+    return r.plain.length === 0 ? hits : r.plain.concat(hits);
   }
 
   /** One endpoint for sending; re-reads once when it is unknown (created by another process). */
@@ -307,7 +307,7 @@ export class WebhookStore {
         events: JSON.parse(String(r.events)) as string[],
         enabled: Boolean(r.enabled),
         failingSince: r.failing_since === null ? null : num(r.failing_since),
-        match: r.event_filter ? compileFilter(JSON.parse(String(r.event_filter)) as EventFilter) : null,
+        filter: r.event_filter ? (JSON.parse(String(r.event_filter)) as EventFilter) : null,
         signingSecrets: (now = Date.now()) => {
           // Decrypted on first use, so one undecryptable secret fails only its own deliveries.
           secrets ??= [this.open(String(r.secret), id), ...(r.previous_secret ? [this.open(String(r.previous_secret), id)] : [])];
