@@ -140,7 +140,10 @@ export class Relay {
           any = true;
         }
       }
-      if (!any && !options.targets && [...this.plugins.values()].some((p) => p.retain?.(event))) any = retained = true;
+      if (!any && !options.targets) {
+        for (const plugin of this.plugins.values())
+          if (plugin.retain && (await plugin.retain(event, { transaction }))) any = retained = true;
+      }
       if (any) routed.push(event);
     }
     if (rows.length === 0 && !retained) return { deliveries: 0 };

@@ -39,7 +39,11 @@ describe.each(DIALECTS)('webhook replay (%s)', (dialect) => {
     sink = await startSink();
     f = await webhookFixture(dialect, { plugin: { catalogue: DEVICES_CATALOGUE } });
     const since = new Date(Date.now() - 1000).toISOString();
-    // No endpoint yet: nothing is delivered, but the events are kept for a later replay.
+    // With no endpoint at all the relay keeps nothing it does not deliver (a host without webhooks pays nothing).
+    await f.relay.publish(metric('d0', 99));
+    expect(await count('SELECT COUNT(*) AS n FROM relay_events')).toBe(0);
+    // Once any endpoint exists, events nobody takes are kept for a later replay.
+    await f.api('POST', '/webhooks', { url: `${sink.url}/ops`, events: ['endpoint.*'] });
     const before = [metric('d1', 95), metric('d1', 10), metric('d2', 99), alert('d1')];
     expect(await f.relay.publish(before)).toEqual({ deliveries: 0 });
     expect(await count('SELECT COUNT(*) AS n FROM relay_events')).toBe(4);
@@ -95,6 +99,7 @@ describe.each(DIALECTS)('webhook replay (%s)', (dialect) => {
 
   it('works in pages: every event of a window larger than a page is queued once', async () => {
     f = await webhookFixture(dialect, { paused: true, plugin: { catalogue: DEVICES_CATALOGUE } });
+    await f.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/alerts', events: ['alert.*'] });
     const events = Array.from({ length: 23 }, (_, i) => metric(`d${i % 3}`, i));
     await f.relay.publish(events);
     const endpoint = (await f.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/h', events: ['metric.submitted'] })).body;

@@ -81,8 +81,9 @@ export interface WebhooksTargetOptions {
    */
   catalogue?: readonly EventTypeDefinition[];
   /**
-   * Keep every published event in the outbox even when no endpoint takes it yet, so that replay can
-   * backfill an endpoint registered (or re-enabled) later (true). Pruned by `retentionDays` like the rest.
+   * While at least one endpoint is registered (enabled or not), keep every published event in the outbox
+   * even when no endpoint takes it, so that replay can backfill an endpoint registered or re-enabled later
+   * (true). Pruned by `retentionDays` like the rest. With no endpoint at all nothing extra is written.
    */
   retainEvents?: boolean;
   /** How long the in-memory endpoint list may be reused before re-reading (5000 ms); writes here drop it at once. */
@@ -182,8 +183,11 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     eventTypes: catalogue.names,
     catalogue,
     filterProblems: (filter, events) => filterProblems(filter, events, catalogue),
-    // Kept for replay; `webhook.test` is addressed to one endpoint and never replayed.
-    retain: (event) => retainEvents && event.type !== 'webhook.test',
+    // Kept for replay once any endpoint is registered (a host without webhooks writes nothing more than
+    // before); `webhook.test` is addressed to one endpoint and never replayed.
+    async retain(event, { transaction }) {
+      return retainEvents && event.type !== 'webhook.test' && (await store.load(transaction)).byId.size > 0;
+    },
 
     async route(event, { transaction }) {
       if (event.type === 'webhook.test') {
