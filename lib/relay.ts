@@ -147,8 +147,9 @@ export class Relay {
       if (any) routed.push(event);
     }
     if (rows.length === 0 && !retained) return { deliveries: 0 };
-    // What this process's dispatcher can take at once is written leased to it and sent after commit.
-    this.dispatcher.direct.lease(rows, now);
+    // What this process's dispatcher can take at once is written leased to it and sent after commit. Not a
+    // re-publish: its event row may be stored already, and what is sent must be the stored event.
+    if (!options.republish) this.dispatcher.direct.lease(rows, now);
     const written = await insertOutbox(this.db.sequelize, routed, rows, transaction, now, { ignoreExisting: options.republish });
     this.dispatcher.direct.handOver(rows, written, transaction);
     return { deliveries: rows.length };
