@@ -116,6 +116,18 @@ describe.each(DIALECTS)('webhook replay (%s)', (dialect) => {
     expect(await run()).toBe(23);
     expect(await run()).toBe(0);
     expect(await count('SELECT COUNT(DISTINCT event_id) AS n FROM relay_deliveries WHERE endpoint_id = :id', { id: endpoint.id })).toBe(23);
+
+    // Two replays of one endpoint at once still queue each event once between them.
+    const other = (await f.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/h2', events: ['metric.*'] })).body;
+    const both = await Promise.all(
+      [0, 1].map(() =>
+        f!
+          .api('POST', `/webhooks/${other.id}/replay`, { since: new Date(Date.now() - 60_000).toISOString() })
+          .then((r) => r.body.queued as number),
+      ),
+    );
+    expect(both[0]! + both[1]!).toBe(23);
+    expect(await count('SELECT COUNT(*) AS n FROM relay_deliveries WHERE endpoint_id = :id', { id: other.id })).toBe(23);
   });
 
   it('refuses bad windows, unknown types, unknown endpoints and windows older than retention', async () => {
