@@ -90,6 +90,11 @@ describe('filterProblems against the catalogue', () => {
     expect(paths({ 'data.__proto__': 1 }, ['*'])).toEqual(['filter.data.__proto__']);
     expect(paths([1], ['*'])).toEqual(['filter']);
   });
+  it('knows operational events only where they are named, as they are routed ("*" does not take them)', () => {
+    expect(paths({ 'data.reason': { prefix: 'answered' } }, ['endpoint.*'])).toEqual([]);
+    expect(paths({ 'data.reason': { prefix: 'answered' } }, ['*'])).toEqual(['filter.data.reason']);
+    expect(paths({ 'data.webhook_id': 'wh_1' }, ['*'])).toEqual(['filter.data.webhook_id']);
+  });
 });
 
 describe.each(DIALECTS)('endpoint filters over HTTP (%s)', (dialect) => {

@@ -8,7 +8,8 @@
  * `webhook.test` and the operational events. Registration checks `events` and `filter` against it.
  */
 import { z } from 'zod';
-import { OPERATIONAL_EVENTS } from './operational.js';
+import { matchesEventType } from '../../lib/events.js';
+import { OPERATIONAL_EVENTS, isOperationalEvent } from './operational.js';
 
 /** One event type as a host declares it. */
 export interface EventTypeDefinition {
@@ -97,6 +98,16 @@ export function buildCatalogue(host: readonly EventTypeDefinition[]): EventCatal
     get: (name) => byName.get(name),
     dataSchema: (name) => schemas.get(name),
   };
+}
+
+/**
+ * The catalogue types an endpoint subscribed to `events` receives: never `webhook.test` (sent to one endpoint
+ * whatever it subscribes to), and operational events only when named (`endpoint.*`, `delivery.dead`), not
+ * through `*`, as the webhooks plugin routes them.
+ */
+export function subscribedTypes(catalogue: EventCatalogue, events: readonly string[]): string[] {
+  const named = events.filter((p) => p !== '*');
+  return catalogue.names.filter((t) => t !== 'webhook.test' && matchesEventType(isOperationalEvent(t) ? named : events, t));
 }
 
 /** A catalogue of bare names (no schemas): what a plugin built with only `eventTypes` offers. */

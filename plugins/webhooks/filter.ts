@@ -13,8 +13,7 @@
  */
 import type { RelayEvent } from '../../lib/events.js';
 import type { EventCatalogue, JsonSchema } from './catalogue.js';
-import { jsonTypes } from './catalogue.js';
-import { matchesEventType } from '../../lib/events.js';
+import { jsonTypes, subscribedTypes } from './catalogue.js';
 
 export type Scalar = string | number | boolean | null;
 export type FilterCondition = Scalar | Scalar[] | Partial<Record<FilterOperator, unknown>>;
@@ -90,7 +89,7 @@ export function filterProblems(filter: unknown, events: readonly string[], catal
     return [{ path: 'filter', message: 'must be an object of "<path>": <condition>, or null' }];
   const keys = Object.keys(filter);
   if (keys.length > MAX_KEYS) return [{ path: 'filter', message: `may have at most ${MAX_KEYS} paths` }];
-  const subscribed = catalogue.names.filter((n) => n !== 'webhook.test' && matchesEventType(events, n));
+  const subscribed = subscribedTypes(catalogue, events);
   const issues: FilterIssue[] = [];
   for (const key of keys) {
     const at = `filter.${key}`;

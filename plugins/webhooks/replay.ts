@@ -17,6 +17,7 @@ import { matchesEventType } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { insertRows } from '../../lib/sql/insertRows.js';
 import { circuitKey } from '../../lib/target.js';
+import { subscribedTypes } from './catalogue.js';
 import type { EventCatalogue } from './catalogue.js';
 import { isOperationalEvent } from './operational.js';
 import { compileFilter } from './filter.js';
@@ -63,9 +64,7 @@ type EventRow = { id: string; type: string; deviceid: string | null; timestamp: 
 export async function replayEndpoint(o: ReplayOptions): Promise<number> {
   const { db, endpoint } = o;
   const until = o.window.until ?? Date.now();
-  const types = o.catalogue.names.filter(
-    (t) => t !== 'webhook.test' && matchesEventType(endpoint.events, t) && (!o.window.types || matchesEventType(o.window.types, t)),
-  );
+  const types = subscribedTypes(o.catalogue, endpoint.events).filter((t) => !o.window.types || matchesEventType(o.window.types, t));
   if (types.length === 0 || until <= o.window.since) return 0;
   const match = endpoint.filter ? compileFilter(endpoint.filter as EventFilter) : () => true;
   const limit = o.pageSize ?? 500;
