@@ -13,13 +13,14 @@ import { loadResults, machine, printTable, saveResults, updateDoc } from './lib/
 import type { Dialect, ScenarioResult } from './lib/report.js';
 import { baseline } from './scenarios/baseline.js';
 import { delivery } from './scenarios/delivery.js';
+import { filters } from './scenarios/filters.js';
 import { ingest, ingestMentor } from './scenarios/ingest.js';
 import { isolation } from './scenarios/isolation.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
 import type { Scenario } from './scenarios/types.js';
 
-const SCENARIOS: Scenario[] = [ingest, ingestMentor, delivery, isolation, memory, latency, baseline];
+const SCENARIOS: Scenario[] = [ingest, ingestMentor, delivery, isolation, memory, latency, baseline, filters];
 
 const { values } = parseArgs({
   options: {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `raqeem-relay devices | mentor | worker | demo | simulate | reconcile | migrate | secret` (SPEC section 11).
+ * `raqeem-relay devices | mentor | worker | demo | simulate | reconcile | migrate | secret | rotate-key` (SPEC section 11).
  * Every command reads its configuration with `loadConfig`; an invalid one stops it with ONE line on stderr
  * and exit code 1 (usage errors exit 2). Long-running commands shut down gracefully on SIGTERM/SIGINT: a
  * second signal, or a shutdown that overruns, exits at once.

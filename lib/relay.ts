@@ -42,6 +42,11 @@ export interface PublishOptions {
   transaction?: Transaction;
   /** Only these targets (reconcile uses this to re-publish to the mentor alone). */
   targets?: string[];
+  /**
+   * The events may be stored already (reconcile re-publishes with the original event ids): an existing
+   * event row is kept and only the new deliveries are written.
+   */
+  republish?: boolean;
 }
 
 export class Relay {
@@ -128,6 +133,7 @@ export class Relay {
     const now = Date.now();
     const rows: NewDelivery[] = [];
     const routed: RelayEvent[] = [];
+    let retained = false;
     for (const event of list) {
       if (event.id.includes('.')) throw new Error(`event id must not contain "." (got ${JSON.stringify(event.id)})`);
       let any = false;
@@ -139,12 +145,17 @@ export class Relay {
           any = true;
         }
       }
+      if (!any && !options.targets) {
+        for (const plugin of this.plugins.values())
+          if (plugin.retain && (await plugin.retain(event, { transaction }))) any = retained = true;
+      }
       if (any) routed.push(event);
     }
-    if (rows.length === 0) return { deliveries: 0 };
-    // What this process's dispatcher can take at once is written leased to it and sent after commit.
-    this.dispatcher.direct.lease(rows, now);
-    const written = await insertOutbox(this.db.sequelize, routed, rows, transaction, now);
+    if (rows.length === 0 && !retained) return { deliveries: 0 };
+    // What this process's dispatcher can take at once is written leased to it and sent after commit. Not a
+    // re-publish: its event row may be stored already, and what is sent must be the stored event.
+    if (!options.republish) this.dispatcher.direct.lease(rows, now);
+    const written = await insertOutbox(this.db.sequelize, routed, rows, transaction, now, { ignoreExisting: options.republish });
     this.dispatcher.direct.handOver(rows, written, transaction);
     return { deliveries: rows.length };
   }

@@ -59,6 +59,12 @@ export interface TargetPlugin {
    * `permanent: true` when the request can never be built (the delivery is then dead at once); any other
    * error is retried on the plugin's schedule.
    */
+  /**
+   * Store this event even when no target has a delivery for it, so that a delivery can be created later
+   * (webhook replay and backfill). Such events are pruned with the delivery log (`retentionDays`). Runs
+   * inside the publish transaction, only for events nothing routed.
+   */
+  retain?(event: RelayEvent, ctx: RouteContext): boolean | Promise<boolean>;
   prepare(events: RelayEvent[], ctx: PrepareContext): Promise<OutboundRequest> | OutboundRequest;
   /** What a response means; the default treats 2xx as success, 408/429/5xx as retry, 3xx/4xx as permanent. */
   classify?(res: OutboundResponse): Verdict;

@@ -139,7 +139,7 @@ describe('a relay given no logger', () => {
     sink = await startSink();
     sink.respond(() => ({
       status: 422,
-      body: '{"type":"https://raqeem-relay.dev/problems/422","title":"Unprocessable Content","status":422,"detail":"The request body failed validation: deviceid"}',
+      body: '{"type":"about:blank","title":"Unprocessable Content","status":422,"detail":"The request body failed validation: deviceid"}',
       headers: { 'content-type': 'application/problem+json' },
     }));
     dir = mkdtempSync(path.join(tmpdir(), 'relay-nologger-'));

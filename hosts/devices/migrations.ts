@@ -153,4 +153,16 @@ export const devicesMigrations: Migration[] = [
       await qi.addColumn('devices', 'token_hash', { type: DataTypes.STRING(64), allowNull: true }, { transaction });
     },
   },
+  {
+    name: '000003_record_event_ids',
+    async up({ queryInterface: qi, transaction }) {
+      // The id of the event each record was published as (for devices and commands: the latest one), so that
+      // reconcile re-publishes with it and receivers de-duplicate on `Idempotency-Key`/`webhook-id`. Null for
+      // records stored before this migration: reconcile mints a new id for those.
+      const eventId = { type: DataTypes.STRING(64), allowNull: true };
+      for (const table of ['devices', 'metrics', 'activities', 'alerts', 'screenshots', 'commands'])
+        await qi.addColumn(table, 'event_id', eventId, { transaction });
+      await qi.addColumn('devices', 'process_event_id', eventId, { transaction });
+    },
+  },
 ];

@@ -1,8 +1,10 @@
 /**
  * Re-publish stored records to the mentor (`POST /reconcile`, `raqeem-relay reconcile`). Each record goes out
- * as a new event (a fresh event id, so it is a new delivery) carrying the same data and record id as the
- * original; the mentor stores by record id, so records it already has are answered 200 and not duplicated.
- * Webhook subscribers are not re-sent anything. Records are read and published a page at a time, each page
+ * as a new delivery of its original event: the same event id (stored with the record, `event_id`; for a
+ * device or command, its latest event), so `Idempotency-Key` and `webhook-id` hold, carrying the same data
+ * and record id. Records stored before event ids were kept get a new id. The mentor stores by record id, so
+ * records it already has are answered 200 and not duplicated. Webhook subscribers are not re-sent anything
+ * (they use `POST /webhooks/{id}/replay`). Records are read and published a page at a time, each page
  * in its own transaction, so a large window never builds one huge transaction.
  */
 import { num } from '../../lib/db.js';
@@ -44,8 +46,11 @@ interface Source {
 const each = (type: string, data: (r: Row) => Record<string, unknown>) => async (_db: Database, rows: Row[]) =>
   rows.map((r) => {
     const d = data(r);
-    return createEvent({ type, deviceid: String(d.deviceid), data: d });
+    return createEvent({ id: originalId(r.event_id), type, deviceid: String(d.deviceid), data: d });
   });
+
+/** The id the record was first published with; undefined (a new one) for records older than the column. */
+const originalId = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
 
 const timed = (table: string) => `SELECT * FROM ${table} WHERE timestamp >= :since AND seq > :after ORDER BY seq LIMIT :limit`;
 
@@ -61,14 +66,15 @@ const SOURCES: Record<DeviceEventType, Source> = {
   'screenshot.submitted': { sql: timed('screenshots'), key: 'seq', toEvents: each('screenshot.submitted', screenshotRecord) },
   'process.snapshot': {
     // The device's current list (possibly empty), re-sent as one snapshot with its original time.
-    sql: 'SELECT deviceid, process_snapshot_at FROM devices WHERE process_snapshot_at >= :since AND deviceid > :after ORDER BY deviceid LIMIT :limit',
+    sql: 'SELECT deviceid, process_snapshot_at, process_event_id FROM devices WHERE process_snapshot_at >= :since AND deviceid > :after ORDER BY deviceid LIMIT :limit',
     key: 'deviceid',
     async toEvents(db, rows) {
       const events: RelayEvent[] = [];
       for (const d of rows) {
         const deviceid = String(d.deviceid);
         const procs = await select(db, 'SELECT * FROM processes WHERE deviceid = :deviceid ORDER BY seq', { deviceid });
-        events.push(createEvent({ type: 'process.snapshot', deviceid, data: processSnapshot(deviceid, d.process_snapshot_at, procs) }));
+        const data = processSnapshot(deviceid, d.process_snapshot_at, procs);
+        events.push(createEvent({ id: originalId(d.process_event_id), type: 'process.snapshot', deviceid, data }));
       }
       return events;
     },
@@ -125,7 +131,9 @@ export async function republish(db: Database, relay: Relay, options: RepublishOp
       const last = rows[rows.length - 1]![source.key];
       after = source.key === 'seq' ? num(last) : last;
       const events = await source.toEvents(db, rows);
-      total += await db.transaction(async (t) => (await relay.publish(events, { transaction: t, targets: ['mentor'] })).deliveries);
+      total += await db.transaction(
+        async (t) => (await relay.publish(events, { transaction: t, targets: ['mentor'], republish: true })).deliveries,
+      );
       if (rows.length < limit) break;
     }
   }

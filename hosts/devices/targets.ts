@@ -14,6 +14,7 @@ import type { ScreenshotImage } from '../../plugins/mentor.js';
 import { select } from './store/sql.js';
 import { webhooksTarget } from '../../plugins/webhooks/index.js';
 import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
+import { DEVICES_CATALOGUE } from './catalogue.js';
 
 export interface DevicesTargets {
   targets: TargetPlugin[];
@@ -41,6 +42,7 @@ export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Lo
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     allowedHosts: config.webhooks.allowedHosts,
     disableAfterMs: config.webhooks.disableAfterMs,
+    catalogue: DEVICES_CATALOGUE,
     logger,
   });
   targets.push(webhooks);

@@ -8,7 +8,7 @@
 import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
 import type { RelayEvent } from '../events.js';
-import { insertRows, pgValues } from './insertRows.js';
+import { insertIgnore, insertRows, pgValues } from './insertRows.js';
 
 const EVENT_COLUMNS = ['id', 'type', 'deviceid', 'timestamp', 'data', 'request_id', 'created_at'];
 const DELIVERY_COLUMNS = [
@@ -58,11 +58,13 @@ export async function insertOutbox(
   deliveries: NewDelivery[],
   transaction: Transaction | undefined,
   now = Date.now(),
+  /** Skip events whose id is stored already (a re-publish keeps the original event id). */
+  options: { ignoreExisting?: boolean } = {},
 ): Promise<OutboxWritten> {
   const leased: LeasedIds = new Map();
   const stored = new Map<string, string>();
   const written = { leased, stored };
-  if (deliveries.length === 0) return written;
+  if (events.length === 0) return written;
   const eventRows = events.map((e) => {
     const data = JSON.stringify(e.data);
     stored.set(e.id, data);
@@ -91,13 +93,16 @@ export async function insertOutbox(
     return written;
   };
   const params = eventRows.length * EVENT_COLUMNS.length + deliveryRows.length * DELIVERY_COLUMNS.length;
-  if (sequelize.getDialect() === 'postgres' && params <= PG_ONE_STATEMENT_PARAMS) {
+  const ignore = options.ignoreExisting ? ' ON CONFLICT (id) DO NOTHING' : '';
+  if (sequelize.getDialect() === 'postgres' && params <= PG_ONE_STATEMENT_PARAMS && deliveryRows.length > 0) {
     const bind: unknown[] = [];
-    const sql = `WITH ev AS (INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)})
+    const sql = `WITH ev AS (INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)}${ignore})
       INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${pgValues(deliveryRows, bind)}${returning ? ` RETURNING ${returning}` : ''}`;
     const out = await sequelize.query(sql, { bind, transaction, type: returning ? QueryTypes.SELECT : QueryTypes.INSERT });
     return returning ? keep(out as never) : written;
   }
-  await insertRows(sequelize, 'relay_events', EVENT_COLUMNS, eventRows, transaction);
+  if (ignore) await insertIgnore(sequelize, 'relay_events', 'id', EVENT_COLUMNS, eventRows, transaction);
+  else await insertRows(sequelize, 'relay_events', EVENT_COLUMNS, eventRows, transaction);
+  // Events kept for a later replay (`TargetPlugin.retain`) may have no delivery yet.
   return keep(await insertRows(sequelize, 'relay_deliveries', DELIVERY_COLUMNS, deliveryRows, transaction, returning));
 }

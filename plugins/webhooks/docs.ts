@@ -1,7 +1,8 @@
 /** OpenAPI descriptors of the `/webhooks` management routes, from the schemas they validate with. */
 import { z } from 'zod';
 import type { ManagementRouteDoc } from '../../lib/http/management.js';
-import { endpointSecretSchema as secret, webhookEndpointSchema as endpoint, webhookSchemas } from './schemas.js';
+import { eventTypeEntrySchema } from './catalogue.js';
+import { endpointSecretSchema as secret, replaySchema, webhookEndpointSchema as endpoint, webhookSchemas } from './schemas.js';
 
 const id = { id: 'Webhook endpoint id (`wh_...`)' };
 const notFound = { '404': { description: 'Unknown id' } };
@@ -16,7 +17,7 @@ export function webhookDocs(eventTypes: readonly string[]): ManagementRouteDoc[]
       body: s.create,
       responses: {
         '201': { description: 'Created', schema: endpoint.extend(secret.pick({ secret: true }).shape) },
-        '422': { description: 'Invalid body or refused URL' },
+        '422': { description: 'Invalid body, refused URL, or a filter naming an unknown path or operator or a wrongly typed value' },
       },
     },
     {
@@ -35,10 +36,14 @@ export function webhookDocs(eventTypes: readonly string[]): ManagementRouteDoc[]
     {
       method: 'patch',
       path: '/webhooks/:id',
-      summary: 'Change url, events, description, enabled, headers (replaces them all; null removes) or rate_limit',
+      summary: 'Change url, events, filter, description, enabled, headers (replaces them all; null removes) or rate_limit',
       params: id,
       body: s.patch,
-      responses: { '200': { description: 'Endpoint', schema: endpoint }, ...notFound },
+      responses: {
+        '200': { description: 'Endpoint', schema: endpoint },
+        '422': { description: 'Invalid body, or the filter does not fit the (new) subscription' },
+        ...notFound,
+      },
     },
     {
       method: 'delete',
@@ -75,6 +80,26 @@ export function webhookDocs(eventTypes: readonly string[]): ManagementRouteDoc[]
         '409': { description: 'Endpoint disabled' },
         ...notFound,
       },
+    },
+    {
+      method: 'post',
+      path: '/webhooks/:id/replay',
+      summary:
+        'Queue a delivery to this endpoint for every stored event in the window that its subscription and filter take and that has none to it yet (original event ids)',
+      params: id,
+      body: replaySchema(eventTypes),
+      responses: {
+        '202': { description: 'Queued; a second identical call queues 0', schema: z.object({ queued: z.number().int() }) },
+        '409': { description: 'Endpoint disabled' },
+        '422': { description: 'Invalid window or types, or a window starting before what RELAY_RETENTION_DAYS keeps' },
+        ...notFound,
+      },
+    },
+    {
+      method: 'get',
+      path: '/event-types',
+      summary: 'The event catalogue: every event type, the JSON Schema of its data, an example, and whether it is operational',
+      responses: { '200': { description: 'Event types', schema: z.object({ data: z.array(eventTypeEntrySchema) }) } },
     },
   ];
 }

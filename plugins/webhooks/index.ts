@@ -15,7 +15,7 @@
 import type { CircuitOptions } from '../../lib/circuit.js';
 import type { Database } from '../../lib/db.js';
 import { describeError } from '../../lib/errors.js';
-import { EVENT_TYPES, createEvent } from '../../lib/events.js';
+import { DEVICE_EVENTS, EVENT_TYPES, createEvent } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { Logger } from '../../lib/logger.js';
@@ -23,12 +23,16 @@ import { scheduleBackoff } from '../../lib/retry.js';
 import { signHeaders } from '../../lib/signing.js';
 import type { TargetPlugin } from '../../lib/target.js';
 import { parseEncryptionKeys } from './keys.js';
-import { OPERATIONAL_EVENT_TYPES, OperationalEvents, isOperationalEvent, operationalRoute } from './operational.js';
+import { OperationalEvents, isOperationalEvent, operationalRoute } from './operational.js';
 import { Pacer } from './rateLimit.js';
 import { WebhookUrlError, checkWebhookUrl } from './ssrf.js';
 import type { Resolver, SsrfPolicy, UrlCheck } from './ssrf.js';
 import { createGuardedAgent } from './agent.js';
 import { webhookMigrations } from './migrations.js';
+import { buildCatalogue, namesCatalogue } from './catalogue.js';
+import type { EventCatalogue, EventTypeDefinition } from './catalogue.js';
+import { WebhookFilterError, filterProblems } from './filter.js';
+import type { EventFilter, FilterIssue } from './filter.js';
 import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
 import { WebhookStore } from './store.js';
 
@@ -46,6 +50,12 @@ export { RotationConflictError, RotationLimitError, MAX_SIGNING_SECRETS } from '
 export { RESERVED_HEADERS, headerNameProblem } from './headers.js';
 export { OPERATIONAL_EVENTS, OPERATIONAL_EVENT_TYPES, isOperationalEvent } from './operational.js';
 export type { OperationalEventType } from './operational.js';
+export { buildCatalogue, catalogueTable, eventTypeEntrySchema, WEBHOOK_TEST_EVENT } from './catalogue.js';
+export type { EventCatalogue, EventTypeDefinition, EventTypeEntry } from './catalogue.js';
+export { compileFilter, filterProblems, WebhookFilterError, FILTER_OPERATORS } from './filter.js';
+export type { EventFilter, FilterIssue } from './filter.js';
+export { replayEndpoint } from './replay.js';
+export type { ReplayWindow } from './replay.js';
 
 export const WEBHOOKS_TARGET = 'webhooks';
 
@@ -75,8 +85,19 @@ export interface WebhooksTargetOptions {
   /** Concurrent requests per endpoint (4). */
   concurrency?: number;
   circuit?: Partial<CircuitOptions>;
-  /** Event types endpoints may subscribe to (the SPEC's catalogue); the operational events are always added. */
+  /** Event types endpoints may subscribe to (the SPEC's catalogue), without schemas; `catalogue` wins; the operational events are always added. */
   eventTypes?: readonly string[];
+  /**
+   * The host's event types with the zod schemas of their data and examples (`GET /api/v1/event-types`);
+   * `webhook.test` and the operational events are added. Filters can name `data` fields only of these.
+   */
+  catalogue?: readonly EventTypeDefinition[];
+  /**
+   * While at least one endpoint is registered (enabled or not), keep every published event in the outbox
+   * even when no endpoint takes it, so that replay can backfill an endpoint registered or re-enabled later
+   * (true). Pruned by `retentionDays` like the rest. With no endpoint at all nothing extra is written.
+   */
+  retainEvents?: boolean;
   /** How long the in-memory endpoint list may be reused before re-reading (5000 ms); writes here drop it at once. */
   cacheTtlMs?: number;
   /** DNS resolution for the SSRF checks (default `dns.lookup`); for tests. */
@@ -88,11 +109,17 @@ export interface WebhooksTargetOptions {
 export interface WebhooksPlugin extends TargetPlugin {
   readonly policy: SsrfPolicy;
   readonly eventTypes: readonly string[];
+  readonly catalogue: EventCatalogue;
+  /** Why `filter` is unusable for an endpoint subscribed to `events` (empty when it is fine). */
+  filterProblems(filter: unknown, events: readonly string[]): FilterIssue[];
   /** Drop the in-memory endpoint list (every write through this object already does). */
   invalidate(): void;
   /** The registration-time SSRF check. */
   checkUrl(url: string): Promise<UrlCheck>;
-  /** @throws WebhookUrlError when the URL is refused. Does not validate `events`; see {@link eventPatternProblem}. */
+  /**
+   * @throws WebhookUrlError when the URL is refused, WebhookFilterError when the filter is unusable. Does not
+   * validate `events`; see {@link eventPatternProblem}.
+   */
   create(input: {
     url: string;
     events: string[];
@@ -100,10 +127,11 @@ export interface WebhooksPlugin extends TargetPlugin {
     enabled?: boolean;
     headers?: Record<string, string> | null;
     rate_limit?: number | null;
+    filter?: Record<string, unknown> | null;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
   list(): Promise<WebhookEndpoint[]>;
   get(id: string): Promise<WebhookEndpoint | null>;
-  /** @throws WebhookUrlError when a new URL is refused. */
+  /** @throws WebhookUrlError when a new URL is refused, WebhookFilterError when the (resulting) filter is unusable. */
   update(
     id: string,
     patch: {
@@ -113,6 +141,7 @@ export interface WebhooksPlugin extends TargetPlugin {
       enabled?: boolean;
       headers?: Record<string, string> | null;
       rate_limit?: number | null;
+      filter?: Record<string, unknown> | null;
     },
   ): Promise<WebhookEndpoint | null>;
   remove(id: string): Promise<boolean>;
@@ -151,6 +180,14 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     resolve: o.resolve,
   };
   const logger = o.logger ?? silentLogger;
+  const describeType = (name: string) => DEVICE_EVENTS.find((e) => e.type === name)?.description ?? '';
+  const catalogue = o.catalogue ? buildCatalogue(o.catalogue) : namesCatalogue(o.eventTypes ?? EVENT_TYPES, describeType);
+  const retainEvents = o.retainEvents ?? true;
+  const checkFilter = (filter: unknown, events: readonly string[]): EventFilter | null => {
+    const issues = filterProblems(filter, events, catalogue);
+    if (issues.length) throw new WebhookFilterError(issues);
+    return (filter ?? null) as EventFilter | null;
+  };
   const store = new WebhookStore({ db: o.db, target: WEBHOOKS_TARGET, keys, cacheTtlMs: o.cacheTtlMs ?? 5000 });
   const pacer = new Pacer();
   const ops = new OperationalEvents({
@@ -158,8 +195,6 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     logger,
     urlOf: async (id) => store.peek(id)?.url ?? (await store.get(id))?.url ?? null,
   });
-  const known = o.eventTypes ?? EVENT_TYPES;
-  const eventTypes = [...known, ...OPERATIONAL_EVENT_TYPES.filter((t) => !known.includes(t))];
   const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs });
 
   const checked = async (url: string) => {
@@ -185,7 +220,14 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     circuit: o.circuit,
     migrations: webhookMigrations,
     policy,
-    eventTypes,
+    eventTypes: catalogue.names,
+    catalogue,
+    filterProblems: (filter, events) => filterProblems(filter, events, catalogue),
+    // Kept for replay once any endpoint is registered (a host without webhooks writes nothing more than
+    // before); `webhook.test` is addressed to one endpoint and never replayed.
+    async retain(event, { transaction }) {
+      return retainEvents && event.type !== 'webhook.test' && (await store.load(transaction)).byId.size > 0;
+    },
 
     attach: (host) => ops.attach(host),
 
@@ -220,7 +262,7 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
         const snapshot = await store.load(transaction);
         return typeof id === 'string' && snapshot.byId.has(id) ? [{ endpointId: id }] : [];
       }
-      return store.route(event.type, transaction);
+      return store.route(event, transaction);
     },
 
     async prepare(events, { endpointId }) {
@@ -280,6 +322,7 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     checkUrl: (url) => checkWebhookUrl(url, policy),
 
     async create(input) {
+      const filter = checkFilter(input.filter, input.events);
       const url = await checked(input.url);
       const r = await store.create({
         url,
@@ -288,6 +331,7 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
         enabled: input.enabled ?? true,
         headers: input.headers,
         rate_limit: input.rate_limit,
+        filter,
       });
       logger.info({ webhookId: r.endpoint.id, events: r.endpoint.events }, `webhook endpoint ${r.endpoint.id} created`);
       return r;
@@ -295,8 +339,16 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     list: () => store.list(),
     get: (id) => store.get(id),
     async update(id, patch) {
+      let filter: EventFilter | null | undefined;
+      if (patch.filter !== undefined || patch.events !== undefined) {
+        // The filter must fit the subscription the endpoint will have after this change.
+        const current = await store.get(id);
+        if (!current) return null;
+        filter = checkFilter(patch.filter !== undefined ? patch.filter : current.filter, patch.events ?? current.events);
+        if (patch.filter === undefined) filter = undefined;
+      }
       const url = patch.url === undefined ? undefined : await checked(patch.url);
-      const r = await store.update(id, { ...patch, url });
+      const r = await store.update(id, { ...patch, url, filter });
       if (r) logger.info({ webhookId: id, fields: Object.keys(patch) }, `webhook endpoint ${id} updated`);
       return r;
     },

@@ -30,6 +30,13 @@ export const webhookMigrations: Migration[] = [
     },
   },
   {
+    // Issue 13: an endpoint's attribute filter (`filter` in the API; FILTER is a keyword in both dialects) (JSON, checked against the event catalogue at registration).
+    name: '000002_webhook_filter',
+    async up({ queryInterface: qi, transaction }) {
+      await qi.addColumn('relay_webhooks', 'event_filter', { type: DataTypes.TEXT, allowNull: true }, { transaction });
+    },
+  },
+  {
     // Endpoint headers (encrypted like secrets; names apart, in clear, for reads), a rate limit, and every
     // previous secret still signing (a JSON list of {secret, expires_at}, newest first) in place of the one
     // previous_secret column, which is emptied here and no longer read.

@@ -4,7 +4,7 @@
  * drift apart.
  */
 import { z } from 'zod';
-import { jsonObject } from '../../lib/http/management/common.js';
+import { isoTime, jsonObject } from '../../lib/http/management/common.js';
 import { freeText, safeString } from '../../lib/http/strings.js';
 import { endpointHeadersSchema } from './headers.js';
 import { eventPatternProblem } from './patterns.js';
@@ -17,6 +17,8 @@ export const webhookEndpointSchema = z.object({
   events: z.array(z.string()),
   description: z.string().nullable(),
   enabled: z.boolean(),
+  // Only events matching every condition are delivered (see filter.ts); null: every subscribed event.
+  filter: z.record(z.string(), z.unknown()).nullable(),
   // Why the relay (or an administrator) disabled it.
   disabled_reason: z.string().nullable(),
   // Start of the current run of failed requests.
@@ -55,6 +57,13 @@ export function webhookSchemas(known: readonly string[]) {
     .transform((list) => [...new Set(list)]);
   const url = z.string({ error: 'must be an http or https URL' }).min(1).max(2048).pipe(safeString(2048));
   const description = freeText(1000).nullable();
+  // The conditions are checked against the catalogue and the subscribed types by `filterProblems`.
+  const filter = z
+    .record(z.string(), z.unknown(), { error: 'must be an object of "<path>": <condition>, or null' })
+    .nullable()
+    .describe(
+      'Deliver only events matching every condition. Keys: `type`, `deviceid` or `data.<field>`; values: a scalar (equal), an array (any of), or operators `eq`, `ne`, `in`, `nin`, `gt`, `gte`, `lt`, `lte`, `exists`, `prefix`. null removes it.',
+    );
   return {
     create: jsonObject({
       url,
@@ -63,6 +72,7 @@ export function webhookSchemas(known: readonly string[]) {
       enabled: z.boolean().optional(),
       headers: endpointHeadersSchema.optional(),
       rate_limit: rateLimitSchema.optional(),
+      filter: filter.optional(),
     }),
     patch: jsonObject({
       url: url.optional(),
@@ -71,6 +81,27 @@ export function webhookSchemas(known: readonly string[]) {
       enabled: z.boolean().optional(),
       headers: endpointHeadersSchema.optional(),
       rate_limit: rateLimitSchema.optional(),
+      filter: filter.optional(),
     }),
   };
+}
+
+/** `POST /webhooks/{id}/replay`: a window of stored events, optionally narrowed to some types. */
+export function replaySchema(known: readonly string[]) {
+  return jsonObject({
+    since: isoTime.describe('Events stored at or after this time (ISO-8601)'),
+    until: isoTime.optional().describe('Events stored before this time (ISO-8601); now by default'),
+    types: z
+      .array(safeString(128))
+      .min(1)
+      .max(64)
+      .superRefine((list, ctx) => {
+        list.forEach((pattern, i) => {
+          const problem = eventPatternProblem(pattern, known);
+          if (problem) ctx.addIssue({ code: 'custom', path: [i], message: problem });
+        });
+      })
+      .optional()
+      .describe('Only these event types or patterns (within the endpoint subscription)'),
+  });
 }

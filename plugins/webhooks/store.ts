@@ -11,8 +11,11 @@ import type { Transaction } from 'sequelize';
 import type { Database } from '../../lib/db.js';
 import { num } from '../../lib/db.js';
 import { matchesEventType, ulid } from '../../lib/events.js';
+import type { RelayEvent } from '../../lib/events.js';
 import { isoOrNull as iso } from '../../lib/time.js';
 import { generateSecret } from '../../lib/signing.js';
+import { compileFilterSet } from './filter.js';
+import type { EventFilter, FilterSet } from './filter.js';
 import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
 import { headersFromStore, headersToStore } from './headers.js';
 import type { KeyRing } from './keys.js';
@@ -27,6 +30,8 @@ export interface LiveEndpoint {
   failingSince: number | null;
   /** Requests per second, or null for no limit. */
   rateLimit: number | null;
+  /** The endpoint's `filter`, or null when it takes every event it subscribes to. */
+  filter: EventFilter | null;
   /** Current secret, plus every previous one until it expires. */
   signingSecrets(now?: number): string[];
   /** The endpoint's own request headers (decrypted on first use). */
@@ -51,7 +56,13 @@ type PreviousSecret = { secret: string; expires_at: number };
 
 interface Snapshot {
   byId: Map<string, LiveEndpoint>;
-  byType: Map<string, Array<{ endpointId: string }>>;
+  byType: Map<string, TypeRoute>;
+}
+
+/** Endpoints subscribed to one event type: those without a filter take every event, the others are asked. */
+interface TypeRoute {
+  plain: Array<{ endpointId: string }>;
+  filtered: FilterSet<{ endpointId: string }> | null;
 }
 
 type Row = Record<string, unknown>;
@@ -120,14 +131,22 @@ export class WebhookStore {
     return this.latest?.byId.get(id);
   }
 
-  async route(type: string, transaction?: Transaction): Promise<Array<{ endpointId: string }>> {
+  async route(event: RelayEvent, transaction?: Transaction): Promise<Array<{ endpointId: string }>> {
     const s = await this.load(transaction);
-    let ids = s.byType.get(type);
-    if (!ids) {
-      ids = [...s.byId.values()].filter((e) => e.enabled && matchesEventType(e.events, type)).map((e) => ({ endpointId: e.id }));
-      s.byType.set(type, ids);
+    let r = s.byType.get(event.type);
+    if (!r) {
+      const subscribed = [...s.byId.values()].filter((e) => e.enabled && matchesEventType(e.events, event.type));
+      const filtered = subscribed.filter((e) => e.filter).map((e) => ({ key: { endpointId: e.id }, filter: e.filter! }));
+      r = {
+        plain: subscribed.filter((e) => !e.filter).map((e) => ({ endpointId: e.id })),
+        filtered: filtered.length ? compileFilterSet(filtered) : null,
+      };
+      s.byType.set(event.type, r);
     }
-    return ids;
+    // Without filters the memoised list is the answer (no allocation per event).
+    if (!r.filtered) return r.plain;
+    const hits = r.filtered.match(event);
+    return r.plain.length === 0 ? hits : r.plain.concat(hits);
   }
 
   /** One endpoint for sending; re-reads once when it is unknown (created by another process). */
@@ -154,6 +173,7 @@ export class WebhookStore {
     enabled: boolean;
     headers?: Record<string, string> | null;
     rate_limit?: number | null;
+    filter?: EventFilter | null;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const now = Date.now();
     const id = `wh_${ulid(now)}`;
@@ -161,8 +181,8 @@ export class WebhookStore {
     // Writes go through db.transaction, which queues SQLite writers instead of letting them contend.
     await this.o.db.transaction((transaction) =>
       this.o.db.sequelize.query(
-        `INSERT INTO relay_webhooks (id, url, events, description, enabled, secret, headers, header_names, rate_limit, created_at, updated_at)
-         VALUES (:id, :url, :events, :description, :enabled, :secret, :headers, :headerNames, :rateLimit, :now, :now)`,
+        `INSERT INTO relay_webhooks (id, url, events, description, enabled, secret, headers, header_names, rate_limit, event_filter, created_at, updated_at)
+         VALUES (:id, :url, :events, :description, :enabled, :secret, :headers, :headerNames, :rateLimit, :filter, :now, :now)`,
         {
           replacements: {
             id,
@@ -173,6 +193,7 @@ export class WebhookStore {
             secret: this.seal(secret),
             ...this.headerColumns(input.headers),
             rateLimit: input.rate_limit ?? null,
+            filter: storedFilter(input.filter),
             now,
           },
           transaction,
@@ -196,6 +217,7 @@ export class WebhookStore {
       enabled?: boolean;
       headers?: Record<string, string> | null;
       rate_limit?: number | null;
+      filter?: EventFilter | null;
     },
   ): Promise<WebhookEndpoint | null> {
     const now = Date.now();
@@ -213,6 +235,7 @@ export class WebhookStore {
       Object.assign(replacements, this.headerColumns(patch.headers));
     }
     if (patch.rate_limit !== undefined) set('rate_limit = :rateLimit', 'rateLimit', patch.rate_limit);
+    if (patch.filter !== undefined) set('event_filter = :filter', 'filter', storedFilter(patch.filter));
     if (patch.enabled === true) set('enabled = :enabled, disabled_reason = NULL, failing_since = NULL', 'enabled', true);
     if (patch.enabled === false) set("enabled = :enabled, disabled_reason = 'disabled by an administrator'", 'enabled', false);
     const found = await this.o.db.transaction(async (transaction) => {
@@ -406,6 +429,7 @@ export class WebhookStore {
         enabled: Boolean(r.enabled),
         failingSince: r.failing_since === null ? null : num(r.failing_since),
         rateLimit: r.rate_limit === null || r.rate_limit === undefined ? null : num(r.rate_limit),
+        filter: r.event_filter ? (JSON.parse(String(r.event_filter)) as EventFilter) : null,
         signingSecrets: (now = Date.now()) => {
           // Decrypted on first use, so one undecryptable secret fails only its own deliveries.
           current ??= this.open(String(r.secret), `the secret of webhook ${id}`);
@@ -465,6 +489,7 @@ function toEndpoint(r: Row): WebhookEndpoint {
     events: JSON.parse(String(r.events)) as string[],
     description: (r.description as string | null) ?? null,
     enabled: Boolean(r.enabled),
+    filter: r.event_filter ? (JSON.parse(String(r.event_filter)) as EventFilter) : null,
     disabled_reason: (r.disabled_reason as string | null) ?? null,
     // Names only: the values are credentials.
     headers: r.header_names ? (JSON.parse(String(r.header_names)) as string[]) : [],
@@ -473,4 +498,9 @@ function toEndpoint(r: Row): WebhookEndpoint {
     created_at: iso(r.created_at)!,
     updated_at: iso(r.updated_at)!,
   };
+}
+
+/** An empty filter is no filter. */
+function storedFilter(filter: EventFilter | null | undefined): string | null {
+  return filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null;
 }

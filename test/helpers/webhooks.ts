@@ -47,6 +47,8 @@ export interface WebhookFixtureOptions {
   router?: Partial<Omit<ManagementRouterOptions, 'relay' | 'extensions' | 'logger'>>;
   /** Do not start the dispatcher. */
   paused?: boolean;
+  /** More relay options (for example `retentionDays`). */
+  relay?: Partial<Omit<RelayOptions, 'db' | 'targets' | 'logger' | 'dispatcher'>>;
 }
 
 /** Fast retries and circuits, private networks allowed (receivers are on 127.0.0.1). */
@@ -67,7 +69,12 @@ export async function webhookFixture(dialect: TestDialect, o: WebhookFixtureOpti
   const fx = await relayFixture(dialect);
   const { logger, logs } = captureLogger();
   const webhooks = webhooksTarget({ db: fx.tdb.db, logger, ...FAST, ...o.plugin });
-  const relay = await fx.make({ targets: [webhooks, ...(o.targets ?? [])], logger, dispatcher: { pollIntervalMs: 50, ...o.dispatcher } });
+  const relay = await fx.make({
+    ...o.relay,
+    targets: [webhooks, ...(o.targets ?? [])],
+    logger,
+    dispatcher: { pollIntervalMs: 50, ...o.dispatcher },
+  });
   if (!o.paused) await relay.start();
   const app = express();
   app.use(express.json());

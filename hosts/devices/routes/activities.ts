@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
-import { createEvent } from '../../../lib/events.js';
+import { createEvent, newEventId } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { activityRecord } from '../store/records.js';
@@ -28,6 +28,7 @@ export function activitiesRouter(ctx: DevicesContext): Router {
         activityid: randomUUID(),
         deviceid,
         timestamp,
+        event_id: newEventId(timestamp),
         activity_type: a.activity_type,
         description: a.description ?? null,
         app: a.app ?? null,
@@ -35,7 +36,9 @@ export function activitiesRouter(ctx: DevicesContext): Router {
       }));
       tx.insert('activities', rows);
       const requestId = requestIdOf(req);
-      const events = rows.map((r) => createEvent({ type: 'activity.submitted', deviceid, data: activityRecord(r), requestId }));
+      const events = rows.map((r) =>
+        createEvent({ id: r.event_id, type: 'activity.submitted', deviceid, data: activityRecord(r), requestId }),
+      );
       return { events, result: rows.length };
     });
     res.json({ inserted });

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
-import { createEvent } from '../../../lib/events.js';
+import { createEvent, newEventId } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { alertRecord } from '../store/records.js';
@@ -28,6 +28,7 @@ export function alertsRouter(ctx: DevicesContext): Router {
         alertid: randomUUID(),
         deviceid,
         timestamp,
+        event_id: newEventId(timestamp),
         level: a.level,
         alert_type: a.alert_type,
         message: a.message ?? null,
@@ -36,7 +37,7 @@ export function alertsRouter(ctx: DevicesContext): Router {
       }));
       tx.insert('alerts', rows);
       const requestId = requestIdOf(req);
-      const events = rows.map((r) => createEvent({ type: 'alert.submitted', deviceid, data: alertRecord(r), requestId }));
+      const events = rows.map((r) => createEvent({ id: r.event_id, type: 'alert.submitted', deviceid, data: alertRecord(r), requestId }));
       return { events, result: rows.length };
     });
     res.json({ inserted });

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
-import { createEvent } from '../../../lib/events.js';
+import { createEvent, newEventId } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { commandRecord, commandUpdate } from '../store/records.js';
@@ -121,16 +121,18 @@ export function commandsRouter(ctx: DevicesContext): Router {
         const lock = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
         const [row] = await select(db, `SELECT * FROM commands WHERE commandid = :commandid${lock}`, { commandid }, t);
         if (!row) throw notFound(`Command ${JSON.stringify(commandid)} not found`);
-        const set = ['status = :status', 'updated_at = :now'];
+        const now = Date.now();
+        const eventId = newEventId(now);
+        const set = ['status = :status', 'updated_at = :now', 'event_id = :eventId'];
         if (body.result !== undefined) set.push('result = :result');
         if (body.exit_code !== undefined) set.push('exit_code = :exitCode');
         await db.sequelize.query(`UPDATE commands SET ${set.join(', ')} WHERE commandid = :commandid`, {
-          replacements: { commandid, status: body.status, now: Date.now(), result: body.result ?? null, exitCode: body.exit_code ?? null },
+          replacements: { commandid, status: body.status, now, eventId, result: body.result ?? null, exitCode: body.exit_code ?? null },
           transaction: t,
         });
         const [updated] = await select(db, 'SELECT * FROM commands WHERE commandid = :commandid', { commandid }, t);
         const data = commandUpdate(updated!);
-        tx.publish(createEvent({ type: 'command.updated', deviceid: data.deviceid, data, requestId: requestIdOf(req) }));
+        tx.publish(createEvent({ id: eventId, type: 'command.updated', deviceid: data.deviceid, data, requestId: requestIdOf(req) }));
       },
       { savepoint: true },
     );

@@ -1,7 +1,7 @@
 /** `POST /devices/register` (upsert) and the device read API. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { createEvent } from '../../../lib/events.js';
+import { createEvent, newEventId } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { DEVICE_FIELDS, deviceRecord, withDeviceAliases } from '../store/records.js';
@@ -32,7 +32,13 @@ export function devicesRouter(ctx: DevicesContext): Router {
     const now = Date.now();
     // Omitted (or null) fields keep their stored values on re-registration.
     const given = DEVICE_FIELDS.filter((f) => body[f] !== undefined && body[f] !== null);
-    const values: Record<string, unknown> = { deviceid: body.deviceid, now, tokenHash: deviceToken ? deviceTokenHash(deviceToken) : null };
+    const eventId = newEventId(now);
+    const values: Record<string, unknown> = {
+      deviceid: body.deviceid,
+      now,
+      eventId,
+      tokenHash: deviceToken ? deviceTokenHash(deviceToken) : null,
+    };
     for (const f of DEVICE_FIELDS) values[f] = body[f] ?? null;
     // Through the group commit; the upsert writes directly, so in a savepoint of its own.
     const created = await relay.transaction(
@@ -44,12 +50,12 @@ export function devicesRouter(ctx: DevicesContext): Router {
             db.sequelize,
             'devices',
             'deviceid',
-            ['deviceid', ...DEVICE_FIELDS, 'last_seen', 'is_online', 'created_at', 'token_hash'],
-            [[body.deviceid, ...DEVICE_FIELDS.map((f) => values[f]), now, true, now, values.tokenHash]],
+            ['deviceid', ...DEVICE_FIELDS, 'last_seen', 'is_online', 'created_at', 'token_hash', 'event_id'],
+            [[body.deviceid, ...DEVICE_FIELDS.map((f) => values[f]), now, true, now, values.tokenHash, eventId]],
             t,
           )) > 0;
         if (!inserted) {
-          const set = [...given.map((f) => `${q(f)} = :${f}`), 'last_seen = :now', 'is_online = TRUE'];
+          const set = [...given.map((f) => `${q(f)} = :${f}`), 'last_seen = :now', 'is_online = TRUE', 'event_id = :eventId'];
           if (tokens) {
             // Locked, so two re-registrations with the same token cannot both rotate it.
             const stored = await requireDevice(db, body.deviceid, t, { forUpdate: true });
@@ -68,7 +74,9 @@ export function devicesRouter(ctx: DevicesContext): Router {
           });
         }
         const device = deviceRecord(await requireDevice(db, body.deviceid, t));
-        tx.publish(createEvent({ type: 'device.registered', deviceid: device.deviceid, data: device, requestId: requestIdOf(req) }));
+        tx.publish(
+          createEvent({ id: eventId, type: 'device.registered', deviceid: device.deviceid, data: device, requestId: requestIdOf(req) }),
+        );
         return inserted;
       },
       { savepoint: true },

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
-import { createEvent } from '../../../lib/events.js';
+import { createEvent, newEventId } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { METRIC_FIELDS, metricRecord } from '../store/records.js';
@@ -28,14 +28,16 @@ export function metricsRouter(ctx: DevicesContext): Router {
     const inserted = await ingest(ctx, deviceid, async (tx) => {
       const timestamp = Date.now();
       const rows = samples.map((body) => {
-        const row: Row = { metricid: randomUUID(), deviceid, timestamp };
+        const row: Row = { metricid: randomUUID(), deviceid, timestamp, event_id: newEventId(timestamp) };
         for (const f of METRIC_FIELDS) row[f] = body[f] ?? null;
         return row;
       });
       tx.insert('metrics', rows);
       const requestId = requestIdOf(req);
       return {
-        events: rows.map((r) => createEvent({ type: 'metric.submitted', deviceid, data: metricRecord(r), requestId })),
+        events: rows.map((r) =>
+          createEvent({ id: String(r.event_id), type: 'metric.submitted', deviceid, data: metricRecord(r), requestId }),
+        ),
         result: rows.length,
       };
     });

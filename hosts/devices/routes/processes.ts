@@ -1,7 +1,7 @@
 /** `POST /devices/{id}/processes`: the device's process list is replaced by each snapshot (one event per request). */
 import { Router } from 'express';
 import { z } from 'zod';
-import { createEvent } from '../../../lib/events.js';
+import { createEvent, newEventId } from '../../../lib/events.js';
 import { parseOr422, requireJson } from '../../../lib/http/problem.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
 import { iso, processRecord, processSnapshot, withProcessAlias } from '../store/records.js';
@@ -37,12 +37,19 @@ export function processesRouter(ctx: DevicesContext): Router {
         }));
         await db.sequelize.query('DELETE FROM processes WHERE deviceid = :deviceid', { replacements: { deviceid }, transaction: t });
         await insertRecords(db, 'processes', rows, t);
-        await db.sequelize.query('UPDATE devices SET process_snapshot_at = :snapshotAt WHERE deviceid = :deviceid', {
-          replacements: { deviceid, snapshotAt },
-          transaction: t,
-        });
+        const eventId = newEventId(snapshotAt);
+        await db.sequelize.query(
+          'UPDATE devices SET process_snapshot_at = :snapshotAt, process_event_id = :eventId WHERE deviceid = :deviceid',
+          {
+            replacements: { deviceid, snapshotAt, eventId },
+            transaction: t,
+          },
+        );
         const data = processSnapshot(deviceid, snapshotAt, rows);
-        return { events: [createEvent({ type: 'process.snapshot', deviceid, data, requestId: requestIdOf(req) })], result: rows.length };
+        return {
+          events: [createEvent({ id: eventId, type: 'process.snapshot', deviceid, data, requestId: requestIdOf(req) })],
+          result: rows.length,
+        };
       },
       // Two snapshots of one device must not interleave their delete and insert. The writes are direct (a
       // replacement, not an append): in a savepoint, so a failure undoes them alone.

@@ -16,7 +16,7 @@ import { Router } from 'express';
 import type { Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
-import { createEvent } from '../../../lib/events.js';
+import { createEvent, newEventId } from '../../../lib/events.js';
 import { HttpProblem, notFound, parseOr422, toProblem } from '../../../lib/http/problem.js';
 import { bearerToken, unauthorized } from '../../../lib/http/auth.js';
 import type { RouteDoc } from '../../../lib/http/openapi.js';
@@ -67,9 +67,10 @@ export function screenshotsRouter(ctx: DevicesContext): Router {
 
   const store = (req: Request, deviceid: string, row: Row) =>
     ingest(ctx, deviceid, async (tx) => {
-      tx.insert('screenshots', [row]);
+      const id = newEventId();
+      tx.insert('screenshots', [{ ...row, event_id: id }]);
       const data = screenshotRecord(row);
-      return { events: [createEvent({ type: 'screenshot.submitted', deviceid, data, requestId: requestIdOf(req) })], result: row };
+      return { events: [createEvent({ id, type: 'screenshot.submitted', deviceid, data, requestId: requestIdOf(req) })], result: row };
     });
 
   router.post('/devices/:id/screenshots', guard.device, async (req, res, next) => {
