@@ -92,7 +92,8 @@ describe.each(DIALECTS)('event catalogue on the devices host (%s)', (dialect) =>
     await f.call('POST', '/devices/dev-1/alerts', [{ level: 'warning', alert_type: 'disk', value: 91.5, threshold: 90 }]);
     await f.call('POST', '/devices/dev-1/processes', [{ pid: 1, process_name: 'init', cpu: 0.5 }]);
     expect((await f.call('POST', '/devices/dev-1/screenshots', imageForm(PNG))).status).toBe(201);
-    await f.call('POST', '/devices/dev-1/commands', { commandid: 'cmd-1', command_text: 'status' });
+    // With RELAY_ADMIN_TOKEN set, creating a command on the devices host takes the admin token (issue 12).
+    await f.call('POST', '/devices/dev-1/commands', { commandid: 'cmd-1', command_text: 'status' }, admin);
     await f.call('POST', '/devices/commands/cmd-1/result', { status: 'completed', result: 'ok', exit_code: 0 });
     await sink.waitFor(8);
 

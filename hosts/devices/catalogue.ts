@@ -70,9 +70,12 @@ export const deviceEventData = {
   'command.updated': z.object({
     commandid: z.string(),
     deviceid: z.string(),
-    status: z.enum(['running', 'completed', 'failed']),
+    // With created_at, lets the mentor learn a command made on the devices host (`pending` is that report).
+    command_text: z.string(),
+    status: z.enum(['pending', 'running', 'completed', 'failed']),
     result: text,
     exit_code: z.int().nullable(),
+    created_at: time,
     updated_at: time,
   }),
 } satisfies Record<DeviceEventType, z.ZodType>;
@@ -166,9 +169,11 @@ const examples: Record<DeviceEventType, { timestamp: string; data: Record<string
     data: {
       commandid: '4f8e2a6c-9b1d-4e3f-a5c7-2d9e6b1f8a03',
       deviceid: DEVICE,
+      command_text: 'status',
       status: 'completed',
       result: 'uptime 3 days, 4:12',
       exit_code: 0,
+      created_at: '2025-01-15T10:35:00.000Z',
       updated_at: '2025-01-15T10:35:30.000Z',
     },
   },
