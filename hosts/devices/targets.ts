@@ -17,7 +17,12 @@ export interface DevicesTargets {
   webhooks: WebhooksPlugin;
 }
 
-export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Logger): DevicesTargets {
+export function devicesTargets(
+  config: ResolvedConfig,
+  db: Database,
+  logger?: Logger,
+  overrides: { schedule?: readonly number[] } = {},
+): DevicesTargets {
   const targets: TargetPlugin[] = [];
   if (config.mentorApiUrl) {
     targets.push(
@@ -36,6 +41,7 @@ export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Lo
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     allowedHosts: config.webhooks.allowedHosts,
     disableAfterMs: config.webhooks.disableAfterMs,
+    ...(overrides.schedule ? { schedule: overrides.schedule, jitter: 0 } : {}),
     logger,
   });
   targets.push(webhooks);

@@ -1,0 +1,1 @@
+import { h, render } from 'preact'; render(h('p', null, 'hi'), document.getElementById('app')!);
