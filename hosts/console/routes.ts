@@ -30,6 +30,7 @@ const INDEX_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>raqeem-relay console</title>
 <link rel="stylesheet" href="/console/assets/app.css">
 <script type="module" src="/console/assets/app.js"></script>

@@ -20,12 +20,13 @@ import { createDevicesApp } from './app.js';
 import { devicesMigrations } from './migrations.js';
 import { republish } from './reconcile.js';
 import { devicesTargets } from './targets.js';
+import type { WebhookOverrides } from './targets.js';
 
 export interface DevicesHostOptions extends ListenOptions {
   logger?: PinoLogger;
   registry?: Registry;
-  /** Webhook retry schedule in ms (tests use a short one; the default is the plugin's). */
-  webhookSchedule?: readonly number[];
+  /** Webhook retry schedule (ms) and circuit timings; tests use short ones, the defaults are the plugin's. */
+  webhooks?: WebhookOverrides;
 }
 
 export type DevicesHost = RunningHost;
@@ -46,7 +47,7 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
     registry,
     migrate: migrateDevices,
     compose(db) {
-      const { targets, webhooks } = devicesTargets(config, db, logger, { schedule: options.webhookSchedule });
+      const { targets, webhooks } = devicesTargets(config, db, logger, options.webhooks);
       // Console sessions and portal links (in this process's memory; see lib/http/session.ts).
       const sessions = new ConsoleSessions({ adminToken: config.adminToken });
       const app = (relay: Relay) => {

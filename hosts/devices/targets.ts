@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { TargetPlugin } from '../../lib/target.js';
 import { mentorTarget } from '../../plugins/mentor.js';
 import { webhooksTarget } from '../../plugins/webhooks/index.js';
-import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
+import type { WebhooksPlugin, WebhooksTargetOptions } from '../../plugins/webhooks/index.js';
 
 export interface DevicesTargets {
   targets: TargetPlugin[];
@@ -17,12 +17,10 @@ export interface DevicesTargets {
   webhooks: WebhooksPlugin;
 }
 
-export function devicesTargets(
-  config: ResolvedConfig,
-  db: Database,
-  logger?: Logger,
-  overrides: { schedule?: readonly number[] } = {},
-): DevicesTargets {
+/** Webhook timings a caller may shorten (tests); production uses the plugin's defaults. */
+export type WebhookOverrides = Pick<WebhooksTargetOptions, 'schedule' | 'circuit'>;
+
+export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Logger, overrides: WebhookOverrides = {}): DevicesTargets {
   const targets: TargetPlugin[] = [];
   if (config.mentorApiUrl) {
     targets.push(
@@ -42,6 +40,7 @@ export function devicesTargets(
     allowedHosts: config.webhooks.allowedHosts,
     disableAfterMs: config.webhooks.disableAfterMs,
     ...(overrides.schedule ? { schedule: overrides.schedule, jitter: 0 } : {}),
+    ...(overrides.circuit ? { circuit: overrides.circuit } : {}),
     logger,
   });
   targets.push(webhooks);

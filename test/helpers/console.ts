@@ -54,7 +54,7 @@ export async function startConsoleHost(dialect: TestDialect, o: { schedule?: num
   });
   let host: DevicesHost;
   try {
-    host = await startDevicesHost(config, { webhookSchedule: o.schedule ?? [100, 100] });
+    host = await startDevicesHost(config, { webhooks: { schedule: o.schedule ?? [100, 100], circuit: { cooldownMs: 50, maxCooldownMs: 200 } } });
   } catch (err) {
     await database.drop();
     throw err;
