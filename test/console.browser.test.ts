@@ -50,7 +50,7 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('heading', { name: 'Overview' }).waitFor();
       expect(page.url()).not.toContain(CONSOLE_ADMIN_TOKEN);
-      const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+      const stored = await page.evaluate<string>('JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie');
       expect(stored).not.toContain(CONSOLE_ADMIN_TOKEN);
       expect(stored).not.toContain('relay_console'); // HttpOnly: invisible to scripts
 
@@ -79,7 +79,7 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       expect(await page.locator('.status-code').allTextContents()).toEqual(['400', '400', '400']);
       expect(await page.locator('.response-body').last().textContent()).toBe(HOSTILE);
       expect(await page.locator('.response-body script, .response-body img').count()).toBe(0);
-      expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+      expect(await page.evaluate('window.__pwned')).toBeUndefined();
       await page.screenshot({ path: artifact(`console-delivery-dead-${dialect}.png`), fullPage: true });
 
       // The receiver is fixed; retry from the page; the page follows the delivery to success.

@@ -243,7 +243,7 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
     c = await startConsoleHost(dialect);
     const m = await startMentorFixture(dialect);
     try {
-      const json = await (await fetch(`${m.url}/`)).json();
+      const json = (await (await fetch(`${m.url}/`)).json()) as { service: string; links: Record<string, string> };
       expect(json.service).toBe('mentor');
       expect(json.links).not.toHaveProperty('console');
       const html = await (await fetch(`${m.url}/`, { headers: { accept: 'text/html' } })).text();

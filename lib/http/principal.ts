@@ -143,7 +143,10 @@ export function scopeToPrincipal(o: { deliveryEndpoint(id: number): Promise<stri
         await rule.check(req, p.endpointId, m);
         return next();
       }
-      throw new HttpProblem(403, `This portal session is limited to webhook endpoint ${p.endpointId}; ${req.method} ${req.path} needs the admin token`);
+      throw new HttpProblem(
+        403,
+        `This portal session is limited to webhook endpoint ${p.endpointId}; ${req.method} ${req.baseUrl}${req.path} needs the admin token`,
+      );
     } catch (err) {
       next(err);
     }
