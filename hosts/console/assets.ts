@@ -20,7 +20,9 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
 
 /** Bundle the UI with esbuild (a build-time tool: only the repository and `npm run build` need it). */
 export async function bundleConsole(): Promise<ConsoleAssets> {
-  const { build } = await import('esbuild');
+  // A computed specifier, so the host's own bundle (tsup) leaves esbuild out rather than trying to inline it.
+  const esbuild = 'esbuild';
+  const { build } = (await import(esbuild)) as typeof import('esbuild');
   const out = await build({
     entryPoints: [path.join(UI_DIR, 'main.ts')],
     bundle: true,
