@@ -43,7 +43,8 @@ function Chart({ samples }: { samples: Sample[] }) {
   ];
   const data = lines.map((l) => ({ ...l, values: series(samples, l.key) }));
   const max = Math.max(1, ...data.flatMap((d) => d.values));
-  const n = Math.max(2, KEEP - 1);
+  // The x axis grows with the samples (at least a minute) up to the five minutes kept.
+  const n = Math.max(20, ...data.map((d) => d.values.length));
   const points = (values: number[]) =>
     values.map((v, i) => `${((n - values.length + i) / (n - 1)) * w},${h - 4 - (v / max) * (h - 12)}`).join(' ');
   const summary = data.map((d) => `${d.label} now ${fmtNumber(d.values[d.values.length - 1] ?? 0, 1)}`).join(', ');
@@ -54,7 +55,7 @@ function Chart({ samples }: { samples: Sample[] }) {
     </svg>
     <figcaption>
       ${data.map((d) => html`<span class="legend"><span class=${`swatch ${d.cls}`} aria-hidden="true"></span>${d.label}</span>`)}
-      <span class="muted">peak ${fmtNumber(max, 1)}/s · last ${Math.round((samples.length * POLL_MS) / 60000) || 1} min</span>
+      <span class="muted">peak ${fmtNumber(max, 1)}/s · last ${Math.max(1, Math.round((n * POLL_MS) / 60000))} min</span>
     </figcaption>
   </figure>`;
 }
