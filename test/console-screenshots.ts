@@ -25,7 +25,11 @@ sink.respond((r) => {
 const browser = await launchBrowser();
 try {
   const dashboard = (
-    await c.call('POST', '/api/v1/webhooks', { url: `${sink.url}/dashboard`, events: ['metric.*', 'alert.*'], description: 'Ops dashboard' })
+    await c.call('POST', '/api/v1/webhooks', {
+      url: `${sink.url}/dashboard`,
+      events: ['metric.*', 'alert.*'],
+      description: 'Ops dashboard',
+    })
   ).body.id as string;
   await c.call('POST', '/api/v1/webhooks', { url: `${sink.url}/alerts`, events: ['metric.submitted'], description: 'Pager bridge' });
   await c.call('POST', '/api/v1/webhooks', { url: `${sink.url}/warehouse`, events: ['*'], description: 'Data warehouse' });

@@ -30,7 +30,9 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
     // `/ok` always answers 200; `/hook` refuses with a hostile body until it is fixed (a 4xx: retried, but it
     // does not open the circuit, which would hold the deliveries back without spending their attempts).
     sink.respond((r) =>
-      fixed || r.path === '/ok' ? { status: 200, body: '{"received":true}' } : { status: 400, body: HOSTILE, headers: { 'content-type': 'text/html' } },
+      fixed || r.path === '/ok'
+        ? { status: 200, body: '{"received":true}' }
+        : { status: 400, body: HOSTILE, headers: { 'content-type': 'text/html' } },
     );
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const page = await context.newPage();
@@ -50,7 +52,9 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('heading', { name: 'Overview' }).waitFor();
       expect(page.url()).not.toContain(CONSOLE_ADMIN_TOKEN);
-      const stored = await page.evaluate<string>('JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie');
+      const stored = await page.evaluate<string>(
+        'JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie',
+      );
       expect(stored).not.toContain(CONSOLE_ADMIN_TOKEN);
       expect(stored).not.toContain('relay_console'); // HttpOnly: invisible to scripts
 
@@ -72,7 +76,10 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       expect(await page.locator('table.deliveries tbody .badge').allTextContents()).toEqual(['dead', 'dead']);
 
       // One delivery: every attempt's status code and response body, the body as text.
-      await rows.first().getByRole('link', { name: /^#\d+$/ }).click();
+      await rows
+        .first()
+        .getByRole('link', { name: /^#\d+$/ })
+        .click();
       await page.getByRole('heading', { name: /Delivery #\d+/ }).waitFor();
       const attempts = page.locator('.attempt');
       await expect.poll(() => attempts.count()).toBe(3);
@@ -106,7 +113,9 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
         description: 'CPU alarms <b>only</b>',
         filter: { 'data.cpu_usage': { gte: 90 } },
       });
-      await expect.poll(() => page.locator('.notice-success').textContent()).toMatch(/Registered wh_\w+\. Its signing secret is shown once here: whsec_/);
+      await expect
+        .poll(() => page.locator('.notice-success').textContent())
+        .toMatch(/Registered wh_\w+\. Its signing secret is shown once here: whsec_/);
       const created = (await c.call('GET', '/api/v1/webhooks')).body.data.find((e: { url: string }) => e.url === `${sink.url}/hot`);
       expect(created).toMatchObject({ events: ['metric.submitted'], description: 'CPU alarms <b>only</b>' });
       // A relay with endpoint filters stores it; one without ignores the field.

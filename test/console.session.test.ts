@@ -196,7 +196,9 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
     expect(await refused(forgeToken(CONSOLE_ADMIN_TOKEN, { e: id, x: Math.floor(Date.now() / 1000) - 5 }))).toMatch(/expired at/);
     expect(await refused(token.slice(0, -3))).toMatch(/not valid/);
     expect(await refused(forgeToken('another-admin-token', { e: id, x: Math.floor(Date.now() / 1000) + 600 }))).toMatch(/not valid/);
-    expect(await refused(forgeToken(CONSOLE_ADMIN_TOKEN, { e: 'wh_GONE', x: Math.floor(Date.now() / 1000) + 600 }))).toMatch(/no longer exists/);
+    expect(await refused(forgeToken(CONSOLE_ADMIN_TOKEN, { e: 'wh_GONE', x: Math.floor(Date.now() / 1000) + 600 }))).toMatch(
+      /no longer exists/,
+    );
     expect((await c.signIn({ portal_token: token })).answer.body.endpoint_id).toBe(id);
   });
 

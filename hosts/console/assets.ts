@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as Esbuild from 'esbuild';
 
 export interface ConsoleAssets {
   'app.js': Buffer;
@@ -22,7 +23,7 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
 export async function bundleConsole(): Promise<ConsoleAssets> {
   // A computed specifier, so the host's own bundle (tsup) leaves esbuild out rather than trying to inline it.
   const esbuild = 'esbuild';
-  const { build } = (await import(esbuild)) as typeof import('esbuild');
+  const { build } = (await import(esbuild)) as typeof Esbuild;
   const out = await build({
     entryPoints: [path.join(UI_DIR, 'main.ts')],
     bundle: true,

@@ -9,4 +9,8 @@ const out = path.join(root, 'dist', 'console');
 mkdirSync(out, { recursive: true });
 const assets = await bundleConsole();
 for (const [name, bytes] of Object.entries(assets)) writeFileSync(path.join(out, name), bytes);
-console.log(`console written to ${path.relative(root, out)}/ (${Object.entries(assets).map(([n, b]) => `${n} ${b.length} B`).join(', ')})`);
+console.log(
+  `console written to ${path.relative(root, out)}/ (${Object.entries(assets)
+    .map(([n, b]) => `${n} ${b.length} B`)
+    .join(', ')})`,
+);

@@ -112,7 +112,9 @@ export function consoleRouter({ sessions, webhooks, logger }: ConsoleOptions): R
     let session: ConsoleSession;
     if (body.token !== undefined) {
       if (!sessions.adminTokenMatches(body.token))
-        throw new HttpProblem(401, 'That is not the admin token (RELAY_ADMIN_TOKEN)', [{ path: 'token', message: 'is not the admin token' }]);
+        throw new HttpProblem(401, 'That is not the admin token (RELAY_ADMIN_TOKEN)', [
+          { path: 'token', message: 'is not the admin token' },
+        ]);
       session = sessions.create({ kind: 'admin' });
       logger.info({ kind: 'admin' }, 'console session started');
     } else {
@@ -122,7 +124,9 @@ export function consoleRouter({ sessions, webhooks, logger }: ConsoleOptions): R
           check.reason === 'expired'
             ? `This portal link expired at ${new Date(check.expiresAt!).toISOString()}; ask for a new one`
             : 'This portal link is not valid: it was changed, cut short, or signed with another admin token';
-        throw new HttpProblem(401, detail, [{ path: 'portal_token', message: check.reason === 'expired' ? 'has expired' : 'is not valid' }]);
+        throw new HttpProblem(401, detail, [
+          { path: 'portal_token', message: check.reason === 'expired' ? 'has expired' : 'is not valid' },
+        ]);
       }
       if (!(await webhooks.get(check.endpointId)))
         throw new HttpProblem(401, `This portal link's webhook endpoint ${check.endpointId} no longer exists`, [
@@ -160,11 +164,15 @@ export function portalLinkExtension({ sessions, webhooks, logger }: ConsoleOptio
   router.post('/webhooks/:id/portal-link', optionalJson, async (req, res) => {
     const id = String(req.params.id);
     const body = parseOr422(portalLinkBody, req.body ?? {});
-    if (!/^wh_[0-9A-Za-z]{1,64}$/.test(id) || !(await webhooks.get(id))) throw notFound(`No webhook endpoint ${JSON.stringify(id.slice(0, 80))}`);
+    if (!/^wh_[0-9A-Za-z]{1,64}$/.test(id) || !(await webhooks.get(id)))
+      throw notFound(`No webhook endpoint ${JSON.stringify(id.slice(0, 80))}`);
     const { token, expiresAt } = sessions.portalToken(id, body.ttl_seconds ?? 3600);
     logger.info({ webhookId: id, expiresAt: new Date(expiresAt).toISOString() }, `portal link issued for webhook endpoint ${id}`);
     // The token travels in the fragment: browsers never send it to a server, so it stays out of access logs.
-    noStore(res).json({ url: `${req.protocol}://${req.get('host')}/console/portal#token=${token}`, expires_at: new Date(expiresAt).toISOString() });
+    noStore(res).json({
+      url: `${req.protocol}://${req.get('host')}/console/portal#token=${token}`,
+      expires_at: new Date(expiresAt).toISOString(),
+    });
   });
   return {
     paths: ['/webhooks/:id/portal-link'],

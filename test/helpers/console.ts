@@ -54,7 +54,9 @@ export async function startConsoleHost(dialect: TestDialect, o: { schedule?: num
   });
   let host: DevicesHost;
   try {
-    host = await startDevicesHost(config, { webhooks: { schedule: o.schedule ?? [100, 100], circuit: { cooldownMs: 50, maxCooldownMs: 200 } } });
+    host = await startDevicesHost(config, {
+      webhooks: { schedule: o.schedule ?? [100, 100], circuit: { cooldownMs: 50, maxCooldownMs: 200 } },
+    });
   } catch (err) {
     await database.drop();
     throw err;
@@ -66,7 +68,12 @@ export async function startConsoleHost(dialect: TestDialect, o: { schedule?: num
     if (auth.cookie) headers.cookie = auth.cookie;
     if (auth.csrf) headers['x-csrf-token'] = auth.csrf;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(host.url + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), redirect: 'manual' });
+    const res = await fetch(host.url + p, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: 'manual',
+    });
     const text = await res.text();
     let parsed: unknown = null;
     try {

@@ -24,22 +24,43 @@ function FilterForm({ filters, portal }: { filters: Filters; portal: boolean }) 
   const set = (k: keyof Filters) => (e: Event) => setDraft({ ...draft, [k]: (e.target as HTMLInputElement).value });
   const submit = (e: Event) => {
     e.preventDefault();
-    location.hash = href('/deliveries', { ...draft, since: localToIso(draft.since ?? '') || undefined, until: localToIso(draft.until ?? '') || undefined });
+    location.hash = href('/deliveries', {
+      ...draft,
+      since: localToIso(draft.since ?? '') || undefined,
+      until: localToIso(draft.until ?? '') || undefined,
+    });
   };
   const local = (v: string | undefined) => (v && v.includes('Z') ? isoToLocal(v) : (v ?? ''));
   return html`<form class="card filters" onSubmit=${submit} aria-label="Filter deliveries">
-    <div class="field"><label for="f-status">Status</label>
+    <div class="field">
+      <label for="f-status">Status</label>
       <select id="f-status" value=${draft.status ?? ''} onChange=${set('status')}>
         <option value="">Any</option>
         ${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
-      </select></div>
+      </select>
+    </div>
     ${!portal &&
-    html`<div class="field"><label for="f-target">Target</label><input id="f-target" value=${draft.target ?? ''} placeholder="webhooks, mentor" onInput=${set('target')} /></div>
-      <div class="field"><label for="f-endpoint">Endpoint id</label><input id="f-endpoint" value=${draft.webhook_id ?? ''} placeholder="wh_…" onInput=${set('webhook_id')} /></div>`}
-    <div class="field"><label for="f-type">Event type</label><input id="f-type" value=${draft.event_type ?? ''} placeholder="metric.submitted" onInput=${set('event_type')} /></div>
-    <div class="field"><label for="f-device">Device</label><input id="f-device" value=${draft.deviceid ?? ''} onInput=${set('deviceid')} /></div>
-    <div class="field"><label for="f-since">Since</label><input id="f-since" type="datetime-local" value=${local(draft.since)} onInput=${set('since')} /></div>
-    <div class="field"><label for="f-until">Until</label><input id="f-until" type="datetime-local" value=${local(draft.until)} onInput=${set('until')} /></div>
+    html`<div class="field">
+        <label for="f-target">Target</label
+        ><input id="f-target" value=${draft.target ?? ''} placeholder="webhooks, mentor" onInput=${set('target')} />
+      </div>
+      <div class="field">
+        <label for="f-endpoint">Endpoint id</label
+        ><input id="f-endpoint" value=${draft.webhook_id ?? ''} placeholder="wh_…" onInput=${set('webhook_id')} />
+      </div>`}
+    <div class="field">
+      <label for="f-type">Event type</label
+      ><input id="f-type" value=${draft.event_type ?? ''} placeholder="metric.submitted" onInput=${set('event_type')} />
+    </div>
+    <div class="field">
+      <label for="f-device">Device</label><input id="f-device" value=${draft.deviceid ?? ''} onInput=${set('deviceid')} />
+    </div>
+    <div class="field">
+      <label for="f-since">Since</label><input id="f-since" type="datetime-local" value=${local(draft.since)} onInput=${set('since')} />
+    </div>
+    <div class="field">
+      <label for="f-until">Until</label><input id="f-until" type="datetime-local" value=${local(draft.until)} onInput=${set('until')} />
+    </div>
     <div class="field field-buttons">
       <button type="submit" class="primary">Apply</button>
       <a class="button ghost" href="#/deliveries">Clear</a>
@@ -71,8 +92,20 @@ function Recover({ filters }: { filters: Filters }) {
   return html`<details class="card recover">
     <summary>Recover dead deliveries in a window</summary>
     <form class="inline-form" onSubmit=${submit}>
-      <div class="field"><label for="r-since">Since</label><input id="r-since" type="datetime-local" required value=${since} onInput=${(e: Event) => setSince((e.target as HTMLInputElement).value)} /></div>
-      <div class="field"><label for="r-until">Until</label><input id="r-until" type="datetime-local" value=${until} onInput=${(e: Event) => setUntil((e.target as HTMLInputElement).value)} /></div>
+      <div class="field">
+        <label for="r-since">Since</label
+        ><input
+          id="r-since"
+          type="datetime-local"
+          required
+          value=${since}
+          onInput=${(e: Event) => setSince((e.target as HTMLInputElement).value)}
+        />
+      </div>
+      <div class="field">
+        <label for="r-until">Until</label
+        ><input id="r-until" type="datetime-local" value=${until} onInput=${(e: Event) => setUntil((e.target as HTMLInputElement).value)} />
+      </div>
       <div class="field field-buttons"><button type="submit">Re-queue dead deliveries</button></div>
     </form>
     <p class="muted small">Applies the target and endpoint filters above, when set.</p>
@@ -92,7 +125,10 @@ export function DeliveryLog({ params, session }: { params: URLSearchParams; sess
   const load = async (after: string | null, replace: boolean) => {
     setLoading(true);
     try {
-      const page = await api<{ data: Delivery[]; next_cursor: string | null }>('GET', `/api/v1/deliveries${query({ ...filters, limit: 50, cursor: after })}`);
+      const page = await api<{ data: Delivery[]; next_cursor: string | null }>(
+        'GET',
+        `/api/v1/deliveries${query({ ...filters, limit: 50, cursor: after })}`,
+      );
       setRows((prev) => (replace ? page.data : [...prev, ...page.data]));
       setCursor(page.next_cursor);
       setError(undefined);
@@ -120,22 +156,36 @@ export function DeliveryLog({ params, session }: { params: URLSearchParams; sess
       </div>
       <div class="table-wrap">
         <table class="deliveries">
-          <thead><tr>
-            <th scope="col">Id</th><th scope="col">Status</th><th scope="col">Event</th><th scope="col">Device</th>
-            ${!portal && html`<th scope="col">Target</th>`}<th scope="col" class="num">Attempts</th><th scope="col">Last answer</th><th scope="col">Created</th>
-          </tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Id</th>
+              <th scope="col">Status</th>
+              <th scope="col">Event</th>
+              <th scope="col">Device</th>
+              ${!portal && html`<th scope="col">Target</th>`}
+              <th scope="col" class="num">Attempts</th>
+              <th scope="col">Last answer</th>
+              <th scope="col">Created</th>
+            </tr>
+          </thead>
           <tbody>
             ${rows.map(
-              (d) => html`<tr>
-                <td><a href=${`#/deliveries/${d.id}`}>#${d.id}</a></td>
-                <td><${Badge} status=${d.status} /></td>
-                <td><code>${d.event_type}</code></td>
-                <td>${d.deviceid ?? '—'}</td>
-                ${!portal && html`<td>${d.target}${d.webhook_id ? html`<div class="muted small"><a href=${`#/endpoints/${d.webhook_id}`}>${d.webhook_id}</a></div>` : ''}</td>`}
-                <td class="num">${d.attempts}/${d.max_attempts}</td>
-                <td>${d.last_status_code ?? ''}${d.last_error ? html`<div class="muted small clip">${d.last_error}</div>` : ''}</td>
-                <td class="nowrap">${fmtTime(d.created_at)}</td>
-              </tr>`,
+              (d) =>
+                html`<tr>
+                  <td><a href=${`#/deliveries/${d.id}`}>#${d.id}</a></td>
+                  <td><${Badge} status=${d.status} /></td>
+                  <td><code>${d.event_type}</code></td>
+                  <td>${d.deviceid ?? '—'}</td>
+                  ${!portal &&
+                  html`<td>
+                    ${d.target}${d.webhook_id
+                      ? html`<div class="muted small"><a href=${`#/endpoints/${d.webhook_id}`}>${d.webhook_id}</a></div>`
+                      : ''}
+                  </td>`}
+                  <td class="num">${d.attempts}/${d.max_attempts}</td>
+                  <td>${d.last_status_code ?? ''}${d.last_error ? html`<div class="muted small clip">${d.last_error}</div>` : ''}</td>
+                  <td class="nowrap">${fmtTime(d.created_at)}</td>
+                </tr>`,
             )}
           </tbody>
         </table>
@@ -177,7 +227,9 @@ export function DeliveryPage({ id, session }: { id: string; session: Session }) 
       setError(toApiError(err));
     }
   };
-  if (!d) return html`<h1>Delivery #${id}</h1>${error ? html`<${ErrorNotice} error=${error} />` : html`<p role="status">Loading…</p>`}`;
+  if (!d)
+    return html`<h1>Delivery #${id}</h1>
+      ${error ? html`<${ErrorNotice} error=${error} />` : html`<p role="status">Loading…</p>`}`;
   return html`<div class="page-head">
       <p class="crumbs"><a href="#/deliveries">Delivery log</a> /</p>
       <h1>Delivery #${d.id} <${Badge} status=${d.status} /></h1>
@@ -188,17 +240,30 @@ export function DeliveryPage({ id, session }: { id: string; session: Session }) 
       <section class="card">
         <h2>Summary</h2>
         <dl class="facts">
-          <dt>Event</dt><dd><code>${d.event_type}</code> <span class="muted small">${d.event_id}</span></dd>
-          <dt>Device</dt><dd>${d.deviceid ?? '—'}</dd>
-          <dt>Target</dt><dd>${d.target}${d.webhook_id ? html` · ${session.kind === 'admin' ? html`<a href=${`#/endpoints/${d.webhook_id}`}>${d.webhook_id}</a>` : d.webhook_id}` : ''}</dd>
-          <dt>Attempts</dt><dd>${d.attempts} of ${d.max_attempts}</dd>
-          <dt>Next attempt</dt><dd>${d.status === 'pending' ? fmtTime(d.next_attempt_at) : '—'}</dd>
-          <dt>Created</dt><dd>${fmtTime(d.created_at)}</dd>
-          <dt>Finished</dt><dd>${fmtTime(d.finished_at)}</dd>
+          <dt>Event</dt>
+          <dd><code>${d.event_type}</code> <span class="muted small">${d.event_id}</span></dd>
+          <dt>Device</dt>
+          <dd>${d.deviceid ?? '—'}</dd>
+          <dt>Target</dt>
+          <dd>
+            ${d.target}${d.webhook_id
+              ? html` · ${session.kind === 'admin' ? html`<a href=${`#/endpoints/${d.webhook_id}`}>${d.webhook_id}</a>` : d.webhook_id}`
+              : ''}
+          </dd>
+          <dt>Attempts</dt>
+          <dd>${d.attempts} of ${d.max_attempts}</dd>
+          <dt>Next attempt</dt>
+          <dd>${d.status === 'pending' ? fmtTime(d.next_attempt_at) : '—'}</dd>
+          <dt>Created</dt>
+          <dd>${fmtTime(d.created_at)}</dd>
+          <dt>Finished</dt>
+          <dd>${fmtTime(d.finished_at)}</dd>
         </dl>
         <div class="button-row">
           <button type="button" class="primary" disabled=${d.status === 'inflight'} onClick=${retry}>Retry now</button>
-          <a class="button ghost" href=${href('/deliveries', { event_type: d.event_type, deviceid: d.deviceid ?? undefined })}>Similar deliveries</a>
+          <a class="button ghost" href=${href('/deliveries', { event_type: d.event_type, deviceid: d.deviceid ?? undefined })}
+            >Similar deliveries</a
+          >
         </div>
       </section>
       <section class="card">
@@ -211,20 +276,21 @@ export function DeliveryPage({ id, session }: { id: string; session: Session }) 
       ${d.attempts_log.length === 0 && html`<p class="muted">No attempt yet.</p>`}
       <ol class="attempts">
         ${d.attempts_log.map(
-          (a) => html`<li class="attempt">
-            <div class="attempt-head">
-              <strong>Attempt ${a.number}</strong>
-              <${Badge} status=${a.outcome} />
-              <span>${a.status_code === null ? 'no answer' : html`HTTP <span class="status-code">${a.status_code}</span>`}</span>
-              <span class="muted">${fmtTime(a.started_at)} · ${a.duration_ms} ms${a.spent ? '' : ' · not counted'}</span>
-            </div>
-            ${a.error && html`<p class="attempt-error">${a.error}</p>`}
-            ${a.response_body !== null &&
-            html`<details open=${a.number === d.attempts_log.length}>
-              <summary>Response body</summary>
-              <pre class="code response-body" tabindex="0">${a.response_body || '(empty)'}</pre>
-            </details>`}
-          </li>`,
+          (a) =>
+            html`<li class="attempt">
+              <div class="attempt-head">
+                <strong>Attempt ${a.number}</strong>
+                <${Badge} status=${a.outcome} />
+                <span>${a.status_code === null ? 'no answer' : html`HTTP <span class="status-code">${a.status_code}</span>`}</span>
+                <span class="muted">${fmtTime(a.started_at)} · ${a.duration_ms} ms${a.spent ? '' : ' · not counted'}</span>
+              </div>
+              ${a.error && html`<p class="attempt-error">${a.error}</p>`}
+              ${a.response_body !== null &&
+              html`<details open=${a.number === d.attempts_log.length}>
+                <summary>Response body</summary>
+                <pre class="code response-body" tabindex="0">${a.response_body || '(empty)'}</pre>
+              </details>`}
+            </li>`,
         )}
       </ol>
     </section>`;

@@ -13,7 +13,11 @@ import { EndpointPage, Endpoints } from './endpoints.js';
 import { Overview } from './overview.js';
 import { ErrorNotice, Notice, toApiError, useRoute } from './util.js';
 
-type Boot = { state: 'loading' } | { state: 'signed-out'; notice?: string } | { state: 'portal-refused'; error: ApiError } | { state: 'in'; session: Session };
+type Boot =
+  | { state: 'loading' }
+  | { state: 'signed-out'; notice?: string }
+  | { state: 'portal-refused'; error: ApiError }
+  | { state: 'in'; session: Session };
 
 /** A portal link's token, taken out of the address bar before anything else happens. */
 function takePortalToken(): string | undefined {
@@ -42,13 +46,29 @@ function SignIn({ onSignedIn, notice }: { onSignedIn(s: Session): void; notice?:
     <form class="card signin-card" onSubmit=${submit} aria-labelledby="signin-title">
       <div class="brand brand-large"><span class="brand-mark" aria-hidden="true"></span> raqeem-relay</div>
       <h1 id="signin-title">Sign in to the delivery console</h1>
-      <p class="muted">Paste the admin token (<code>RELAY_ADMIN_TOKEN</code>). It is exchanged once for a session cookie and is not kept by this page.</p>
+      <p class="muted">
+        Paste the admin token (<code>RELAY_ADMIN_TOKEN</code>). It is exchanged once for a session cookie and is not kept by this page.
+      </p>
       ${notice && html`<${Notice}>${notice}<//>`}
       <label for="token">Admin token</label>
-      <input id="token" name="token" type="password" autocomplete="current-password" required value=${token}
-        onInput=${(e: Event) => setToken((e.target as HTMLInputElement).value)} aria-describedby=${error ? 'signin-error' : undefined} />
+      <input
+        id="token"
+        name="token"
+        type="password"
+        autocomplete="current-password"
+        required
+        value=${token}
+        onInput=${(e: Event) => setToken((e.target as HTMLInputElement).value)}
+        aria-describedby=${error ? 'signin-error' : undefined}
+      />
       ${error &&
-      html`<div id="signin-error"><${ErrorNotice} error=${error.status === 401 ? new ApiError(401, 'That token is not the admin token. Check RELAY_ADMIN_TOKEN and try again.') : error} /></div>`}
+      html`<div id="signin-error">
+        <${ErrorNotice}
+          error=${error.status === 401
+            ? new ApiError(401, 'That token is not the admin token. Check RELAY_ADMIN_TOKEN and try again.')
+            : error}
+        />
+      </div>`}
       <button type="submit" class="primary" disabled=${busy}>${busy ? 'Signing in…' : 'Sign in'}</button>
     </form>
   </main>`;
@@ -98,14 +118,14 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut(): void }) 
   else if (section === 'deliveries') page = html`<${DeliveryLog} params=${route.params} session=${session} />`;
   else if (section === 'catalogue' && !portal) page = html`<${Catalogue} />`;
   else page = html`<${Notice}>There is no such page. <a href="#/">Go to the start</a>.<//>`;
-  return html`<a class="skip" href="#main" onClick=${(e: Event) => (e.preventDefault(), document.getElementById('main')?.focus())}>Skip to content</a>
+  return html`<a class="skip" href="#main" onClick=${(e: Event) => (e.preventDefault(), document.getElementById('main')?.focus())}
+      >Skip to content</a
+    >
     <header class="topbar">
       <div class="brand"><span class="brand-mark" aria-hidden="true"></span> raqeem-relay</div>
       <nav aria-label="Console">
         <ul>
-          ${nav.map(
-            (n) => html`<li><a href=${n.href} aria-current=${n.key === section ? 'page' : undefined}>${n.label}</a></li>`,
-          )}
+          ${nav.map((n) => html`<li><a href=${n.href} aria-current=${n.key === section ? 'page' : undefined}>${n.label}</a></li>`)}
         </ul>
       </nav>
       <div class="who">
@@ -142,7 +162,10 @@ function App() {
   if (boot.state === 'loading') return html`<p class="loading" role="status">Loading…</p>`;
   if (boot.state === 'portal-refused') return html`<${PortalRefused} error=${boot.error} />`;
   if (boot.state === 'signed-out')
-    return html`<${SignIn} notice=${boot.notice} onSignedIn=${(s: Session) => (history.replaceState(null, '', '/console/#/'), setBoot({ state: 'in', session: s }))} />`;
+    return html`<${SignIn}
+      notice=${boot.notice}
+      onSignedIn=${(s: Session) => (history.replaceState(null, '', '/console/#/'), setBoot({ state: 'in', session: s }))}
+    />`;
   return html`<${Shell} session=${boot.session} onSignOut=${() => signedOut('You are signed out.')} />`;
 }
 

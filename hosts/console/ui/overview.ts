@@ -49,7 +49,12 @@ function Chart({ samples }: { samples: Sample[] }) {
     values.map((v, i) => `${((n - values.length + i) / (n - 1)) * w},${h - 4 - (v / max) * (h - 12)}`).join(' ');
   const summary = data.map((d) => `${d.label} now ${fmtNumber(d.values[d.values.length - 1] ?? 0, 1)}`).join(', ');
   return html`<figure class="chart">
-    <svg viewBox=${`0 0 ${w} ${h}`} preserveAspectRatio="none" role="img" aria-label=${`Rates over the last minutes (peak ${fmtNumber(max, 1)}/s). ${summary}`}>
+    <svg
+      viewBox=${`0 0 ${w} ${h}`}
+      preserveAspectRatio="none"
+      role="img"
+      aria-label=${`Rates over the last minutes (peak ${fmtNumber(max, 1)}/s). ${summary}`}
+    >
       ${[0.25, 0.5, 0.75].map((f) => html`<line class="grid" x1="0" x2=${w} y1=${h * f} y2=${h * f} />`)}
       ${data.map((d) => d.values.length > 1 && html`<polyline class=${d.cls} points=${points(d.values)} />`)}
     </svg>
@@ -74,7 +79,10 @@ export function Overview() {
         setStats(s);
         setError(undefined);
         setSamples((prev) =>
-          [...prev, { at: Date.parse(s.at), enqueued: s.totals.enqueued, delivered: s.totals.succeeded, failed: s.totals.failed_attempts }].slice(-KEEP),
+          [
+            ...prev,
+            { at: Date.parse(s.at), enqueued: s.totals.enqueued, delivered: s.totals.succeeded, failed: s.totals.failed_attempts },
+          ].slice(-KEEP),
         );
       } catch (err) {
         if (live) setError(toApiError(err));
@@ -101,11 +109,25 @@ export function Overview() {
     </div>
     <${ErrorNotice} error=${error} />
     <section class="kpis" aria-label="Key figures">
-      <div class="kpi"><span class="kpi-label">Ingest</span><span class="kpi-value">${r('enqueued')}</span><span class="kpi-unit">deliveries enqueued/s</span></div>
-      <div class="kpi"><span class="kpi-label">Delivered</span><span class="kpi-value">${r('delivered')}</span><span class="kpi-unit">per second</span></div>
-      <div class="kpi"><span class="kpi-label">Queue</span><span class="kpi-value">${fmtNumber(pending + inflight)}</span><span class="kpi-unit">${fmtNumber(pending)} pending · ${fmtNumber(inflight)} in flight</span></div>
-      <a class=${dead > 0 ? 'kpi kpi-alert' : 'kpi'} href="#/deliveries?status=dead"><span class="kpi-label">Dead letters</span><span class="kpi-value">${fmtNumber(dead)}</span><span class="kpi-unit">open the dead-letter queue</span></a>
-      <div class=${open.length > 0 ? 'kpi kpi-alert' : 'kpi'}><span class="kpi-label">Circuits open</span><span class="kpi-value">${open.length}</span><span class="kpi-unit">of ${stats?.circuits.length ?? 0} seen</span></div>
+      <div class="kpi">
+        <span class="kpi-label">Ingest</span><span class="kpi-value">${r('enqueued')}</span
+        ><span class="kpi-unit">deliveries enqueued/s</span>
+      </div>
+      <div class="kpi">
+        <span class="kpi-label">Delivered</span><span class="kpi-value">${r('delivered')}</span><span class="kpi-unit">per second</span>
+      </div>
+      <div class="kpi">
+        <span class="kpi-label">Queue</span><span class="kpi-value">${fmtNumber(pending + inflight)}</span
+        ><span class="kpi-unit">${fmtNumber(pending)} pending · ${fmtNumber(inflight)} in flight</span>
+      </div>
+      <a class=${dead > 0 ? 'kpi kpi-alert' : 'kpi'} href="#/deliveries?status=dead"
+        ><span class="kpi-label">Dead letters</span><span class="kpi-value">${fmtNumber(dead)}</span
+        ><span class="kpi-unit">open the dead-letter queue</span></a
+      >
+      <div class=${open.length > 0 ? 'kpi kpi-alert' : 'kpi'}>
+        <span class="kpi-label">Circuits open</span><span class="kpi-value">${open.length}</span
+        ><span class="kpi-unit">of ${stats?.circuits.length ?? 0} seen</span>
+      </div>
     </section>
     <section class="card">
       <h2>Rates</h2>
@@ -116,26 +138,48 @@ export function Overview() {
         <h2>Deliveries by status and target</h2>
         <div class="table-wrap">
           <table>
-            <thead><tr><th scope="col">Target</th><th scope="col" class="num">Pending</th><th scope="col" class="num">In flight</th><th scope="col" class="num">Dead</th></tr></thead>
+            <thead>
+              <tr>
+                <th scope="col">Target</th>
+                <th scope="col" class="num">Pending</th>
+                <th scope="col" class="num">In flight</th>
+                <th scope="col" class="num">Dead</th>
+              </tr>
+            </thead>
             <tbody>
               ${stats?.queues.map(
-                (q) => html`<tr>
-                  <th scope="row"><a href=${`#/deliveries?target=${encodeURIComponent(q.target)}`}>${q.target}</a></th>
-                  <td class="num">${fmtNumber(q.pending)}</td><td class="num">${fmtNumber(q.inflight)}</td>
-                  <td class="num">${q.dead > 0 ? html`<a href=${`#/deliveries?status=dead&target=${encodeURIComponent(q.target)}`}>${fmtNumber(q.dead)}</a>` : '0'}</td>
-                </tr>`,
+                (q) =>
+                  html`<tr>
+                    <th scope="row"><a href=${`#/deliveries?target=${encodeURIComponent(q.target)}`}>${q.target}</a></th>
+                    <td class="num">${fmtNumber(q.pending)}</td>
+                    <td class="num">${fmtNumber(q.inflight)}</td>
+                    <td class="num">
+                      ${q.dead > 0
+                        ? html`<a href=${`#/deliveries?status=dead&target=${encodeURIComponent(q.target)}`}>${fmtNumber(q.dead)}</a>`
+                        : '0'}
+                    </td>
+                  </tr>`,
               )}
             </tbody>
           </table>
         </div>
-        <p class="muted small">Since this process started: ${fmtNumber(stats?.totals.succeeded ?? 0)} succeeded, ${fmtNumber(stats?.totals.failed_attempts ?? 0)} failed attempts, ${fmtNumber(stats?.totals.dead ?? 0)} dead.</p>
+        <p class="muted small">
+          Since this process started: ${fmtNumber(stats?.totals.succeeded ?? 0)} succeeded, ${fmtNumber(stats?.totals.failed_attempts ?? 0)}
+          failed attempts, ${fmtNumber(stats?.totals.dead ?? 0)} dead.
+        </p>
       </section>
       <section class="card">
         <h2>Circuits</h2>
-        ${stats && stats.circuits.length === 0 && html`<p class="muted">No circuit has changed state since this process started: every target is healthy.</p>`}
+        ${stats &&
+        stats.circuits.length === 0 &&
+        html`<p class="muted">No circuit has changed state since this process started: every target is healthy.</p>`}
         <ul class="circuits">
           ${stats?.circuits.map(
-            (c) => html`<li><span class=${`dot dot-${c.state}`} aria-hidden="true"></span><code>${c.key}</code> <span class=${`badge badge-circuit-${c.state}`}>${c.state}</span></li>`,
+            (c) =>
+              html`<li>
+                <span class=${`dot dot-${c.state}`} aria-hidden="true"></span><code>${c.key}</code>
+                <span class=${`badge badge-circuit-${c.state}`}>${c.state}</span>
+              </li>`,
           )}
         </ul>
       </section>

@@ -29,7 +29,8 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   return { ...state, reload };
 }
 
-export const toApiError = (err: unknown): ApiError => (err instanceof ApiError ? err : new ApiError(0, String((err as Error)?.message ?? err)));
+export const toApiError = (err: unknown): ApiError =>
+  err instanceof ApiError ? err : new ApiError(0, String((err as Error)?.message ?? err));
 
 export function fmtTime(iso: string | null | undefined): string {
   if (!iso) return '—';
@@ -37,7 +38,8 @@ export function fmtTime(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }
 
-export const fmtNumber = (n: number, digits = 0) => n.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const fmtNumber = (n: number, digits = 0) =>
+  n.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 export function Badge({ status }: { status: string }) {
   return html`<span class=${`badge badge-${status.replace(/[^a-z-]/g, '')}`}>${status}</span>`;

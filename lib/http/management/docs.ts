@@ -104,7 +104,9 @@ export function managementDocs(extensions: readonly ManagementExtension[] = []):
     responses: {
       ...d.responses,
       '401': { description: 'Missing or wrong bearer token, and no console session cookie' },
-      '403': d.responses['403'] ?? { description: 'A console session without its X-CSRF-Token on a change, or a portal session outside its endpoint' },
+      '403': d.responses['403'] ?? {
+        description: 'A console session without its X-CSRF-Token on a change, or a portal session outside its endpoint',
+      },
       '503': d.responses['503'] ?? { description: 'RELAY_ADMIN_TOKEN not configured' },
     },
   }));
