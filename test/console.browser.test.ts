@@ -48,9 +48,16 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/not the admin token/);
       await page.screenshot({ path: artifact(`console-signin-refused-${dialect}.png`) });
-      await page.getByLabel('Admin token').fill(CONSOLE_ADMIN_TOKEN);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      // With the keyboard only: Tab reaches the labelled field, Enter submits.
+      await page.goto(`${c.url}/console/`);
+      await page.getByLabel('Admin token').waitFor();
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate('document.activeElement.id')).toBe('token');
+      await page.keyboard.type(CONSOLE_ADMIN_TOKEN);
+      await page.keyboard.press('Enter');
       await page.getByRole('heading', { name: 'Overview' }).waitFor();
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
       expect(page.url()).not.toContain(CONSOLE_ADMIN_TOKEN);
       const stored = await page.evaluate<string>(
         'JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie',
@@ -96,6 +103,13 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       await expect.poll(() => page.locator('.status-code').allTextContents()).toEqual(['400', '400', '400', '200']);
       expect(await page.locator('.response-body').last().textContent()).toBe('{"received":true}');
       await page.screenshot({ path: artifact(`console-delivery-retried-${dialect}.png`), fullPage: true });
+
+      // The other dead delivery comes back with "recover dead deliveries in a window".
+      await page.getByRole('link', { name: 'Delivery log' }).click();
+      await page.getByText('Recover dead deliveries in a window').click();
+      await page.getByRole('button', { name: 'Re-queue dead deliveries' }).click();
+      await expect.poll(() => page.locator('.notice-success').textContent()).toBe('1 dead deliveries re-queued.');
+      await eventually(async () => (await c.call('GET', '/api/v1/deliveries?status=succeeded')).body.data.length === 4);
 
       // Register an endpoint with a filter from the page.
       await page.getByRole('link', { name: 'Endpoints', exact: true }).click();

@@ -11,6 +11,7 @@ import { HttpProblem, notFound } from './problem.js';
 import { CSRF_HEADER, SESSION_COOKIE, readCookie } from './session.js';
 import type { ConsoleSessions } from './session.js';
 
+/** Who a management request acts as: the operator, or a portal session limited to one webhook endpoint. */
 export type Principal = { kind: 'admin' } | { kind: 'portal'; endpointId: string };
 
 declare module 'express-serve-static-core' {

@@ -20,6 +20,7 @@ export const SESSION_COOKIE = 'relay_console';
 /** The header a cookie-authenticated mutation carries the session's CSRF token in. */
 export const CSRF_HEADER = 'x-csrf-token';
 
+/** One signed-in browser: an operator's, or a portal session held to one endpoint. */
 export interface ConsoleSession {
   /** The cookie value (256 random bits). */
   id: string;
@@ -30,6 +31,7 @@ export interface ConsoleSession {
   expiresAt: number;
 }
 
+/** Options of {@link ConsoleSessions}. */
 export interface ConsoleSessionsOptions {
   /** `RELAY_ADMIN_TOKEN`; without it there are no sessions and no portal links. */
   adminToken: string | undefined;
@@ -41,6 +43,7 @@ export interface ConsoleSessionsOptions {
   now?: () => number;
 }
 
+/** What {@link ConsoleSessions.checkPortalToken} found: the endpoint and expiry, or why the token is refused. */
 export type PortalTokenCheck =
   | { ok: true; endpointId: string; expiresAt: number }
   | { ok: false; reason: 'invalid' | 'expired'; expiresAt?: number };
@@ -50,7 +53,12 @@ const ENDPOINT_ID = /^wh_[0-9A-Za-z]{1,64}$/;
 /** Longest portal link lifetime: a week. */
 export const PORTAL_MAX_TTL_SECONDS = 7 * 24 * 3600;
 
+/**
+ * The console's sessions (in this process's memory) and its portal link tokens (stateless, signed). Pass one
+ * to `managementRouter({ sessions })` so the management API accepts the session cookie.
+ */
 export class ConsoleSessions {
+  /** Lifetime of an operator's session in ms. */
   readonly adminTtlMs: number;
   private readonly sessions = new Map<string, ConsoleSession>();
   private readonly maxSessions: number;
@@ -78,6 +86,7 @@ export class ConsoleSessions {
     return this.adminToken !== undefined && tokensEqual(token.trim(), this.adminToken);
   }
 
+  /** Start a session for `principal`, ending at `expiresAt` (epoch ms) or after `adminTtlMs`, whichever is first. */
   create(principal: Principal, expiresAt?: number): ConsoleSession {
     const now = this.now();
     const session: ConsoleSession = {
@@ -93,6 +102,7 @@ export class ConsoleSessions {
     return session;
   }
 
+  /** The live session with this cookie value, if any. */
   get(id: string | undefined): ConsoleSession | undefined {
     if (!id) return undefined;
     const s = this.sessions.get(id);
@@ -104,6 +114,7 @@ export class ConsoleSessions {
     return s;
   }
 
+  /** End a session (sign-out). */
   end(id: string | undefined): void {
     if (id) this.sessions.delete(id);
   }
