@@ -115,7 +115,13 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       await page.getByRole('link', { name: 'Endpoints', exact: true }).click();
       await page.getByRole('heading', { name: 'Register an endpoint' }).waitFor();
       await page.getByLabel('URL').fill(`${sink.url}/hot`);
-      await page.getByLabel(/^Event types/).fill('metric.submitted');
+      // Event types are typed in, or picked from the catalogue on a relay that serves one.
+      const typed = page.getByRole('textbox', { name: /^Event types/ });
+      if ((await typed.count()) > 0) await typed.fill('metric.submitted');
+      else {
+        await page.getByRole('checkbox', { name: /Every event/ }).uncheck();
+        await page.getByRole('checkbox', { name: 'metric.submitted', exact: true }).check();
+      }
       await page.getByLabel(/^Description/).fill('CPU alarms <b>only</b>');
       await page.getByLabel(/^Filter/).fill('{"data.cpu_usage": {"gte": 90}}');
       const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/api/v1/webhooks'));

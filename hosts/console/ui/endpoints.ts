@@ -255,6 +255,18 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
         ${e.disabled_reason ? ` · ${e.disabled_reason}` : ''}${e.failing_since ? ` · failing since ${fmtTime(e.failing_since)}` : ''}
       </p>
     </div>
+    ${(e.headers || e.rate_limit) &&
+    html`<dl class="facts card">
+      ${e.headers &&
+      html`<dt>Custom headers</dt>
+        <dd>
+          ${Object.keys(e.headers).length ? Object.keys(e.headers).map((h) => html`<code class="chip">${h}</code>`) : 'none'}
+          <span class="muted small">(values are not shown)</span>
+        </dd>`}
+      ${e.rate_limit &&
+      html`<dt>Rate limit</dt>
+        <dd><code>${JSON.stringify(e.rate_limit)}</code></dd>`}
+    </dl>`}
     ${message && html`<${Notice} kind=${message.kind}>${message.text}<//>`}
     <${ErrorNotice} error=${error} />
     <section class="kpis">
