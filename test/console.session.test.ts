@@ -92,6 +92,11 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
     expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/);
     expect((await c.call('GET', '/api/v1/webhooks', undefined, { cookie })).status).toBe(401);
     expect((await c.call('GET', '/console/session', undefined, { cookie })).status).toBe(401);
+
+    // Neither the admin token, nor the session, nor its CSRF token reaches a log line; the sign-in is logged.
+    const logs = c.logs.join('\n');
+    expect(logs).toContain('console session started');
+    for (const secret of [CONSOLE_ADMIN_TOKEN, cookie.split('=')[1]!, csrf]) expect(logs).not.toContain(secret);
   });
 
   it('holds a portal session to its one endpoint, over every route', async () => {
@@ -179,6 +184,10 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
     expect((await c.call('GET', '/api/v1/webhooks')).body.data).toHaveLength(2);
     // A portal session's changes need its CSRF token too.
     expect((await c.call('POST', `/api/v1/webhooks/${idA}/test`, undefined, { cookie })).status).toBe(403);
+    const logs = c.logs.join('\n');
+    expect(logs).toContain(`portal link issued for webhook endpoint ${idA}`);
+    for (const secret of [tokenOf(link.body.url), tokenOf(link.body.url).split('.')[2]!, cookie.split('=')[1]!, csrf, rotated.body.secret])
+      expect(logs).not.toContain(secret);
   });
 
   it('refuses an expired, altered or foreign portal link with a clear answer', async () => {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../hosts/shared/config.js';
+import { createLogger } from '../../hosts/shared/logging.js';
 import { startDevicesHost } from '../../hosts/devices/server.js';
 import type { DevicesHost } from '../../hosts/devices/server.js';
 import { createPgDatabase, createSqliteUrl } from './db.js';
@@ -31,6 +32,8 @@ export interface Auth {
 
 export interface ConsoleHost {
   host: DevicesHost;
+  /** Every log line the host wrote (at debug level). */
+  logs: string[];
   url: string;
   /** A request to the host; objects are sent as JSON. Without `auth` the admin bearer token is sent. */
   call(method: string, p: string, body?: unknown, auth?: Auth): Promise<Answer>;
@@ -52,9 +55,12 @@ export async function startConsoleHost(dialect: TestDialect, o: { schedule?: num
     RELAY_ADMIN_TOKEN: CONSOLE_ADMIN_TOKEN,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
   });
+  const logs: string[] = [];
+  const logger = createLogger({ level: 'debug', service: 'devices', destination: { write: (line: string) => void logs.push(line) } });
   let host: DevicesHost;
   try {
     host = await startDevicesHost(config, {
+      logger,
       webhooks: { schedule: o.schedule ?? [100, 100], circuit: { cooldownMs: 50, maxCooldownMs: 200 } },
     });
   } catch (err) {
@@ -85,6 +91,7 @@ export async function startConsoleHost(dialect: TestDialect, o: { schedule?: num
   };
   return {
     host,
+    logs,
     url: host.url,
     call,
     async ingest(deviceid, n, metric = { cpu_usage: 42.5, memory_used: 1024 }) {
