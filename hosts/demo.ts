@@ -83,6 +83,7 @@ export async function runDemo(
       `  mentor host   ${mentorUrl}  (${mentorConfig.databaseUrl})`,
       `  admin token   ${adminToken}`,
       '                (Authorization: Bearer <token> for /api/v1/webhooks, /api/v1/deliveries, /api/v1/reconcile)',
+      `  console       ${devicesUrl}/console/  (sign in with the admin token)`,
       '',
       'Try:',
       `  curl -X POST ${devicesUrl}/api/v1/devices/register -H "Content-Type: application/json" -d '{"deviceid":"test-device-123","device_name":"Test Device"}'`,

@@ -32,3 +32,6 @@ export { HttpProblem, problemHandler, routeNotFound, parseOr422, requireJson } f
 export { safeString, freeText, isSafeString } from './http/strings.js';
 export { managementRouter, managementDocs, managementPaths, MANAGEMENT_PATHS, requireAdminToken } from './http/management.js';
 export type { ManagementRouterOptions, ManagementExtension, ManagementRouteDoc } from './http/management.js';
+export { ConsoleSessions } from './http/session.js';
+export type { ConsoleSession, ConsoleSessionsOptions, PortalTokenCheck } from './http/session.js';
+export type { Principal } from './http/principal.js';

@@ -157,7 +157,7 @@ describe('management extensions', () => {
     const doc = docs.find((d) => d.path === '/things')!;
     expect(doc.auth).toBe(true);
     expect(doc.tags).toEqual(['management']);
-    expect(Object.keys(doc.responses).sort()).toEqual(['201', '401', '503']);
+    expect(Object.keys(doc.responses).sort()).toEqual(['201', '401', '403', '503']);
     expect(docs.length).toBe(managementDocs().length + 1);
   });
 });

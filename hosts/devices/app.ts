@@ -9,6 +9,7 @@ import { createBaseApp, finishApp } from '../shared/app.js';
 import { buildOpenApi, OPS_ROUTES } from '../../lib/http/openapi.js';
 import type { RouteDoc } from '../../lib/http/openapi.js';
 import { mountOps } from '../shared/ops.js';
+import { HOME_ROUTES, mountHome } from '../shared/home.js';
 import type { Relay } from '../../lib/relay.js';
 import { activitiesDocs, activitiesRouter } from './routes/activities.js';
 import { alertsDocs, alertsRouter } from './routes/alerts.js';
@@ -51,6 +52,10 @@ export interface DevicesAppOptions {
   extraDocs?: RouteDoc[];
   /** Path prefixes under `/api/v1` whose router parses the body after authenticating (`managementPaths`). */
   parsedByRouters?: readonly string[];
+  /** Routers mounted at the root (the console: `/console`, its assets and session routes). */
+  rootRouters?: Router[];
+  /** Their OpenAPI descriptors (full paths). */
+  rootDocs?: RouteDoc[];
 }
 
 export function createDevicesApp({
@@ -62,6 +67,8 @@ export function createDevicesApp({
   extraRouters = [],
   extraDocs = [],
   parsedByRouters = [],
+  rootRouters = [],
+  rootDocs = [],
 }: DevicesAppOptions): Express {
   const app = createBaseApp({
     service: 'devices',
@@ -84,10 +91,12 @@ export function createDevicesApp({
         },
         [
           { prefix: API_PREFIX, routes: [...DEVICES_DOCS, ...extraDocs], params: PATH_PARAMS },
-          { prefix: '', routes: OPS_ROUTES },
+          { prefix: '', routes: [...HOME_ROUTES, ...OPS_ROUTES, ...rootDocs] },
         ],
       ),
   });
+  mountHome(app, { service: 'devices', console: rootRouters.length > 0 });
+  for (const router of rootRouters) app.use(router);
   const ctx: DevicesContext = { db, relay, config, logger };
   if (config.deviceRateLimit !== undefined) app.use(`${API_PREFIX}/devices/:id`, deviceRateLimit(config.deviceRateLimit));
   // listsRouter first: its `/devices/processes` would otherwise be taken for the device `processes`.

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import type { Database } from '../../lib/db.js';
 import { DEVICE_EVENTS } from '../../lib/events.js';
-import { managementDocs, managementPaths, managementRouter } from '../../lib/http/management.js';
+import { ConsoleSessions, managementDocs, managementPaths, managementRouter } from '../../lib/http/management.js';
 import { runMigrations } from '../../lib/migrate.js';
 import type { Relay } from '../../lib/relay.js';
 import { webhooksManagement } from '../../plugins/webhooks/index.js';
@@ -16,14 +16,18 @@ import { createLogger, secretsOf } from '../shared/logging.js';
 import type { PinoLogger } from '../shared/logging.js';
 import { startHost } from '../shared/server.js';
 import type { ListenOptions, RunningHost } from '../shared/server.js';
+import { CONSOLE_ROUTES, consoleRouter, portalLinkExtension } from '../console/routes.js';
 import { createDevicesApp } from './app.js';
 import { devicesMigrations } from './migrations.js';
 import { republish } from './reconcile.js';
 import { devicesTargets } from './targets.js';
+import type { WebhookOverrides } from './targets.js';
 
 export interface DevicesHostOptions extends ListenOptions {
   logger?: PinoLogger;
   registry?: Registry;
+  /** Webhook retry schedule (ms) and circuit timings; tests use short ones, the defaults are the plugin's. */
+  webhooks?: WebhookOverrides;
 }
 
 export type DevicesHost = RunningHost;
@@ -44,10 +48,14 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
     registry,
     migrate: migrateDevices,
     compose(db) {
-      const { targets, webhooks } = devicesTargets(config, db, logger);
+      const { targets, webhooks } = devicesTargets(config, db, logger, options.webhooks);
+      // Console sessions and portal links (in this process's memory; see lib/http/session.ts).
+      const sessions = new ConsoleSessions({ adminToken: config.adminToken });
       const app = (relay: Relay) => {
-        const extensions = [webhooksManagement({ webhooks, relay, logger })];
+        const consoleDeps = { sessions, webhooks, logger };
+        const extensions = [webhooksManagement({ webhooks, relay, logger }), portalLinkExtension(consoleDeps)];
         const management = managementRouter({
+          sessions,
           relay,
           adminToken: config.adminToken,
           republish: (o) => republish(db, relay, o),
@@ -64,6 +72,8 @@ export async function startDevicesHost(config: ResolvedConfig, options: DevicesH
           extraRouters: [management],
           extraDocs: managementDocs(extensions),
           parsedByRouters: managementPaths(extensions),
+          rootRouters: [consoleRouter(consoleDeps)],
+          rootDocs: CONSOLE_ROUTES,
         });
       };
       return { targets, app };

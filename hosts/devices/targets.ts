@@ -13,7 +13,7 @@ import { mentorTarget } from '../../plugins/mentor.js';
 import type { ScreenshotImage } from '../../plugins/mentor.js';
 import { select } from './store/sql.js';
 import { webhooksTarget } from '../../plugins/webhooks/index.js';
-import type { WebhooksPlugin } from '../../plugins/webhooks/index.js';
+import type { WebhooksPlugin, WebhooksTargetOptions } from '../../plugins/webhooks/index.js';
 import { DEVICES_CATALOGUE } from './catalogue.js';
 
 export interface DevicesTargets {
@@ -22,7 +22,10 @@ export interface DevicesTargets {
   webhooks: WebhooksPlugin;
 }
 
-export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Logger): DevicesTargets {
+/** Webhook timings a caller may shorten (tests); production uses the plugin's defaults. */
+export type WebhookOverrides = Pick<WebhooksTargetOptions, 'schedule' | 'circuit'>;
+
+export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Logger, overrides: WebhookOverrides = {}): DevicesTargets {
   const targets: TargetPlugin[] = [];
   if (config.mentorApiUrl) {
     targets.push(
@@ -43,6 +46,8 @@ export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Lo
     allowedHosts: config.webhooks.allowedHosts,
     disableAfterMs: config.webhooks.disableAfterMs,
     catalogue: DEVICES_CATALOGUE,
+    ...(overrides.schedule ? { schedule: overrides.schedule, jitter: 0 } : {}),
+    ...(overrides.circuit ? { circuit: overrides.circuit } : {}),
     logger,
   });
   targets.push(webhooks);

@@ -10,6 +10,7 @@ import type { Database } from '../../lib/db.js';
 import { createBaseApp, finishApp } from '../shared/app.js';
 import { buildOpenApi, OPS_ROUTES } from '../../lib/http/openapi.js';
 import { mountOps } from '../shared/ops.js';
+import { HOME_ROUTES, mountHome } from '../shared/home.js';
 import type { Relay } from '../../lib/relay.js';
 import { COMMAND_CREATE_PATHS, commandRoutes, commandsRouter } from './routes/commands.js';
 import { requireAdminToken } from '../../lib/http/auth.js';
@@ -34,7 +35,7 @@ export function mentorOpenApi(): Record<string, unknown> {
         'dashboards read API and originates remote commands. With MENTOR_SIGNING_SECRET set, ingest routes require a ' +
         'Standard Webhooks signature.',
     },
-    [{ prefix: '', routes: [...OPS_ROUTES, ...ingestRoutes, ...commandRoutes, ...readRoutes] }],
+    [{ prefix: '', routes: [...HOME_ROUTES, ...OPS_ROUTES, ...ingestRoutes, ...commandRoutes, ...readRoutes] }],
   );
 }
 
@@ -53,6 +54,7 @@ export function createMentorApp({ config, db, relay, logger, registry }: MentorA
     parsedByRouters: [SCREENSHOT_INGEST_PATH],
   });
   mountOps(app, { service: 'mentor', db, registry, openapi: mentorOpenApi });
+  mountHome(app, { service: 'mentor', console: false });
   app.use(ingestRouter(db, config.mentorSigningSecret, { bodyLimit: config.bodyLimit, screenshotMaxBytes: config.screenshotMaxBytes }));
   app.use(commandsRouter(db, relay, config.mentorSigningSecret));
   app.use(readRouter(db, { readToken: config.mentorReadToken, publicUrl: config.mentorPublicUrl }));

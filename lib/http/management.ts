@@ -16,9 +16,11 @@ import { EVENT_TYPES } from '../events.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { Relay } from '../relay.js';
-import { requireAdminToken } from './auth.js';
 import { jsonBody } from './body.js';
 import { deliveryRoutes } from './management/deliveries.js';
+import { statsRoutes } from './management/stats.js';
+import { authenticate, scopeToPrincipal } from './principal.js';
+import type { ConsoleSessions } from './session.js';
 import type { RouteDoc } from './openapi.js';
 
 /** A route descriptor of the management API; `managementDocs` adds the auth marking and the 401/503 answers. */
@@ -56,10 +58,15 @@ export interface ManagementRouterOptions {
   extensions?: readonly ManagementExtension[];
   /** Event types `/deliveries?event_type=` accepts, with its extensions' (default EVENT_TYPES). */
   eventTypes?: readonly string[];
+  /**
+   * Console sessions: a live session cookie (plus `X-CSRF-Token` on changes) is accepted instead of the
+   * bearer token, and a portal session is held to its one endpoint (`scopeToPrincipal`).
+   */
+  sessions?: ConsoleSessions;
 }
 
 /** Path prefixes the core routes own (under the host's `/api/v1`); see {@link managementPaths} for all. */
-export const MANAGEMENT_PATHS: readonly string[] = ['/deliveries', '/reconcile'];
+export const MANAGEMENT_PATHS: readonly string[] = ['/deliveries', '/reconcile', '/stats'];
 
 /** Every path prefix the router guards: its extensions' and the core ones. */
 export function managementPaths(extensions: readonly ManagementExtension[] = []): string[] {
@@ -74,12 +81,22 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   // Only the management paths: the host mounts device routes under the same prefix. Authenticate first, so
   // nothing about an unauthenticated request is parsed or processed.
   // The host's own JSON parser must skip these paths (createBaseApp's `parsedByRouters`), or it reads the body first.
-  router.use(managementPaths(extensions), requireAdminToken(options.adminToken), jsonBody({ limit: options.bodyLimit ?? '1mb' }));
+  router.use(
+    managementPaths(extensions),
+    authenticate({ adminToken: options.adminToken, sessions: options.sessions }),
+    jsonBody({ limit: options.bodyLimit ?? '1mb' }),
+  );
+  // Unmounted, so it sees the whole path; it only acts on requests authenticated as a portal session.
+  router.use(scopeToPrincipal({ deliveryEndpoint: async (id) => (await options.relay.getDelivery(id))?.webhook_id }));
   for (const extension of extensions) router.use(extension.router);
   const eventTypes = [...new Set([...(options.eventTypes ?? EVENT_TYPES), ...extensions.flatMap((e) => e.eventTypes ?? [])])];
   router.use(deliveryRoutes({ relay: options.relay, republish: options.republish, logger, eventTypes }));
+  router.use(statsRoutes({ relay: options.relay }));
   return router;
 }
 
 export { requireAdminToken } from './auth.js';
+export { authenticate, scopeToPrincipal } from './principal.js';
+export type { Principal } from './principal.js';
+export { ConsoleSessions, SESSION_COOKIE, CSRF_HEADER } from './session.js';
 export { managementDocs } from './management/docs.js';

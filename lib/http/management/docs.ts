@@ -7,6 +7,7 @@ import type { ManagementExtension, ManagementRouteDoc } from '../management.js';
 import { problemSchema } from '../openapi.js';
 import type { RouteDoc } from '../openapi.js';
 import { listQuery, reconcileBody, recoverBody } from './deliveries.js';
+import { statsSchema } from './stats.js';
 
 const delivery = z.object({
   id: z.number().int(),
@@ -93,6 +94,12 @@ const CORE_DOCS: ManagementRouteDoc[] = [
       '503': { description: 'No record store wired' },
     },
   },
+  {
+    method: 'get',
+    path: '/stats',
+    summary: 'Queue depth, dead letters, counters and circuit states (a snapshot for a live overview)',
+    responses: { '200': { description: 'Snapshot', schema: statsSchema } },
+  },
 ];
 
 /** Descriptors of every management route, the extensions' first (all need `Authorization: Bearer`). */
@@ -104,7 +111,10 @@ export function managementDocs(extensions: readonly ManagementExtension[] = []):
     auth: true,
     responses: {
       ...d.responses,
-      '401': { description: 'Missing or wrong bearer token' },
+      '401': { description: 'Missing or wrong bearer token, and no console session cookie' },
+      '403': d.responses['403'] ?? {
+        description: 'A console session without its X-CSRF-Token on a change, or a portal session outside its endpoint',
+      },
       '503': d.responses['503'] ?? { description: 'RELAY_ADMIN_TOKEN not configured' },
     },
   }));
