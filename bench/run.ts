@@ -17,9 +17,10 @@ import { ingest, ingestMentor } from './scenarios/ingest.js';
 import { isolation } from './scenarios/isolation.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
+import { sqliteSync } from './scenarios/sqliteSync.js';
 import type { Scenario } from './scenarios/types.js';
 
-const SCENARIOS: Scenario[] = [ingest, ingestMentor, delivery, isolation, memory, latency, baseline];
+const SCENARIOS: Scenario[] = [ingest, ingestMentor, delivery, isolation, memory, latency, baseline, sqliteSync];
 
 const { values } = parseArgs({
   options: {

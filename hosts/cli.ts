@@ -114,7 +114,7 @@ async function worker(args: string[]): Promise<void> {
   parseArgs({ args, options: {}, strict: true });
   const config = loadConfig('devices');
   const logger = createLogger({ level: config.logLevel, service: 'worker', secrets: secretsOf(config) });
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { sqliteSynchronous: config.sqliteSynchronous });
   const relay = await createRelay(relayOptionsFor(config, db, devicesTargets(config, db, logger).targets, logger));
   await relay.start();
   const targets = relay.targets.map((t) => t.name);
@@ -138,7 +138,7 @@ async function reconcile(args: string[]): Promise<void> {
   const config = loadConfig('devices');
   if (!config.mentorApiUrl)
     throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { sqliteSynchronous: config.sqliteSynchronous });
   try {
     await migrateDevices(db);
     // Publish only: the running devices host (or a worker) delivers what this enqueues.
@@ -152,7 +152,7 @@ async function reconcile(args: string[]): Promise<void> {
 }
 
 async function migrateOne(config: ResolvedConfig): Promise<string[]> {
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { sqliteSynchronous: config.sqliteSynchronous });
   try {
     // createRelay applies the outbox migrations and those of every target plugin it is given.
     const relay = await createRelay({ db, targets: config.service === 'devices' ? devicesTargets(config, db).targets : [], listen: false });

@@ -4,7 +4,7 @@ export type { PublishOptions } from './relay.js';
 export type { RelayOptions, GroupCommitOptions } from './options.js';
 export type { GroupTransaction, GroupWorkOptions, BatchInfo } from './groupCommit.js';
 export { openDatabase } from './db.js';
-export type { Database, Dialect } from './db.js';
+export type { Database, Dialect, OpenDatabaseOptions, SqliteSynchronous } from './db.js';
 export { runMigrations } from './migrate.js';
 export type { Migration } from './migrate.js';
 export { relayMigrations } from './migrations/index.js';
