@@ -5,10 +5,10 @@
  *
  *   SLACK_WEBHOOK_URL=http://127.0.0.1:8080/slack npx tsx custom-target.ts
  */
+// #region plugin
 import { createEvent, createRelay, openDatabase, scheduleBackoff } from 'raqeem-relay';
 import type { OutboundResponse, RelayEvent, TargetPlugin, Verdict } from 'raqeem-relay';
 
-// #region plugin
 interface ChatOptions {
   webhookUrl: string;
   /** Event type -> channel; events of other types are not sent. */

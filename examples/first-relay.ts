@@ -4,11 +4,11 @@
  *
  *   RECEIVER_URL=http://127.0.0.1:8080 SIGNING_SECRET=whsec_... npx tsx first-relay.ts
  */
+// #region setup
 import { once } from 'node:events';
 import { createEvent, createRelay, exponentialBackoff, openDatabase } from 'raqeem-relay';
 import { httpTarget } from 'raqeem-relay/plugins/http';
 
-// #region setup
 const db = openDatabase(process.env.DATABASE_URL ?? 'sqlite:./shop.sqlite');
 await db.sequelize.query('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, total INTEGER NOT NULL)');
 

@@ -4,6 +4,7 @@
  *
  *   MENTOR_API_URL=http://127.0.0.1:30081 npx tsx mentor.ts
  */
+// #region readme
 import { randomUUID } from 'node:crypto';
 import { createEvent, createRelay, openDatabase } from 'raqeem-relay';
 import { mentorTarget } from 'raqeem-relay/plugins/mentor';
@@ -15,11 +16,6 @@ const relay = await createRelay({
   targets: [
     mentorTarget({ url: process.env.MENTOR_API_URL ?? 'http://127.0.0.1:30081', signingSecret: process.env.MENTOR_SIGNING_SECRET }),
   ],
-});
-let waiting = 2;
-const delivered = new Promise<void>((resolve, reject) => {
-  relay.events.on('delivery:succeeded', (d) => (waiting -= d.eventIds.length) <= 0 && resolve());
-  relay.events.on('delivery:dead', (d) => reject(new Error(`${d.eventType} is dead: ${d.error}`)));
 });
 await relay.start();
 
@@ -41,7 +37,18 @@ await db.transaction(async (transaction) => {
   );
 });
 
-await delivered;
+process.once('SIGTERM', () => void relay.stop({ timeoutMs: 10_000 }).then(() => db.close()));
+// #endregion readme
+
+// For the example: wait until both deliveries are finished, then stop.
+for (;;) {
+  const { data } = await relay.listDeliveries({ target: 'mentor' });
+  const dead = data.filter((d) => d.status === 'dead');
+  if (dead.length > 0)
+    throw new Error(`dead: ${dead.map((d) => `${d.event_type} (HTTP ${d.last_status_code}) ${d.last_error}`).join(', ')}`);
+  if (data.length === 2 && data.every((d) => d.status === 'succeeded')) break;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
 await relay.stop({ timeoutMs: 10_000 });
 await db.close();
 console.log(`forwarded device ${deviceid} and metric ${metric.metricid} to the mentor`);

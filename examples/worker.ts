@@ -18,10 +18,23 @@ if (!databaseUrl?.startsWith('postgres')) throw new Error('DATABASE_URL must be 
 // Every process gets the same targets: publishers route with them, workers send with them.
 const targets: TargetPlugin[] = [
   httpTarget({
-    name: 'fulfilment',
+    name: 'fulfilment', // stored on each delivery row: keep it stable
     baseUrl: process.env.RECEIVER_URL ?? 'http://127.0.0.1:8080',
-    routes: { 'order.paid': '/orders/paid' },
-    retry: exponentialBackoff({ retries: 8, baseMs: 2000 }),
+    routes: {
+      // A backlog of `order.paid` may travel as one JSON array of up to maxBatchSize bodies.
+      'order.paid': { path: '/orders/paid', batch: true },
+      'order.refunded': {
+        path: (e) => `/orders/${encodeURIComponent(String(e.data.order))}/refund`,
+        body: (e) => ({ ...e.data, at: e.timestamp }),
+      },
+    },
+    retry: exponentialBackoff({ retries: 8, baseMs: 2000 }), // 9 attempts over about 8.5 minutes
+    maxBatchSize: 50,
+    concurrency: 4, // requests in flight to this receiver
+    circuit: { failureThreshold: 5, cooldownMs: 5_000, maxCooldownMs: 60_000 },
+    headers: { authorization: `Bearer ${process.env.RECEIVER_TOKEN ?? 'dev-token'}` },
+    signingSecret: process.env.SIGNING_SECRET,
+    enabled: (type) => process.env.FORWARD_REFUNDS !== 'false' || type !== 'order.refunded', // a toggle, checked at publish
   }),
 ];
 const db = openDatabase(databaseUrl, { pool: { max: 5 } });
