@@ -10,8 +10,10 @@ import type sqlite3Types from 'sqlite3';
 
 const require = createRequire(import.meta.url);
 
+/** The database kinds the relay runs on. */
 export type Dialect = 'sqlite' | 'postgres';
 
+/** An open database (from {@link openDatabase}): the sequelize instance and a transaction runner. */
 export interface Database {
   sequelize: Sequelize;
   dialect: Dialect;
@@ -19,6 +21,7 @@ export interface Database {
   transaction<T>(fn: (t: Transaction) => Promise<T>): Promise<T>;
   /** The PostgreSQL connection string (for LISTEN/NOTIFY), undefined on SQLite. */
   postgresUrl: string | undefined;
+  /** Close every connection. */
   close(): Promise<void>;
 }
 

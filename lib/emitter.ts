@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { CircuitTransition } from './circuit.js';
 import type { BatchInfo } from './groupCommit.js';
 
+/** What a delivery event tells: the deliveries and events one request carried, and how it went. */
 export interface DeliveryEventInfo {
   deliveryIds: number[];
   eventIds: string[];
@@ -17,6 +18,7 @@ export interface DeliveryEventInfo {
   durationMs: number;
 }
 
+/** Every event `relay.events` emits, with its arguments. */
 export interface RelayEventMap {
   'delivery:succeeded': [DeliveryEventInfo];
   'delivery:failed': [DeliveryEventInfo & { willRetry: boolean }];
@@ -30,7 +32,9 @@ export interface RelayEventMap {
   'error:listener': [{ error: unknown; event: string }];
 }
 
+/** `relay.events`: a typed `EventEmitter` over {@link RelayEventMap}. */
 export class RelayEmitter extends EventEmitter<RelayEventMap> {
+  /** Emit to every listener; a listener that throws (or rejects) is reported on `error:listener`, never to the emitter. */
   safeEmit<K extends keyof RelayEventMap>(event: K, ...args: RelayEventMap[K]): void {
     for (const listener of this.listeners(event) as Array<(...a: RelayEventMap[K]) => unknown>) {
       try {

@@ -11,6 +11,7 @@ import { defaultClassify } from '../lib/target.js';
 import type { TargetPlugin, Verdict } from '../lib/target.js';
 import type { OutboundResponse } from '../lib/transport.js';
 
+/** Where and how events of one type are sent. */
 export interface HttpRoute {
   /** Path appended to the base URL, or a function of the event (for ids in the path). */
   path: string | ((event: RelayEvent) => string);
@@ -20,6 +21,7 @@ export interface HttpRoute {
   body?: (event: RelayEvent) => unknown;
 }
 
+/** Options of {@link httpTarget}. */
 export interface HttpTargetOptions {
   name: string;
   baseUrl: string;
@@ -34,6 +36,7 @@ export interface HttpTargetOptions {
   circuit?: Partial<CircuitOptions>;
   /** Largest batch for batchable routes (default 100). */
   maxBatchSize?: number;
+  /** What a response means (default: `defaultClassify`). */
   classify?: (res: OutboundResponse) => Verdict;
 }
 
@@ -45,6 +48,7 @@ export function batchId(events: RelayEvent[]): string {
   return `batch_${h.digest('base64url').slice(0, 32)}`;
 }
 
+/** A target that posts each event to `baseUrl` + its route's path (see {@link HttpTargetOptions}). */
 export function httpTarget(o: HttpTargetOptions): TargetPlugin {
   const routes = new Map<string, HttpRoute>(Object.entries(o.routes).map(([type, r]) => [type, typeof r === 'string' ? { path: r } : r]));
   const base = o.baseUrl.replace(/\/+$/, '');

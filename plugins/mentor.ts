@@ -12,6 +12,7 @@ import type { TargetPlugin } from '../lib/target.js';
 import { httpTarget } from './http.js';
 import type { HttpRoute } from './http.js';
 
+/** Options of {@link mentorTarget}. */
 export interface MentorTargetOptions {
   /** `MENTOR_API_URL`. */
   url: string;
@@ -42,7 +43,11 @@ export const MENTOR_ROUTES = {
   'device.registered': { path: '/devices/register' },
   'metric.submitted': { path: '/devices/metrics', batch: true },
   'activity.submitted': { path: '/devices/activity', batch: true },
-  'process.snapshot': { path: '/devices/processes', body: processSnapshotBody },
+  'process.snapshot': {
+    path: '/devices/processes',
+    /** A snapshot as the seed's array of process records (see {@link processSnapshotBody}). */
+    body: processSnapshotBody,
+  },
   'alert.submitted': { path: '/devices/alerts', batch: true },
   'screenshot.submitted': { path: '/devices/screenshots', batch: true },
   'command.updated': { path: '/commands/status' },
@@ -57,6 +62,7 @@ function circuitFor(backoffBaseMs: number, given: Partial<CircuitOptions> | unde
   };
 }
 
+/** The devices host's events to a Raqeem mentor host (`MENTOR_ROUTES`), with the seed's retry schedule. */
 export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
   const backoffBaseMs = o.backoffBaseMs ?? 1000;
   return httpTarget({
@@ -74,6 +80,7 @@ export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
   });
 }
 
+/** Options of {@link devicesCommandTarget}. */
 export interface DevicesCommandTargetOptions {
   /** `DEVICES_API_URL`. */
   url: string;

@@ -35,6 +35,7 @@ export interface ManagementExtension {
   docs: readonly ManagementRouteDoc[];
 }
 
+/** Options of {@link managementRouter}. */
 export interface ManagementRouterOptions {
   /** The relay whose delivery log and dead-letter queue are managed. */
   relay: Relay;

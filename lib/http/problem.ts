@@ -7,6 +7,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 
+/** One offending field of a 422 problem. */
 export interface ProblemField {
   path: string;
   message: string;
@@ -28,6 +29,7 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
+/** An HTTP error rendered as `application/problem+json` by {@link problemHandler}. */
 export class HttpProblem extends Error {
   constructor(
     readonly status: number,
@@ -110,6 +112,7 @@ export function toProblem(err: unknown): HttpProblem | null {
   return null;
 }
 
+/** Express error handler: renders every error as problem+json; anything unexpected is a 500 that says nothing internal. */
 export function problemHandler(logger?: Logger): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (res.headersSent) {

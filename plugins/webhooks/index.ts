@@ -36,14 +36,16 @@ export type { WebhooksManagementOptions } from './routes.js';
 export { eventPatternProblem } from './patterns.js';
 export { webhookMigrations } from './migrations.js';
 export { WebhookUrlError, isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './ssrf.js';
-export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
+export type { SsrfPolicy, Resolver, UrlCheck, ResolvedAddress, GuardedLookup } from './ssrf.js';
 export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
 
+/** The webhooks target's name, stored on its delivery rows. */
 export const WEBHOOKS_TARGET = 'webhooks';
 
 /** Webhooks: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (Svix's schedule). */
 export const WEBHOOK_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;
 
+/** Options of {@link webhooksTarget}. */
 export interface WebhooksTargetOptions {
   db: Database;
   /** `RELAY_ENCRYPTION_KEY` (64 hex characters or base64 of 32 bytes): secrets are stored AES-256-GCM encrypted. */
@@ -87,16 +89,22 @@ export interface WebhooksPlugin extends TargetPlugin {
     description?: string | null;
     enabled?: boolean;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
+  /** Every endpoint (without secrets). */
   list(): Promise<WebhookEndpoint[]>;
+  /** One endpoint, or null. */
   get(id: string): Promise<WebhookEndpoint | null>;
   /** @throws WebhookUrlError when a new URL is refused. */
   update(
     id: string,
     patch: { url?: string; events?: string[]; description?: string | null; enabled?: boolean },
   ): Promise<WebhookEndpoint | null>;
+  /** Delete an endpoint; false when it did not exist. */
   remove(id: string): Promise<boolean>;
+  /** An endpoint's secret (and the previous one during a rotation), or null. */
   secret(id: string): Promise<EndpointSecret | null>;
+  /** A new secret; the old one stays valid for 24 hours. */
   rotateSecret(id: string): Promise<EndpointSecret | null>;
+  /** Disable an endpoint with a reason; false when it did not exist. */
   disable(id: string, reason: string): Promise<boolean>;
   /** A `webhook.test` event routed to this endpoint only; publish it with the relay. */
   testEvent(id: string): RelayEvent;
@@ -107,6 +115,7 @@ function permanentError(message: string): Error {
   return Object.assign(new Error(message), { permanent: true });
 }
 
+/** The signed-webhooks target with its endpoint registry (see {@link WebhooksTargetOptions}). */
 export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
   const disableAfterMs = o.disableAfterMs ?? 5 * 24 * 3600_000;
   const concurrency = o.concurrency ?? 4;

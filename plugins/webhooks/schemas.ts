@@ -22,10 +22,12 @@ export const webhookEndpointSchema = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
+/** A registered endpoint as the management API returns it (no secret). */
 export type WebhookEndpoint = z.infer<typeof webhookEndpointSchema>;
 
 /** A signing secret; while a rotation is in progress the previous secret still signs until the time given. */
 export const endpointSecretSchema = z.object({ secret: z.string(), previous_secret_expires_at: z.string().nullable() });
+/** An endpoint's secret, and during a rotation the previous one with its expiry. */
 export type EndpointSecret = z.infer<typeof endpointSecretSchema>;
 
 /** Request bodies of the webhook routes; `events` patterns are checked against `known` event types. */
