@@ -81,6 +81,7 @@ buildHosts();
 const results: ScenarioResult[] = [];
 for (const scenario of scenarios) {
   for (const dialect of dialects) {
+    if (scenario.dialects && !scenario.dialects.includes(dialect)) continue;
     const ws = new Workspace(dialect);
     const started = Date.now();
     const log = (m: string) => console.log(`[${scenario.name}/${dialect}] ${m}`);

@@ -5,7 +5,7 @@
  * and the medians are compared. `full` fsyncs the WAL at every commit, so the ratio depends on the disk's
  * fsync latency far more than on the CPU: a laptop NVMe, a cloud volume and tmpfs give very different
  * answers. Group commit (one transaction per batch of requests) is what keeps `full` affordable.
- * PostgreSQL has no such setting here (it runs with `synchronous_commit` on), so that dialect is skipped.
+ * PostgreSQL has no such setting here (it runs with `synchronous_commit` on), so the scenario is SQLite only.
  */
 import { registerDevices, startDevices } from '../lib/hosts.js';
 import { cannon } from '../lib/load.js';
@@ -19,14 +19,8 @@ const CONNECTIONS = 16;
 export const sqliteSync: Scenario = {
   name: 'sqlite-sync',
   title: 'SQLite synchronous=full vs normal (ingest)',
+  dialects: ['sqlite'],
   async run(ctx): Promise<ScenarioOutput> {
-    if (ctx.dialect !== 'sqlite') {
-      return {
-        checks: [],
-        measured: { skipped: 'SQLite only' },
-        notes: ['PostgreSQL runs with synchronous_commit on; SQLITE_SYNCHRONOUS does not apply.'],
-      };
-    }
     const roundSec = ctx.quick ? 4 : 8;
     const pairs = ctx.quick ? 1 : 3;
     const normalDb = await ctx.ws.database('sync_normal');
