@@ -31,7 +31,7 @@ function chatTarget(o: ChatOptions): TargetPlugin {
     // What an answer means: a refusal of the payload or the channel never gets better by retrying.
     classify: (res: OutboundResponse): Verdict => {
       if (res.statusCode >= 200 && res.statusCode < 300) return 'success';
-      if (res.statusCode === 429 || res.statusCode >= 500) return 'retry'; // Retry-After is honoured
+      if (res.statusCode === 429 || res.statusCode >= 500) return 'retry'; // a Retry-After on 429/503 is honoured
       return 'permanent'; // 400 invalid_payload, 403 invalid_token, 404 channel_not_found: dead at once
     },
   };
