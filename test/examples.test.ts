@@ -25,6 +25,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -187,6 +188,21 @@ describe('examples, run from the packed tarball', () => {
   it('installs the packed build: raqeem-relay resolves to the extracted tarball, which holds dist and docs, not sources', async () => {
     const resolved = (await run(process.execPath, ['-p', `require.resolve(${JSON.stringify(pkg.name)})`], { cwd: project })).stdout.trim();
     expect(realpathSync(resolved)).toBe(realpathSync(path.join(project, 'node_modules', pkg.name, 'dist', 'index.cjs')));
+    // What the examples load (ESM, as tsx runs them): every subpath they import, from the extracted tarball.
+    const specs = [pkg.name, `${pkg.name}/plugins/http`, `${pkg.name}/plugins/mentor`];
+    const esm = (
+      await run(
+        process.execPath,
+        ['--input-type=module', '-e', `for (const s of ${JSON.stringify(specs)}) console.log(import.meta.resolve(s))`],
+        {
+          cwd: project,
+        },
+      )
+    ).stdout
+      .trim()
+      .split('\n');
+    const dist = pathToFileURL(path.join(realpathSync(project), 'node_modules', pkg.name, 'dist')).href;
+    expect(esm).toEqual([`${dist}/index.js`, `${dist}/plugins/http.js`, `${dist}/plugins/mentor.js`]);
     expect(tarballFiles).toContain('package/dist/index.js');
     expect(tarballFiles).toContain('package/docs/library.md');
     expect(tarballFiles.filter((f) => /^package\/(lib|plugins|hosts|examples|test)\//.test(f))).toEqual([]);
