@@ -11,7 +11,7 @@ const layer = (message, ...dirs) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'bench/results/**', 'bench/tmp-*', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'docs/reference/**', 'bench/results/**', 'bench/tmp-*', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -18,9 +18,10 @@ import { ingest, ingestMentor } from './scenarios/ingest.js';
 import { isolation } from './scenarios/isolation.js';
 import { latency } from './scenarios/latency.js';
 import { memory } from './scenarios/memory.js';
+import { sqliteSync } from './scenarios/sqliteSync.js';
 import type { Scenario } from './scenarios/types.js';
 
-const SCENARIOS: Scenario[] = [ingest, ingestMentor, delivery, isolation, memory, latency, baseline, filters];
+const SCENARIOS: Scenario[] = [ingest, ingestMentor, delivery, isolation, memory, latency, baseline, filters, sqliteSync];
 
 const { values } = parseArgs({
   options: {
@@ -81,6 +82,7 @@ buildHosts();
 const results: ScenarioResult[] = [];
 for (const scenario of scenarios) {
   for (const dialect of dialects) {
+    if (scenario.dialects && !scenario.dialects.includes(dialect)) continue;
     const ws = new Workspace(dialect);
     const started = Date.now();
     const log = (m: string) => console.log(`[${scenario.name}/${dialect}] ${m}`);

@@ -101,7 +101,7 @@ async function worker(args: string[]): Promise<void> {
   const config = loadConfig('devices');
   checkSigningSecret(config.mentorSigningSecret);
   const logger = createLogger({ level: config.logLevel, service: 'worker', secrets: secretsOf(config) });
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { sqliteSynchronous: config.sqliteSynchronous });
   const relay = await createRelay(relayOptionsFor(config, db, devicesTargets(config, db, logger).targets, logger));
   await relay.start();
   const targets = relay.targets.map((t) => t.name);
@@ -126,7 +126,7 @@ async function reconcile(args: string[]): Promise<void> {
   if (!config.mentorApiUrl)
     throw new ConfigError('Invalid configuration: MENTOR_API_URL is required to reconcile (records are re-published to the mentor)');
   checkSigningSecret(config.mentorSigningSecret);
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { sqliteSynchronous: config.sqliteSynchronous });
   try {
     await migrateDevices(db);
     // Publish only: the running devices host (or a worker) delivers what this enqueues.
@@ -162,7 +162,7 @@ async function rotateKey(args: string[]): Promise<void> {
 }
 
 async function migrateOne(config: ResolvedConfig): Promise<string[]> {
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { sqliteSynchronous: config.sqliteSynchronous });
   try {
     // Before the outbox migrations below: a database of the other host is refused untouched.
     await checkOwnDatabase(db, config.service);

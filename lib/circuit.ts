@@ -11,6 +11,7 @@ export interface CircuitOptions {
   maxCooldownMs: number;
 }
 
+/** State of one circuit key: requests flow (`closed`), wait (`open`), or one probe is out (`half-open`). */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
 interface Entry {
@@ -22,6 +23,7 @@ interface Entry {
   openedAt: number;
 }
 
+/** A circuit changing state, emitted as `circuit:open`, `circuit:half-open` and `circuit:closed`. */
 export interface CircuitTransition {
   key: string;
   from: CircuitState;
@@ -29,6 +31,7 @@ export interface CircuitTransition {
   openedAt: number;
 }
 
+/** The circuits of every key in one dispatcher; transitions are reported to `onTransition`. */
 export class CircuitBreakers {
   private readonly entries = new Map<string, Entry>();
 
@@ -37,6 +40,7 @@ export class CircuitBreakers {
     private readonly onTransition: (t: CircuitTransition) => void = () => {},
   ) {}
 
+  /** The key's state now; an open circuit whose cool-down is over becomes half-open. */
   state(key: string, now = Date.now()): CircuitState {
     const e = this.entries.get(key);
     if (!e) return 'closed';
@@ -79,6 +83,7 @@ export class CircuitBreakers {
     return next;
   }
 
+  /** A request of this key succeeded: close its circuit and reset the failure count. */
   recordSuccess(key: string): void {
     const e = this.entries.get(key);
     if (!e) return;
@@ -86,6 +91,7 @@ export class CircuitBreakers {
     this.entries.delete(key);
   }
 
+  /** A request of this key failed (connection error or 5xx): count it, and open or re-open the circuit. */
   recordFailure(key: string, now = Date.now()): void {
     const o = this.optionsFor(key);
     let e = this.entries.get(key);

@@ -10,8 +10,10 @@ import type sqlite3Types from 'sqlite3';
 
 const require = createRequire(import.meta.url);
 
+/** The database kinds the relay runs on. */
 export type Dialect = 'sqlite' | 'postgres';
 
+/** An open database (from {@link openDatabase}): the sequelize instance and a transaction runner. */
 export interface Database {
   sequelize: Sequelize;
   dialect: Dialect;
@@ -19,21 +21,46 @@ export interface Database {
   transaction<T>(fn: (t: Transaction) => Promise<T>): Promise<T>;
   /** The PostgreSQL connection string (for LISTEN/NOTIFY), undefined on SQLite. */
   postgresUrl: string | undefined;
+  /** Close every connection. */
   close(): Promise<void>;
 }
 
 const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 
+/**
+ * SQLite's `synchronous` level in WAL mode (`SQLITE_SYNCHRONOUS`). `normal` (the default): a commit is
+ * durable once it is in the WAL file, which survives a crash of the process but not a power loss or an OS
+ * crash (the last commits before it may roll back; the database stays consistent). `full`: every commit
+ * also fsyncs the WAL, which survives both, at a cost per commit that depends on the disk (see
+ * docs/performance.md, `npm run bench -- --scenario sqlite-sync`).
+ */
+export type SqliteSynchronous = 'normal' | 'full';
+
+/** The accepted values of {@link SqliteSynchronous}. */
+export const SQLITE_SYNCHRONOUS_LEVELS: readonly SqliteSynchronous[] = ['normal', 'full'];
+
+/** Options of {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /** sequelize's query logging (off). */
+  logging?: Options['logging'];
+  /** PostgreSQL pool (`{ max: 10, min: 0, idle: 10 000, acquire: 30 000 }`); ignored on SQLite. */
+  pool?: Options['pool'];
+  /** SQLite `PRAGMA synchronous` (`normal`); ignored on PostgreSQL. See {@link SqliteSynchronous}. */
+  sqliteSynchronous?: SqliteSynchronous;
+}
+
 /** sqlite3, with every new connection configured the same way (sequelize opens one per transaction; see below). */
-function sqliteModule() {
+function sqliteModule(synchronous: SqliteSynchronous) {
+  const pragmas = `PRAGMA journal_mode=WAL; PRAGMA synchronous=${synchronous === 'full' ? 'FULL' : 'NORMAL'};`;
   const sqlite3 = require('sqlite3') as typeof sqlite3Types;
   class Database extends sqlite3.Database {
     constructor(filename: string, mode: number, callback: (err: Error | null) => void) {
       super(filename, mode, (err) => {
         if (err) return callback(err);
         this.configure('busyTimeout', SQLITE_BUSY_TIMEOUT_MS);
-        // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes in WAL mode.
-        this.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;', (e) => callback(e ?? null));
+        // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes in WAL mode,
+        // FULL also across power loss (see SqliteSynchronous).
+        this.exec(pragmas, (e) => callback(e ?? null));
       });
     }
   }
@@ -90,15 +117,23 @@ function reuseTransactionConnections(sequelize: Sequelize): () => void {
   };
 }
 
-export function openDatabase(url: string, options: { logging?: Options['logging']; pool?: Options['pool'] } = {}): Database {
+/**
+ * Open a database by URL: `sqlite:<file>` (`sqlite:` alone is in memory) or `postgres://...`. Nothing is
+ * created or migrated here; `createRelay` applies the outbox migrations.
+ * @throws Error when the URL has another scheme or `sqliteSynchronous` is not `normal` or `full`.
+ */
+export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Database {
   const logging = options.logging ?? false;
+  const synchronous = options.sqliteSynchronous ?? 'normal';
+  if (!SQLITE_SYNCHRONOUS_LEVELS.includes(synchronous))
+    throw new Error(`sqliteSynchronous must be normal or full (got ${JSON.stringify(synchronous)})`);
   if (url.startsWith('sqlite:')) {
     const storage = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') || ':memory:';
     const sequelize = new Sequelize({
       dialect: 'sqlite',
       storage,
       logging,
-      dialectModule: sqliteModule(),
+      dialectModule: sqliteModule(synchronous),
       transactionType: Transaction.TYPES.IMMEDIATE,
     });
     const closeIdle = reuseTransactionConnections(sequelize);

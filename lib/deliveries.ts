@@ -7,9 +7,12 @@ import type { Database } from './db.js';
 import { num } from './db.js';
 import { isoOrNull } from './time.js';
 
+/** Every status a delivery can have. */
 export const DELIVERY_STATUSES = ['pending', 'inflight', 'succeeded', 'dead'] as const;
+/** `pending` (due or waiting for a retry), `inflight` (leased to a dispatcher), `succeeded` or `dead`. */
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
+/** One delivery of one event to one target (or webhook endpoint), as the delivery log lists it. */
 export interface Delivery {
   id: number;
   event_id: string;
@@ -28,6 +31,7 @@ export interface Delivery {
   finished_at: string | null;
 }
 
+/** One request of a delivery, as `getDelivery` returns it in `attempts_log`. */
 export interface Attempt {
   number: number;
   started_at: string;
@@ -39,6 +43,7 @@ export interface Attempt {
   response_body: string | null;
 }
 
+/** Filters of `relay.listDeliveries` (all optional, combined with AND). */
 export interface DeliveryFilter {
   status?: DeliveryStatus;
   target?: string;
@@ -75,6 +80,7 @@ function toDelivery(r: Record<string, unknown>): Delivery {
   };
 }
 
+/** The opaque cursor of a page that ends at delivery `id`. */
 export function encodeCursor(id: number): string {
   return Buffer.from(`d:${id}`).toString('base64url');
 }

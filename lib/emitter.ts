@@ -7,6 +7,7 @@ import type { CircuitTransition } from './circuit.js';
 import type { RelayEvent } from './events.js';
 import type { BatchInfo } from './groupCommit.js';
 
+/** What a delivery event tells: the deliveries and events one request carried, and how it went. */
 export interface DeliveryEventInfo {
   deliveryIds: number[];
   eventIds: string[];
@@ -20,6 +21,7 @@ export interface DeliveryEventInfo {
   attempts?: number[];
 }
 
+/** Every event `relay.events` emits, with its arguments. */
 export interface RelayEventMap {
   'delivery:succeeded': [DeliveryEventInfo];
   'delivery:failed': [DeliveryEventInfo & { willRetry: boolean }];
@@ -35,7 +37,9 @@ export interface RelayEventMap {
   'error:listener': [{ error: unknown; event: string }];
 }
 
+/** `relay.events`: a typed `EventEmitter` over {@link RelayEventMap}. */
 export class RelayEmitter extends EventEmitter<RelayEventMap> {
+  /** Emit to every listener; a listener that throws (or rejects) is reported on `error:listener`, never to the emitter. */
   safeEmit<K extends keyof RelayEventMap>(event: K, ...args: RelayEventMap[K]): void {
     for (const listener of this.listeners(event) as Array<(...a: RelayEventMap[K]) => unknown>) {
       try {

@@ -19,16 +19,21 @@ export const DEVICE_EVENTS = [
   { type: 'command.updated', toggle: 'FORWARD_COMMAND_RESULTS', description: 'A device reported progress or a result for a command' },
 ] as const;
 
+/** One entry of {@link DEVICE_EVENTS}. */
 export type DeviceEvent = (typeof DEVICE_EVENTS)[number];
+/** The event type of a device record (`metric.submitted`, ...). */
 export type DeviceEventType = DeviceEvent['type'];
 
+/** The device event types, in catalogue order. */
 export const DEVICE_EVENT_TYPES: readonly DeviceEventType[] = DEVICE_EVENTS.map((e) => e.type);
 
 /** Every event type: the device events, the mentor's `command.created`, and the management test event. */
 export const EVENT_TYPES: readonly EventType[] = [...DEVICE_EVENT_TYPES, 'command.created', 'webhook.test'];
 
+/** The event types the Raqeem hosts publish; a library user may publish any other type too. */
 export type EventType = DeviceEventType | 'command.created' | 'webhook.test';
 
+/** An event: what happened (`type`), to which record (`data`), with an id stable across retries. */
 export interface RelayEvent<T = Record<string, unknown>> {
   /** Unique, contains no `.` (it is part of the signed content `${id}.${timestamp}.${body}`). */
   id: string;

@@ -40,6 +40,7 @@ export interface GroupTransaction {
   publish(events: RelayEvent | RelayEvent[], options?: { targets?: string[] }): void;
 }
 
+/** Options of one `relay.transaction(work, options)` call. */
 export interface GroupWorkOptions {
   /** `work` writes through `tx.transaction` directly: run it in a SAVEPOINT of its own (one more statement). */
   savepoint?: boolean;

@@ -2,10 +2,15 @@
 import pino from 'pino';
 
 export interface Logger {
+  /** Log at debug level: structured fields first, then the message (pino's order). */
   debug(obj: object, msg?: string): void;
+  /** Log at info level. */
   info(obj: object, msg?: string): void;
+  /** Log at warn level. */
   warn(obj: object, msg?: string): void;
+  /** Log at error level. */
   error(obj: object, msg?: string): void;
+  /** A logger that adds `bindings` to every line. */
   child(bindings: object): Logger;
 }
 

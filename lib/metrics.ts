@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 
+/** The relay's Prometheus metrics (registered on the relay's registry). */
 export interface RelayMetrics {
   registry: Registry;
   success: Counter<'data_type' | 'target'>;

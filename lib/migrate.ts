@@ -6,6 +6,7 @@ import { Umzug, SequelizeStorage } from 'umzug';
 import type { QueryInterface, Sequelize, Transaction } from 'sequelize';
 import type { Database } from './db.js';
 
+/** What a migration's `up` and `down` receive. */
 export interface MigrationContext {
   queryInterface: QueryInterface;
   sequelize: Sequelize;
@@ -14,9 +15,12 @@ export interface MigrationContext {
   transaction: Transaction;
 }
 
+/** One versioned schema change, applied once (by name) in a transaction of its own. */
 export interface Migration {
   name: string;
+  /** Apply the change. */
   up(ctx: MigrationContext): Promise<void>;
+  /** Revert it (optional). */
   down?(ctx: MigrationContext): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ import { defaultLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import type { TargetPlugin } from './target.js';
 
+/** Options of the dispatcher (`RelayOptions.dispatcher`); every default is in `resolveDispatcherOptions`. */
 export interface DispatcherOptions {
   /** Rows per claim (100). */
   batchSize?: number;
@@ -33,6 +34,7 @@ export interface DispatcherOptions {
   workerId?: string;
 }
 
+/** {@link DispatcherOptions} with every default filled in. */
 export type ResolvedDispatcherOptions = Required<DispatcherOptions>;
 
 /** Batching of `relay.transaction()` (group commit, lib/groupCommit.ts). */
@@ -45,8 +47,10 @@ export interface GroupCommitOptions {
   maxRows?: number;
 }
 
+/** {@link GroupCommitOptions} with every default filled in. */
 export type ResolvedGroupCommitOptions = Required<GroupCommitOptions>;
 
+/** Options of {@link createRelay}: the database and the targets are required, everything else has a default. */
 export interface RelayOptions {
   db: Database;
   targets: TargetPlugin[];
@@ -86,6 +90,7 @@ export interface RelayOptions {
   groupCommit?: GroupCommitOptions;
 }
 
+/** {@link RelayOptions} checked and with every default filled in (`relay.options`). */
 export interface ResolvedRelayOptions {
   db: Database;
   targets: TargetPlugin[];

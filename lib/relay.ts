@@ -37,6 +37,7 @@ import { createAgent } from './transport.js';
 
 export type { RelayOptions } from './options.js';
 
+/** Options of `relay.publish`. */
 export interface PublishOptions {
   /** The caller's transaction: the event and its deliveries commit or roll back with the caller's record. */
   transaction?: Transaction;
@@ -53,6 +54,7 @@ export class Relay {
   readonly db: Database;
   readonly events = new RelayEmitter();
   readonly metrics: RelayMetrics;
+  /** @internal The dispatch loop; drive it through `start`, `stop` and `wake`. */
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
   /** Every option with its default filled in (see `resolveRelayOptions`). */
@@ -211,26 +213,31 @@ export class Relay {
     this.dispatcher.wake();
   }
 
+  /** The delivery log, newest first, one page (`next_cursor` for the next); `since`/`until` in epoch ms. */
   listDeliveries(filter?: DeliveryFilter) {
     return listDeliveries(this.db, filter);
   }
 
+  /** One delivery with every attempt and its event, or null. */
   getDelivery(id: number) {
     return getDelivery(this.db, id);
   }
 
+  /** Re-queue one delivery (any status but in flight) with a fresh attempt budget. */
   async retryDelivery(id: number) {
     const r = await retryDelivery(this.db, id, this.budgets());
     if (r === 'requeued') await this.notify();
     return r;
   }
 
+  /** Re-queue every dead delivery created in the window (epoch ms), optionally of one target or endpoint; returns how many. */
   async recoverDead(window: { since: number; until?: number; target?: string; webhookId?: string }) {
     const n = await recoverDeadDeliveries(this.db, window, this.budgets());
     if (n > 0) await this.notify();
     return n;
   }
 
+  /** Delete finished deliveries (and their attempts) older than this many days; returns how many. */
   prune(retentionDays: number) {
     return pruneDeliveries(this.db, retentionDays);
   }

@@ -33,6 +33,7 @@ export function scheduleBackoff(delaysMs: readonly number[], o: { jitter?: numbe
   };
 }
 
+/** The delay before the next attempt: the policy's delay with jitter, or a longer `Retry-After` (capped). */
 export function nextDelayMs(policy: RetryPolicy, attemptsMade: number, retryAfterMs: number | null, random = Math.random): number {
   const base = policy.baseDelayMs(attemptsMade);
   const jittered = base * (1 + policy.jitter * (2 * random() - 1));

@@ -37,12 +37,14 @@ export class WebhookVerificationError extends Error {
 
 /** Anything with a `get(name)` method, such as the Fetch API `Headers`. */
 export interface HeadersLike {
+  /** The header's value, or null/undefined when absent. */
   get(name: string): string | null | undefined;
 }
 
 /** Plain header records as Node's `IncomingHttpHeaders`, or a `Headers`-like object. */
 export type WebhookHeaders = Record<string, string | string[] | undefined> | HeadersLike;
 
+/** The three Standard Webhooks headers of a signed request. */
 export type WebhookSignatureHeaders = Record<'webhook-id' | 'webhook-timestamp' | 'webhook-signature', string>;
 
 /**
@@ -59,9 +61,11 @@ export function generateSecret(bytes = 32): string {
 
 /**
  * Compute the `webhook-signature` header value: `v1,<base64>` per secret, space-separated.
- * @param timestamp Unix seconds; must be the same value sent in `webhook-timestamp`.
- * @param body The exact bytes that will be sent; re-serialising JSON after signing breaks the signature.
- * @param secret One `whsec_...` secret, or several during rotation (each yields one signature).
+ * @param message What to sign.
+ * @param message.id The message id, sent as `webhook-id` (the event id: stable across retries).
+ * @param message.timestamp Unix seconds; must be the same value sent in `webhook-timestamp`.
+ * @param message.body The exact bytes that will be sent; re-serialising JSON after signing breaks the signature.
+ * @param message.secret One `whsec_...` secret, or several during rotation (each yields one signature).
  */
 export function sign({
   id,
@@ -110,7 +114,9 @@ export function signHeaders({
  * Verify a received webhook. Header names are matched case-insensitively, and `svix-*` headers are
  * accepted when the `webhook-*` ones are absent. Signatures of other versions (e.g. `v1a`) are ignored.
  * @param rawBody The body exactly as received, before any JSON parsing.
+ * @param headers The request headers (a plain record or a `Headers`-like object).
  * @param secret One secret, or several to accept any of them (e.g. during rotation).
+ * @param options Tolerance and clock.
  * @param options.toleranceSec How far the timestamp may be from `now`, either way (default 300).
  * @param options.now Current time in Unix seconds (default: the clock); for tests and replays.
  * @returns The verified message id and timestamp, e.g. for idempotency checks.

@@ -12,16 +12,20 @@ import type { Migration } from './migrate.js';
 import type { RetryPolicy } from './retry.js';
 import type { OutboundRequest, OutboundResponse } from './transport.js';
 
+/** What a response means: done, try again later (on the retry schedule), or never (dead now). */
 export type Verdict = 'success' | 'retry' | 'permanent';
 
+/** What `route` receives: the publishing transaction (read your tables through it). */
 export interface RouteContext {
   transaction: Transaction | undefined;
 }
 
+/** What `prepare` receives: the endpoint the delivery is for (null for a target with one endpoint). */
 export interface PrepareContext {
   endpointId: string | null;
 }
 
+/** What `onOutcome` is told after every request. */
 export interface OutcomeInfo {
   endpointId: string | null;
   events: RelayEvent[];
@@ -40,6 +44,7 @@ export interface PluginHost {
   publish(events: RelayEvent | RelayEvent[], options?: { targets?: string[] }): Promise<{ deliveries: number }>;
 }
 
+/** A target plugin: a plain object that routes events to deliveries, builds requests and classifies answers. */
 export interface TargetPlugin {
   /** Stable name stored on each delivery row (`mentor`, `webhooks`, ...). */
   name: string;
@@ -48,7 +53,11 @@ export interface TargetPlugin {
   concurrency?: number;
   circuit?: Partial<CircuitOptions>;
   /** Events with the same non-null batch key may be sent together in one request (an array body). */
-  batch?: { maxSize: number; key(event: RelayEvent): string | null };
+  batch?: {
+    maxSize: number;
+    /** The event's batch key; null: always sent alone. */
+    key(event: RelayEvent): string | null;
+  };
   /**
    * Deliveries this event needs: none, one (`[{ endpointId: null }]`), or one per subscribed endpoint.
    * Runs inside the publish transaction.
@@ -86,6 +95,7 @@ export interface TargetPlugin {
   close?(): Promise<void>;
 }
 
+/** 2xx success; 408, 429 and 5xx retry; any other status permanent. */
 export function defaultClassify(res: Pick<OutboundResponse, 'statusCode'>): Verdict {
   const s = res.statusCode;
   if (s >= 200 && s < 300) return 'success';

@@ -5,8 +5,10 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 
+/** Bytes of a response body kept for classification and the attempt log. */
 export const RESPONSE_BODY_LIMIT = 4096;
 
+/** A request a plugin's `prepare` builds. */
 export interface OutboundRequest {
   url: string;
   method?: 'POST' | 'PUT' | 'PATCH';
@@ -16,6 +18,7 @@ export interface OutboundRequest {
   dispatcher?: Dispatcher;
 }
 
+/** A response as `classify` sees it. */
 export interface OutboundResponse {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
@@ -23,6 +26,7 @@ export interface OutboundResponse {
   body: string;
 }
 
+/** A keep-alive undici Agent for outbound requests (the relay creates one unless given `agent`). */
 export function createAgent(o: { connections?: number; connectTimeoutMs?: number } = {}): Agent {
   return new Agent({
     keepAliveTimeout: 30_000,

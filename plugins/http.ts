@@ -12,6 +12,7 @@ import { defaultClassify } from '../lib/target.js';
 import type { TargetPlugin, Verdict } from '../lib/target.js';
 import type { OutboundResponse } from '../lib/transport.js';
 
+/** Where and how events of one type are sent. */
 export interface HttpRoute {
   /** Path appended to the base URL, or a function of the event (for ids in the path). */
   path: string | ((event: RelayEvent) => string);
@@ -21,6 +22,7 @@ export interface HttpRoute {
   body?: (event: RelayEvent) => unknown;
 }
 
+/** Options of {@link httpTarget}. */
 export interface HttpTargetOptions {
   name: string;
   baseUrl: string;
@@ -35,6 +37,7 @@ export interface HttpTargetOptions {
   circuit?: Partial<CircuitOptions>;
   /** Largest batch for batchable routes (default 100). */
   maxBatchSize?: number;
+  /** What a response means (default: `defaultClassify`). */
   classify?: (res: OutboundResponse) => Verdict;
 }
 
@@ -46,6 +49,7 @@ export function batchId(events: RelayEvent[]): string {
   return `batch_${h.digest('base64url').slice(0, 32)}`;
 }
 
+/** A target that posts each event to `baseUrl` + its route's path (see {@link HttpTargetOptions}). */
 export function httpTarget(o: HttpTargetOptions): TargetPlugin {
   // Refused here, at start, rather than as every request failing (malformed) or a guessable key (short).
   const secretIssue = o.signingSecret ? secretProblem(o.signingSecret) : null;

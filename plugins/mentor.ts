@@ -18,6 +18,7 @@ export interface ScreenshotImage {
   bytes: Buffer;
 }
 
+/** Options of {@link mentorTarget}. */
 export interface MentorTargetOptions {
   /** `MENTOR_API_URL`. */
   url: string;
@@ -55,7 +56,11 @@ export const MENTOR_ROUTES = {
   'device.registered': { path: '/devices/register' },
   'metric.submitted': { path: '/devices/metrics', batch: true },
   'activity.submitted': { path: '/devices/activity', batch: true },
-  'process.snapshot': { path: '/devices/processes', body: processSnapshotBody },
+  'process.snapshot': {
+    path: '/devices/processes',
+    /** A snapshot as the seed's array of process records (see {@link processSnapshotBody}). */
+    body: processSnapshotBody,
+  },
   'alert.submitted': { path: '/devices/alerts', batch: true },
   'screenshot.submitted': { path: '/devices/screenshots', batch: true },
   'command.updated': { path: '/commands/status' },
@@ -70,6 +75,7 @@ function circuitFor(backoffBaseMs: number, given: Partial<CircuitOptions> | unde
   };
 }
 
+/** The devices host's events to a Raqeem mentor host (`MENTOR_ROUTES`), with the seed's retry schedule. */
 export function mentorTarget(o: MentorTargetOptions): TargetPlugin {
   const backoffBaseMs = o.backoffBaseMs ?? 1000;
   const target = httpTarget({
@@ -116,6 +122,7 @@ function withScreenshotImages(target: TargetPlugin, load: NonNullable<MentorTarg
   };
 }
 
+/** Options of {@link devicesCommandTarget}. */
 export interface DevicesCommandTargetOptions {
   /** `DEVICES_API_URL`. */
   url: string;

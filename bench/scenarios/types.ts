@@ -17,5 +17,7 @@ export interface ScenarioOutput {
 export interface Scenario {
   name: string;
   title: string;
+  /** The dialects it applies to (all by default). */
+  dialects?: Dialect[];
   run(ctx: ScenarioContext): Promise<ScenarioOutput>;
 }

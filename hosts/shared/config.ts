@@ -183,6 +183,20 @@ const envSchema = z.object({
       }
       return n;
     }),
+  SQLITE_SYNCHRONOUS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const level = (v ?? '').trim().toLowerCase() || 'normal';
+      if (level !== 'normal' && level !== 'full') {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'SQLITE_SYNCHRONOUS must be normal (survives a process crash; the default) or full (also survives power loss)',
+        });
+        return z.NEVER;
+      }
+      return level;
+    }),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -240,6 +254,8 @@ export interface ResolvedConfig {
   /** Requests per second one device may make to its `/devices/{id}/...` routes; undefined: unlimited. */
   deviceRateLimit: number | undefined;
   logLevel: string;
+  /** `SQLITE_SYNCHRONOUS`: SQLite's `PRAGMA synchronous` (`normal`); ignored on PostgreSQL. */
+  sqliteSynchronous: 'normal' | 'full';
 }
 
 const DEFAULT_PORTS = { devices: 30080, mentor: 30081 } as const;
@@ -317,5 +333,6 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
     },
     deviceRateLimit: e.DEVICE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
+    sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
   };
 }

@@ -83,7 +83,7 @@ export async function startHost(s: HostSetup): Promise<RunningHost> {
   const { config, logger } = s;
   checkSigningSecret(config.mentorSigningSecret);
   ensureSqliteDirectory(config.databaseUrl);
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { sqliteSynchronous: config.sqliteSynchronous });
   let relay: Relay | undefined;
   let server: Server | undefined;
   try {

@@ -40,6 +40,7 @@ export interface ManagementExtension {
   eventTypes?: readonly string[];
 }
 
+/** Options of {@link managementRouter}. */
 export interface ManagementRouterOptions {
   /** The relay whose delivery log and dead-letter queue are managed. */
   relay: Relay;

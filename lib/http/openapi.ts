@@ -15,6 +15,7 @@ export interface ResponseDoc {
   contentType?: string;
 }
 
+/** The OpenAPI description of one route. */
 export interface RouteDoc {
   method: HttpMethod;
   /** Express-style path (`/devices/:id/metrics`) relative to `prefix`. */

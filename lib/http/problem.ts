@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 /** Seconds a client is told to wait when the database is unavailable (a device agent retries after it). */
 export const DATABASE_RETRY_AFTER_SEC = 5;
 
+/** One offending field of a 422 problem. */
 export interface ProblemField {
   path: string;
   message: string;
@@ -32,6 +33,7 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
+/** An HTTP error rendered as `application/problem+json` by {@link problemHandler}. */
 export class HttpProblem extends Error {
   constructor(
     readonly status: number,
@@ -115,6 +117,7 @@ export function toProblem(err: unknown): HttpProblem | null {
   return null;
 }
 
+/** Express error handler: renders every error as problem+json; anything unexpected is a 500 that says nothing internal. */
 export function problemHandler(logger?: Logger): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (res.headersSent) {

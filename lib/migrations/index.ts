@@ -5,6 +5,7 @@
 import { DataTypes } from 'sequelize';
 import type { Migration } from '../migrate.js';
 
+/** The outbox schema (`relay_*` tables), applied by `createRelay` unless `migrate: false`. */
 export const relayMigrations: Migration[] = [
   {
     name: '000001_outbox',

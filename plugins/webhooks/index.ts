@@ -43,7 +43,7 @@ export type { WebhooksManagementOptions } from './routes.js';
 export { eventPatternProblem } from './patterns.js';
 export { webhookMigrations } from './migrations.js';
 export { WebhookUrlError, isPrivateAddress, classifyAddress, checkWebhookUrl, createGuardedLookup } from './ssrf.js';
-export type { SsrfPolicy, Resolver, UrlCheck } from './ssrf.js';
+export type { SsrfPolicy, Resolver, UrlCheck, ResolvedAddress, GuardedLookup } from './ssrf.js';
 export { encryptSecret, decryptSecret, parseEncryptionKey } from './secrets.js';
 export { KeyRing, parseEncryptionKeys } from './keys.js';
 export { RotationConflictError, RotationLimitError, MAX_SIGNING_SECRETS } from './store.js';
@@ -57,11 +57,13 @@ export type { EventFilter, FilterIssue } from './filter.js';
 export { replayEndpoint } from './replay.js';
 export type { ReplayWindow } from './replay.js';
 
+/** The webhooks target's name, stored on its delivery rows. */
 export const WEBHOOKS_TARGET = 'webhooks';
 
 /** Webhooks: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (Svix's schedule). */
 export const WEBHOOK_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;
 
+/** Options of {@link webhooksTarget}. */
 export interface WebhooksTargetOptions {
   db: Database;
   /**
@@ -129,7 +131,9 @@ export interface WebhooksPlugin extends TargetPlugin {
     rate_limit?: number | null;
     filter?: Record<string, unknown> | null;
   }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
+  /** Every endpoint (without secrets). */
   list(): Promise<WebhookEndpoint[]>;
+  /** One endpoint, or null. */
   get(id: string): Promise<WebhookEndpoint | null>;
   /** @throws WebhookUrlError when a new URL is refused, WebhookFilterError when the (resulting) filter is unusable. */
   update(
@@ -144,9 +148,14 @@ export interface WebhooksPlugin extends TargetPlugin {
       filter?: Record<string, unknown> | null;
     },
   ): Promise<WebhookEndpoint | null>;
+  /** Delete an endpoint; false when it did not exist. */
   remove(id: string): Promise<boolean>;
+  /** An endpoint's secret (and the previous one during a rotation), or null. */
   secret(id: string): Promise<EndpointSecret | null>;
-  /** @throws RotationConflictError (a RotationLimitError when two previous secrets still sign); the API answers 409. */
+  /**
+   * A new secret; each previous one keeps signing for its own 24 hours, at most three secrets at a time.
+   * @throws RotationConflictError (a RotationLimitError when two previous secrets still sign); the API answers 409.
+   */
   rotateSecret(id: string): Promise<EndpointSecret | null>;
   /**
    * Re-encrypt stored secrets and headers with the newest key: plaintext ones only (done at every start
@@ -156,6 +165,7 @@ export interface WebhooksPlugin extends TargetPlugin {
   reseal(o: { all: boolean }): Promise<number>;
   /** Endpoints whose plaintext values `init` (run by `createRelay`) encrypted. */
   readonly sealedAtStart: number;
+  /** Disable an endpoint with a reason; false when it did not exist. */
   disable(id: string, reason: string): Promise<boolean>;
   /** A `webhook.test` event routed to this endpoint only; publish it with the relay. */
   testEvent(id: string): RelayEvent;
@@ -166,6 +176,7 @@ function permanentError(message: string): Error {
   return Object.assign(new Error(message), { permanent: true });
 }
 
+/** The signed-webhooks target with its endpoint registry (see {@link WebhooksTargetOptions}). */
 export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
   const disableAfterMs = o.disableAfterMs ?? 5 * 24 * 3600_000;
   const concurrency = o.concurrency ?? 4;

@@ -5,6 +5,7 @@
 import { DataTypes, QueryTypes } from 'sequelize';
 import type { Migration } from '../../lib/migrate.js';
 
+/** The endpoint registry's schema, applied by `createRelay` with the plugin. */
 export const webhookMigrations: Migration[] = [
   {
     name: '000001_webhooks',

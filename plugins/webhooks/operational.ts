@@ -36,6 +36,7 @@ export const deliveryDeadDataSchema = z.object({
   last_error: z.string().nullable(),
 });
 
+/** The operational event catalogue: each type, what it means, its data schema and an example. */
 export const OPERATIONAL_EVENTS = [
   {
     type: 'endpoint.disabled',
@@ -71,9 +72,12 @@ export const OPERATIONAL_EVENTS = [
   },
 ] as const;
 
+/** The type of an operational event (`endpoint.disabled`, `endpoint.failing`, `endpoint.recovered`, `delivery.dead`). */
 export type OperationalEventType = (typeof OPERATIONAL_EVENTS)[number]['type'];
+/** Every operational event type, in catalogue order. */
 export const OPERATIONAL_EVENT_TYPES: readonly OperationalEventType[] = OPERATIONAL_EVENTS.map((e) => e.type);
 
+/** Is this an operational event type (one the relay raises about itself)? */
 export function isOperationalEvent(type: string): boolean {
   return (OPERATIONAL_EVENT_TYPES as readonly string[]).includes(type);
 }

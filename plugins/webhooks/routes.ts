@@ -32,6 +32,7 @@ async function urlChecked<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Options of {@link webhooksManagement}. */
 export interface WebhooksManagementOptions {
   /** The plugin registered with `relay`, whose endpoints the routes manage. */
   webhooks: WebhooksPlugin;

@@ -30,6 +30,7 @@ export const webhookEndpointSchema = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
+/** A registered endpoint as the management API returns it (no secret). */
 export type WebhookEndpoint = z.infer<typeof webhookEndpointSchema>;
 
 /** A signing secret; while a rotation is in progress the previous secret still signs until the time given. */
@@ -40,6 +41,7 @@ export const endpointSecretSchema = z.object({
   /** When each previous secret still signing stops, newest first (at most two). */
   previous_secrets_expire_at: z.array(z.string()).describe('When each previous secret still signing stops, newest first (at most two)'),
 });
+/** An endpoint's secret, and during a rotation the previous ones with their expiry. */
 export type EndpointSecret = z.infer<typeof endpointSecretSchema>;
 
 /** Request bodies of the webhook routes; `events` patterns are checked against `known` event types. */

@@ -29,6 +29,7 @@ export class WebhookUrlError extends Error {
   }
 }
 
+/** One address a hostname resolved to. */
 export interface ResolvedAddress {
   address: string;
   family: 4 | 6;
@@ -37,6 +38,7 @@ export interface ResolvedAddress {
 /** Resolve a hostname to all its addresses (injectable for tests; default `dns.lookup` with `all: true`). */
 export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
+/** Which destinations webhooks may reach. */
 export interface SsrfPolicy {
   /** `WEBHOOK_ALLOW_PRIVATE_NETWORKS`: allow private, loopback and link-local destinations (not metadata). */
   allowPrivateNetworks: boolean;
@@ -49,6 +51,7 @@ export interface SsrfPolicy {
   resolve?: Resolver;
 }
 
+/** The result of checking a webhook URL: allowed, or refused with a reason. */
 export type UrlCheck = { ok: true; url: URL } | { ok: false; reason: string };
 
 /** Hostnames of cloud instance-metadata services, refused whatever they resolve to. */
@@ -169,6 +172,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 /** A `net.connect` `lookup` function: resolves, checks every address, and hands the socket only checked ones. */
 export type GuardedLookup = (hostname: string, options: LookupOptions, callback: LookupCallback) => void;
 
+/** A DNS lookup that refuses private addresses at connect time and pins the address it checked. */
 export function createGuardedLookup(policy: SsrfPolicy): GuardedLookup {
   const allowed = allowList(policy.allowedHosts);
   const resolve = policy.resolve ?? defaultResolver;
