@@ -1,6 +1,7 @@
 /** The logging surface the relay needs; a pino logger fits it. The host injects one. */
 import pino from 'pino';
 
+/** The logging surface the relay needs (debug, info, warn, error, child); a pino logger fits it. */
 export interface Logger {
   /** Log at debug level: structured fields first, then the message (pino's order). */
   debug(obj: object, msg?: string): void;

@@ -41,6 +41,7 @@ export interface PluginHost {
   readonly events: RelayEmitter;
   readonly logger: Logger;
   readonly metrics: RelayMetrics;
+  /** Publish events through the relay's outbox in their own transaction (to `targets` only, when given). */
   publish(events: RelayEvent | RelayEvent[], options?: { targets?: string[] }): Promise<{ deliveries: number }>;
 }
 
@@ -64,16 +65,16 @@ export interface TargetPlugin {
    */
   route(event: RelayEvent, ctx: RouteContext): Promise<Array<{ endpointId: string | null }>> | Array<{ endpointId: string | null }>;
   /**
-   * Build the request for one event, or for a batch of events sharing a batch key. Throw an error with
-   * `permanent: true` when the request can never be built (the delivery is then dead at once); any other
-   * error is retried on the plugin's schedule.
-   */
-  /**
    * Store this event even when no target has a delivery for it, so that a delivery can be created later
    * (webhook replay and backfill). Such events are pruned with the delivery log (`retentionDays`). Runs
    * inside the publish transaction, only for events nothing routed.
    */
   retain?(event: RelayEvent, ctx: RouteContext): boolean | Promise<boolean>;
+  /**
+   * Build the request for one event, or for a batch of events sharing a batch key. Throw an error with
+   * `permanent: true` when the request can never be built (the delivery is then dead at once); any other
+   * error is retried on the plugin's schedule.
+   */
   prepare(events: RelayEvent[], ctx: PrepareContext): Promise<OutboundRequest> | OutboundRequest;
   /** What a response means; the default treats 2xx as success, 408/429/5xx as retry, 3xx/4xx as permanent. */
   classify?(res: OutboundResponse): Verdict;

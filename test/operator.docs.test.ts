@@ -113,7 +113,9 @@ const NOT_VARIABLES = ['NEW_KEY', 'OLD_KEY', 'GET_INFO'];
 describe('environment variables in the docs', () => {
   it.each(DOCS)('%s names only variables the code reads', (file) => {
     const named = new Set(read(file).match(/\b(?:[A-Z][A-Z0-9]*_)+[A-Z0-9]+\b/g) ?? []);
-    const unknown = [...named].filter((v) => !CONFIG_VARIABLES.includes(v) && !OTHER_VARIABLES.includes(v) && !NOT_VARIABLES.includes(v) && v !== 'DEVICE_EVENTS');
+    const unknown = [...named].filter(
+      (v) => !CONFIG_VARIABLES.includes(v) && !OTHER_VARIABLES.includes(v) && !NOT_VARIABLES.includes(v) && v !== 'DEVICE_EVENTS',
+    );
     expect(unknown).toEqual([]);
   });
 

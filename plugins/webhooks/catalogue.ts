@@ -36,6 +36,7 @@ export interface EventTypeEntry {
   example: { type: string; timestamp: string; data: Record<string, unknown> };
 }
 
+/** The zod schema of one catalogue entry (the OpenAPI document renders `GET /api/v1/event-types` from it). */
 export const eventTypeEntrySchema = z.object({
   name: z.string(),
   description: z.string(),
@@ -44,14 +45,19 @@ export const eventTypeEntrySchema = z.object({
   example: z.object({ type: z.string(), timestamp: z.string(), data: z.record(z.string(), z.unknown()) }),
 });
 
+/** Every event type a relay knows, with schemas and examples: what registration and filters are checked against. */
 export interface EventCatalogue {
+  /** Every entry, device events first, then `webhook.test` and the operational events. */
   readonly entries: readonly EventTypeEntry[];
+  /** Every type name, in the same order. */
   readonly names: readonly string[];
+  /** One type's entry, or undefined when unknown. */
   get(name: string): EventTypeEntry | undefined;
   /** The zod schema of a type's data, when the host declared one. */
   dataSchema(name: string): z.ZodType | undefined;
 }
 
+/** The `webhook.test` event's catalogue definition (sent by the management API's test route). */
 export const WEBHOOK_TEST_EVENT: EventTypeDefinition = {
   name: 'webhook.test',
   description: 'Sent by POST /api/v1/webhooks/{id}/test, to that endpoint only, whatever it subscribes to',

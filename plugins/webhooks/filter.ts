@@ -15,13 +15,19 @@ import type { RelayEvent } from '../../lib/events.js';
 import type { EventCatalogue, JsonSchema } from './catalogue.js';
 import { jsonTypes, subscribedTypes } from './catalogue.js';
 
+/** A filter value compared for equality. */
 export type Scalar = string | number | boolean | null;
+/** One condition: a scalar (equal), an array (any of), or an object of operators (`{gte: 90}`). */
 export type FilterCondition = Scalar | Scalar[] | Partial<Record<FilterOperator, unknown>>;
+/** An endpoint's filter: dotted paths into the event (`deviceid`, `type`, `data.<field>`) to conditions, all of which must match. */
 export type EventFilter = Record<string, FilterCondition>;
 
+/** The operators a condition object may use. */
 export const FILTER_OPERATORS = ['eq', 'ne', 'in', 'nin', 'gt', 'gte', 'lt', 'lte', 'exists', 'prefix'] as const;
+/** One of {@link FILTER_OPERATORS}. */
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
 
+/** Why a filter is refused: the field (`filter.data.cpu_usage.gte`) and what is wrong with it. */
 export interface FilterIssue {
   /** `filter.<key>` or `filter.<key>.<operator>`. */
   path: string;
@@ -261,6 +267,7 @@ export function compileFilterSet<K>(items: ReadonlyArray<{ key: K; filter: Event
   };
 }
 
+/** Compile one accepted filter to a matcher (the publish path evaluates many at once with `compileFilterSet`). */
 export function compileFilter(filter: EventFilter): EventMatcher {
   const set = compileFilterSet([{ key: true, filter }]);
   return (event) => set.match(event).length === 1;

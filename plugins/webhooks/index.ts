@@ -51,11 +51,11 @@ export { RESERVED_HEADERS, headerNameProblem } from './headers.js';
 export { OPERATIONAL_EVENTS, OPERATIONAL_EVENT_TYPES, isOperationalEvent } from './operational.js';
 export type { OperationalEventType } from './operational.js';
 export { buildCatalogue, catalogueTable, eventTypeEntrySchema, WEBHOOK_TEST_EVENT } from './catalogue.js';
-export type { EventCatalogue, EventTypeDefinition, EventTypeEntry } from './catalogue.js';
+export type { EventCatalogue, EventTypeDefinition, EventTypeEntry, JsonSchema } from './catalogue.js';
 export { compileFilter, filterProblems, WebhookFilterError, FILTER_OPERATORS } from './filter.js';
-export type { EventFilter, FilterIssue } from './filter.js';
+export type { EventFilter, EventMatcher, FilterCondition, FilterIssue, FilterOperator, Scalar } from './filter.js';
 export { replayEndpoint } from './replay.js';
-export type { ReplayWindow } from './replay.js';
+export type { ReplayOptions, ReplayWindow } from './replay.js';
 
 /** The webhooks target's name, stored on its delivery rows. */
 export const WEBHOOKS_TARGET = 'webhooks';

@@ -7,6 +7,7 @@
  */
 import { ENCRYPTED_PREFIX, decryptSecret, encryptSecret, parseEncryptionKey } from './secrets.js';
 
+/** Encryption keys for secrets and headers at rest, newest first: the first encrypts, every key decrypts. */
 export class KeyRing {
   /** Newest first; empty when no key is configured (values are then stored in plaintext). */
   readonly keys: readonly Buffer[];

@@ -23,6 +23,7 @@ import { isOperationalEvent } from './operational.js';
 import { compileFilter } from './filter.js';
 import type { EventFilter } from './filter.js';
 
+/** What `POST /api/v1/webhooks/{id}/replay` replays: stored events in `[since, until)` of `types`. */
 export interface ReplayWindow {
   /** Events stored at or after this time (epoch ms). */
   since: number;
@@ -32,6 +33,7 @@ export interface ReplayWindow {
   types?: readonly string[];
 }
 
+/** What {@link replayEndpoint} needs: the database, the endpoint, its subscription and the window. */
 export interface ReplayOptions {
   db: Database;
   /** The plugin's target name, stored on each delivery row. */

@@ -129,7 +129,8 @@ export function readRouter(db: Database, options: ReadOptions = {}): Router {
       }
     }
     const image = id.length <= 128 ? await getScreenshotImage(db, id) : null;
-    if (!image) throw notFound('Screenshot image not found: the mentor holds no image for this screenshot (unknown, or recorded as metadata only)');
+    if (!image)
+      throw notFound('Screenshot image not found: the mentor holds no image for this screenshot (unknown, or recorded as metadata only)');
     res.type(image.contentType);
     res.setHeader('Cache-Control', `private, max-age=${cacheFor}, immutable`);
     // Access is by token or signed link, never by ambient credentials, so another origin's <img> may load it
