@@ -7,6 +7,7 @@ import {
   FieldErrors,
   FilterEditor,
   HeadersEditor,
+  OPERATORS,
   RateLimitField,
   conditionsOf,
   errorsAt,
@@ -16,7 +17,7 @@ import {
   rateLimitOf,
 } from './fields.js';
 import type { Condition, HeaderRow } from './fields.js';
-import { Badge, ErrorNotice, Json, Notice, fmtTime, href, isoToLocal, localToIso, toApiError, useLoad } from './util.js';
+import { Badge, ErrorNotice, Notice, fmtTime, href, isoToLocal, localToIso, toApiError, useLoad } from './util.js';
 
 const catalogue = () =>
   api<{ data: EventType[] }>('GET', '/api/v1/event-types').then(
@@ -78,12 +79,14 @@ function EventsField({
   return html`<fieldset class="events">
     <legend>Event types</legend>
     <label class="check"
-      ><input type="checkbox" checked=${all} onChange=${(e: Event) => toggle('*', (e.target as HTMLInputElement).checked)} /> Every device event
-      (<code>*</code>)</label
+      ><input type="checkbox" checked=${all} onChange=${(e: Event) => toggle('*', (e.target as HTMLInputElement).checked)} /> Every device
+      event (<code>*</code>)</label
     >
     ${types.filter((t) => !t.operational).map((t) => box(t))}
     ${types.some((t) => t.operational) &&
-    html`<p class="events-group">Operational events <span class="muted">(the relay's own; <code>*</code> leaves them out)</span></p>`}
+    html`<p class="events-group">
+      Operational events <span class="muted">(the relay's own; <code>*</code> leaves them out)</span>
+    </p>`}
     ${types.filter((t) => t.operational).map((t) => box(t))}
   </fieldset>`;
 }
@@ -265,10 +268,27 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
     <dl class="facts card endpoint-facts">
       <dt>Event types</dt>
       <dd>${e.events.map((t) => html`<code class="chip">${t}</code>`)}</dd>
-      ${e.description ? html`<dt>Description</dt><dd>${e.description}</dd>` : ''}
+      ${e.description
+        ? html`<dt>Description</dt>
+            <dd>${e.description}</dd>`
+        : ''}
       <dt>Filter</dt>
       <dd class="endpoint-filter">
-        ${e.filter ? html`<${Json} value=${e.filter} label="Filter" />` : html`<span class="muted">none: every subscribed event</span>`}
+        ${e.filter
+          ? html`<ul class="conditions">
+                ${conditionsOf(e.filter).map(
+                  (c) =>
+                    html`<li>
+                      <code>${c.path}</code> ${c.op === 'exists'
+                        ? c.value === 'false'
+                          ? 'is absent'
+                          : 'exists'
+                        : html`${OPERATORS.find(([op]) => op === c.op)?.[1] ?? c.op} <code class="chip">${c.value}</code>`}
+                    </li>`,
+                )}
+              </ul>
+              <code class="filter-json small muted">${JSON.stringify(e.filter)}</code>`
+          : html`<span class="muted">none: every subscribed event</span>`}
       </dd>
       <dt>Headers</dt>
       <dd class="endpoint-headers">
@@ -371,12 +391,13 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
     </div>
     <div class="two-col">
       <${EditEndpoint}
+        key=${e.id}
         endpoint=${e}
         admin=${admin}
         types=${types.data}
         onSaved=${() => (ep.reload(), setMessage({ kind: 'success', text: 'Saved.' }))}
       />
-      ${admin && html`<${Replay} id=${e.id} />`}
+      ${admin && html`<${Replay} key=${e.id} id=${e.id} />`}
     </div>`;
 }
 
