@@ -132,8 +132,10 @@ try {
     await small.goto(`${c.url}/console/${hash}`);
     await small.getByRole('heading', { name: ready }).waitFor();
     await sleep(300);
-    await small.screenshot({ path: extra(`docs-${name}`), fullPage: true });
+    await small.screenshot({ path: extra(`docs-${name}`), fullPage: name !== 'catalogue-375.png' });
   }
+  await small.locator('#type-metric\\.submitted').scrollIntoViewIfNeeded();
+  await small.screenshot({ path: extra('docs-catalogue-metric-375.png') });
   await narrow.close();
   console.log(`screenshots written to ${path.relative(process.cwd(), OUT)}/`);
 } finally {

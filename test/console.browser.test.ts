@@ -193,7 +193,8 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       // Replay: an endpoint registered after the events were ingested gets the missed ones from the page,
       // with their original event ids; a second replay of the same window queues none.
       const late = (await c.call('POST', '/api/v1/webhooks', { url: `${sink.url}/late`, events: ['metric.submitted'] })).body;
-      const published = (await c.call('GET', '/api/v1/deliveries?target=webhooks&event_type=metric.submitted&limit=100')).body.data as Array<{
+      const published = (await c.call('GET', '/api/v1/deliveries?target=webhooks&event_type=metric.submitted&limit=100')).body
+        .data as Array<{
         event_id: string;
       }>;
       const eventIds = [...new Set(published.map((d) => d.event_id))].sort();
@@ -203,10 +204,26 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       const replayed = page.locator('form[aria-labelledby="replay-title"] .notice-success');
       await expect.poll(() => replayed.textContent()).toBe('4 events queued for replay.');
       await eventually(() => sink.requests.filter((r) => r.path === '/late').length === 4);
-      expect(sink.requests.filter((r) => r.path === '/late').map((r) => String(r.headers['webhook-id'])).sort()).toEqual(eventIds);
+      expect(
+        sink.requests
+          .filter((r) => r.path === '/late')
+          .map((r) => String(r.headers['webhook-id']))
+          .sort(),
+      ).toEqual(eventIds);
       await page.screenshot({ path: artifact(`console-endpoint-replay-${dialect}.png`), fullPage: true });
       await page.getByRole('button', { name: 'Replay', exact: true }).click();
       await expect.poll(() => replayed.textContent()).toBe('0 events queued for replay.');
+
+      // Secret rotation keeps up to two previous secrets, each for 24 h; a third rotation within that is refused.
+      page.on('dialog', (d) => void d.accept());
+      const rotate = page.getByRole('button', { name: 'Rotate secret' });
+      const notice = page.locator('.notice-success').first();
+      await rotate.click();
+      await expect.poll(() => notice.textContent()).toMatch(/^New secret: whsec_\S+\. The previous secret still signs until .+\.$/);
+      await rotate.click();
+      await expect.poll(() => notice.textContent()).toMatch(/The previous secrets still sign until .+ and .+\.$/);
+      await rotate.click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/^Error 409:/);
 
       // The catalogue page lists every type with its schema and example; operational ones are marked.
       const catalogue = (await c.call('GET', '/api/v1/event-types')).body.data as Array<{ name: string; operational: boolean }>;

@@ -196,7 +196,13 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
       expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
     }
     const after = (await c.call('GET', `/api/v1/webhooks/${idA}`)).body;
-    expect(after).toMatchObject({ url: `${a.url}/a`, enabled: true, headers: [], rate_limit: null, filter: { 'data.cpu_usage': { gte: 90 } } });
+    expect(after).toMatchObject({
+      url: `${a.url}/a`,
+      enabled: true,
+      headers: [],
+      rate_limit: null,
+      filter: { 'data.cpu_usage': { gte: 90 } },
+    });
     // Nothing was replayed: A still has its own two deliveries plus the retry's and the test event's only.
     const ofAAfter = (await c.call('GET', `/api/v1/deliveries?webhook_id=${idA}&limit=100`)).body.data as Array<{ event_type: string }>;
     expect(ofAAfter.filter((d) => d.event_type === 'metric.submitted')).toHaveLength(2);

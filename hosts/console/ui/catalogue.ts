@@ -58,9 +58,7 @@ function FieldTable({ type }: { type: EventType }) {
           (f) =>
             html`<tr>
               <td><code>${f.path}</code>${f.required ? '' : html` <span class="muted small">optional</span>`}</td>
-              <td>
-                <code class="type">${f.type}</code>${f.description ? html`<div class="muted small">${f.description}</div>` : ''}
-              </td>
+              <td><code class="type">${f.type}</code>${f.description ? html`<div class="muted small">${f.description}</div>` : ''}</td>
             </tr>`,
         )}
       </tbody>

@@ -318,8 +318,10 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
               const r = await api<{ event_id: string }>('POST', `/api/v1/webhooks/${e.id}/test`);
               setMessage({
                 kind: 'success',
-                text: html`Test event <code>${r.event_id}</code> queued.
-                  <a href=${href('/deliveries', { webhook_id: e.id, event_type: 'webhook.test' })}>See its delivery</a>.`,
+                text: html`Test event <code>${r.event_id}</code> queued.${' '}<a
+                    href=${href('/deliveries', { webhook_id: e.id, event_type: 'webhook.test' })}
+                    >See its delivery</a
+                  >.`,
               });
             })}
         >
@@ -329,15 +331,27 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
           type="button"
           onClick=${() =>
             act(async () => {
-              if (!confirm('Rotate the signing secret? The previous secret keeps signing for 24 hours.')) return;
-              const r = await api<{ secret: string; previous_secret_expires_at: string | null }>(
+              if (
+                !confirm(
+                  'Rotate the signing secret? Each previous secret keeps signing for 24 hours; at most two previous secrets are kept.',
+                )
+              )
+                return;
+              const r = await api<{ secret: string; previous_secrets_expire_at?: string[]; previous_secret_expires_at: string | null }>(
                 'POST',
                 `/api/v1/webhooks/${e.id}/rotate-secret`,
               );
+              // Newest first; a relay before 3-secret rotation sends only the newest previous secret's expiry.
+              const expiries = r.previous_secrets_expire_at ?? (r.previous_secret_expires_at ? [r.previous_secret_expires_at] : []);
+              const previous =
+                expiries.length === 0
+                  ? ''
+                  : expiries.length === 1
+                    ? ` The previous secret still signs until ${fmtTime(expiries[0])}.`
+                    : ` The previous secrets still sign until ${expiries.map((x) => fmtTime(x)).join(' and ')}.`;
               setMessage({
                 kind: 'success',
-                text: html`New secret: <code class="secret">${r.secret}</code> (the previous one signs until
-                  ${fmtTime(r.previous_secret_expires_at)}).`,
+                text: html`New secret: <code class="secret">${r.secret}</code>.${previous}`,
               });
             })}
         >

@@ -222,7 +222,11 @@ export function FilterEditor({
       </div>`;
     })}
     <${FieldErrors} error=${error} path="filter" id=${errId} />
-    <button type="button" class="small-button" onClick=${() => onChange([...rows, { path: paths[2]?.path ?? 'deviceid', op: 'eq', value: '' }])}>
+    <button
+      type="button"
+      class="small-button"
+      onClick=${() => onChange([...rows, { path: paths[2]?.path ?? 'deviceid', op: 'eq', value: '' }])}
+    >
       Add condition
     </button>
   </fieldset>`;
@@ -266,8 +270,7 @@ export function HeadersEditor({
     <legend>Headers <span class="muted">(optional)</span></legend>
     <p class="help">
       Sent with every delivery, e.g. <code>Authorization</code> or <code>X-Api-Key</code>. Values are stored encrypted and never shown
-      again.
-      ${has ? ' Entering headers replaces all current ones.' : ''}
+      again. ${has ? ' Entering headers replaces all current ones.' : ''}
     </p>
     ${has &&
     html`<p class="small">
@@ -275,8 +278,8 @@ export function HeadersEditor({
         <span class="muted">(values hidden)</span>
       </p>
       <label class="check"
-        ><input type="checkbox" checked=${remove} onChange=${(e: Event) => onRemove?.((e.target as HTMLInputElement).checked)} /> Remove
-        all headers</label
+        ><input type="checkbox" checked=${remove} onChange=${(e: Event) => onRemove?.((e.target as HTMLInputElement).checked)} /> Remove all
+        headers</label
       >`}
     ${rows.map(
       (r, i) =>
