@@ -2,8 +2,10 @@
  * The operator's console in headless Chromium against a real devices host, both dialects: sign-in (a wrong
  * token refused), the delivery log after ingesting metrics with a webhook registered, the status filter, a
  * delivery's attempts with the receiver's status code and body (a `<script>` in it shown as text), a
- * receiver that fails until fixed -> dead -> retried from the page -> succeeded, and registering an
- * endpoint with a filter from the page. Screenshots go to test/artifacts/.
+ * receiver that fails until fixed -> dead -> retried from the page -> succeeded, registering an endpoint
+ * with a filter (fields from the catalogue, a 422 shown beside the condition), a header and a rate limit from
+ * the page and checking the stored filter holds back a non-matching event, replaying a window to an endpoint
+ * registered after the events, and the catalogue page. Screenshots go to test/artifacts/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
@@ -23,7 +25,7 @@ afterAll(async () => {
 const HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">receiver is down';
 
 describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
-  it('signs in, lists, filters and shows deliveries, retries a dead one to success, and registers an endpoint with a filter', async () => {
+  it('signs in, lists, filters and shows deliveries, retries a dead one, registers a filtered endpoint, replays, shows the catalogue', async () => {
     const c = await startConsoleHost(dialect, { schedule: [50, 50] });
     const sink = await startSink();
     let fixed = false;
@@ -111,19 +113,32 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
       await expect.poll(() => page.locator('.notice-success').textContent()).toBe('1 dead deliveries re-queued.');
       await eventually(async () => (await c.call('GET', '/api/v1/deliveries?status=succeeded')).body.data.length === 4);
 
-      // Register an endpoint with a filter from the page.
+      // Register an endpoint with a filter, a header and a rate limit from the page; the filter's fields are
+      // the catalogue schema's of the chosen type.
       await page.getByRole('link', { name: 'Endpoints', exact: true }).click();
       await page.getByRole('heading', { name: 'Register an endpoint' }).waitFor();
       await page.getByLabel('URL').fill(`${sink.url}/hot`);
-      // Event types are typed in, or picked from the catalogue on a relay that serves one.
-      const typed = page.getByRole('textbox', { name: /^Event types/ });
-      if ((await typed.count()) > 0) await typed.fill('metric.submitted');
-      else {
-        await page.getByRole('checkbox', { name: /Every event/ }).uncheck();
-        await page.getByRole('checkbox', { name: 'metric.submitted', exact: true }).check();
-      }
+      await page.getByRole('checkbox', { name: /Every device event/ }).uncheck();
+      await page.getByRole('checkbox', { name: 'metric.submitted', exact: true }).check();
       await page.getByLabel(/^Description/).fill('CPU alarms <b>only</b>');
-      await page.getByLabel(/^Filter/).fill('{"data.cpu_usage": {"gte": 90}}');
+      await page.getByRole('button', { name: 'Add condition' }).click();
+      const fieldOptions = await page.getByLabel('Field of condition 1').locator('option').allTextContents();
+      expect(fieldOptions).toEqual(expect.arrayContaining(['type', 'deviceid', 'data.cpu_usage', 'data.memory_used']));
+      expect(fieldOptions.filter((o) => !/^(type|deviceid|data\.)/.test(o))).toEqual([]);
+      await page.getByLabel('Field of condition 1').selectOption('data.cpu_usage');
+      await page.getByLabel('Operator of condition 1').selectOption('gte');
+      // A value of the wrong type: the relay's 422 is shown under the filter, naming the condition.
+      await page.getByLabel('Value of condition 1').fill('ninety');
+      await page.getByRole('button', { name: 'Add header' }).click();
+      await page.getByLabel('Header name 1').fill('X-Api-Key');
+      await page.getByLabel('Header value 1').fill('hot-key-31337');
+      await page.getByLabel(/^Rate limit/).fill('5');
+      await page.getByRole('button', { name: 'Register endpoint' }).click();
+      const filterErrors = page.locator('fieldset.filter-editor .field-error');
+      await expect.poll(() => filterErrors.textContent()).toContain('filter.data.cpu_usage.gte');
+      expect(await page.locator('.filter-row.invalid').count()).toBe(1);
+      await page.screenshot({ path: artifact(`console-endpoint-422-${dialect}.png`), fullPage: true });
+      await page.getByLabel('Value of condition 1').fill('90');
       const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/api/v1/webhooks'));
       await page.getByRole('button', { name: 'Register endpoint' }).click();
       const request = await sent;
@@ -132,18 +147,94 @@ describe.each(DIALECTS)('console in a browser (%s)', (dialect) => {
         events: ['metric.submitted'],
         description: 'CPU alarms <b>only</b>',
         filter: { 'data.cpu_usage': { gte: 90 } },
+        headers: { 'X-Api-Key': 'hot-key-31337' },
+        rate_limit: 5,
       });
       await expect
         .poll(() => page.locator('.notice-success').textContent())
         .toMatch(/Registered wh_\w+\. Its signing secret is shown once here: whsec_/);
+      expect(await filterErrors.count()).toBe(0);
       const created = (await c.call('GET', '/api/v1/webhooks')).body.data.find((e: { url: string }) => e.url === `${sink.url}/hot`);
-      expect(created).toMatchObject({ events: ['metric.submitted'], description: 'CPU alarms <b>only</b>' });
-      // A relay with endpoint filters stores it; one without ignores the field.
-      if ('filter' in created) expect(created.filter).toEqual({ 'data.cpu_usage': { gte: 90 } });
+      expect(created).toMatchObject({
+        events: ['metric.submitted'],
+        description: 'CPU alarms <b>only</b>',
+        filter: { 'data.cpu_usage': { gte: 90 } },
+        headers: ['X-Api-Key'],
+        rate_limit: 5,
+      });
       // The description is shown as text, not markup.
       expect(await page.locator('table.endpoints b').count()).toBe(0);
       await expect.poll(() => page.locator('table.endpoints').textContent()).toContain('CPU alarms <b>only</b>');
       await page.screenshot({ path: artifact(`console-endpoints-${dialect}.png`), fullPage: true });
+
+      // The stored filter works: a cool sample gets no delivery to it, a hot one does (with its header).
+      await c.ingest('laptop-8', 1, { cpu_usage: 42.5, memory_used: 1 });
+      await c.ingest('laptop-8', 1, { cpu_usage: 97, memory_used: 2 });
+      await eventually(() => sink.requests.some((r) => r.path === '/hot'));
+      const toHot = (await c.call('GET', `/api/v1/deliveries?webhook_id=${created.id}&limit=100`)).body.data;
+      expect(toHot).toHaveLength(1);
+      const hot = sink.requests.filter((r) => r.path === '/hot');
+      expect(hot).toHaveLength(1);
+      expect(JSON.parse(hot[0]!.body).data.cpu_usage).toBe(97);
+      expect(hot[0]!.headers['x-api-key']).toBe('hot-key-31337');
+
+      // Its page shows the filter, the header's name (never its value) and the rate limit.
+      await page.getByRole('link', { name: `${sink.url}/hot` }).click();
+      await page.getByRole('heading', { name: 'Replay a window' }).waitFor();
+      expect(JSON.parse((await page.locator('.endpoint-filter .filter-json').textContent())!)).toEqual({ 'data.cpu_usage': { gte: 90 } });
+      expect((await page.locator('.endpoint-filter li').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim())).toEqual([
+        'data.cpu_usage ≥ 90',
+      ]);
+      expect(await page.locator('.endpoint-headers').textContent()).toContain('X-Api-Key');
+      expect(await page.locator('.endpoint-rate').textContent()).toBe('5 requests per second');
+      expect(await page.content()).not.toContain('hot-key-31337');
+      expect(await page.getByLabel('Value of condition 1').inputValue()).toBe('90');
+
+      // Replay: an endpoint registered after the events were ingested gets the missed ones from the page,
+      // with their original event ids; a second replay of the same window queues none.
+      const late = (await c.call('POST', '/api/v1/webhooks', { url: `${sink.url}/late`, events: ['metric.submitted'] })).body;
+      const published = (await c.call('GET', '/api/v1/deliveries?target=webhooks&event_type=metric.submitted&limit=100')).body
+        .data as Array<{
+        event_id: string;
+      }>;
+      const eventIds = [...new Set(published.map((d) => d.event_id))].sort();
+      expect(eventIds).toHaveLength(4);
+      await page.goto(`${c.url}/console/#/endpoints/${late.id}`);
+      await page.getByRole('button', { name: 'Replay', exact: true }).click();
+      const replayed = page.locator('form[aria-labelledby="replay-title"] .notice-success');
+      await expect.poll(() => replayed.textContent()).toBe('4 events queued for replay.');
+      await eventually(() => sink.requests.filter((r) => r.path === '/late').length === 4);
+      expect(
+        sink.requests
+          .filter((r) => r.path === '/late')
+          .map((r) => String(r.headers['webhook-id']))
+          .sort(),
+      ).toEqual(eventIds);
+      await page.screenshot({ path: artifact(`console-endpoint-replay-${dialect}.png`), fullPage: true });
+      await page.getByRole('button', { name: 'Replay', exact: true }).click();
+      await expect.poll(() => replayed.textContent()).toBe('0 events queued for replay.');
+
+      // Secret rotation keeps up to two previous secrets, each for 24 h; a third rotation within that is refused.
+      page.on('dialog', (d) => void d.accept());
+      const rotate = page.getByRole('button', { name: 'Rotate secret' });
+      const notice = page.locator('.notice-success').first();
+      await rotate.click();
+      await expect.poll(() => notice.textContent()).toMatch(/^New secret: whsec_\S+\. The previous secret still signs until .+\.$/);
+      await rotate.click();
+      await expect.poll(() => notice.textContent()).toMatch(/The previous secrets still sign until .+ and .+\.$/);
+      await rotate.click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/^Error 409:/);
+
+      // The catalogue page lists every type with its schema and example; operational ones are marked.
+      const catalogue = (await c.call('GET', '/api/v1/event-types')).body.data as Array<{ name: string; operational: boolean }>;
+      await page.getByRole('link', { name: 'Event catalogue' }).click();
+      await page.getByRole('heading', { name: 'Event catalogue' }).waitFor();
+      await expect.poll(() => page.locator('section.event-type h2 code').allTextContents()).toEqual(catalogue.map((t) => t.name));
+      expect(await page.locator('section.event-type h2 .badge-operational').count()).toBe(catalogue.filter((t) => t.operational).length);
+      const metric = page.locator('section.event-type', { has: page.locator('h2 code', { hasText: /^metric\.submitted$/ }) });
+      expect(JSON.parse((await metric.getByLabel('metric.submitted schema').textContent())!).properties).toHaveProperty('cpu_usage');
+      expect(JSON.parse((await metric.getByLabel('metric.submitted example').textContent())!).type).toBe('metric.submitted');
+      await page.screenshot({ path: artifact(`console-catalogue-${dialect}.png`) });
 
       // Sign out ends the session: the page is back at sign-in and the API refuses the old cookie.
       const cookies = await context.cookies();

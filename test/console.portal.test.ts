@@ -69,6 +69,18 @@ describe.each(DIALECTS)('portal links in a browser (%s)', (dialect) => {
       expect(await page.getByText(`${sink.url}/consumer-b`).count()).toBe(0);
       await page.screenshot({ path: artifact(`portal-endpoint-${dialect}.png`), fullPage: true });
 
+      // Its own filter, with the catalogue's fields; no replay, headers or rate limit for the consumer.
+      expect(await page.getByRole('heading', { name: 'Replay a window' }).count()).toBe(0);
+      expect(await page.getByRole('button', { name: 'Add header' }).count()).toBe(0);
+      expect(await page.getByLabel(/^Rate limit/).count()).toBe(0);
+      await page.getByRole('button', { name: 'Add condition' }).click();
+      await page.getByLabel('Field of condition 1').selectOption('deviceid');
+      await page.getByLabel('Operator of condition 1').selectOption('prefix');
+      await page.getByLabel('Value of condition 1').fill('tablet-');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => page.locator('.endpoint-filter li').textContent()).toMatch(/deviceid\s+starts with\s+tablet-/);
+      expect((await c.call('GET', `/api/v1/webhooks/${a}`)).body.filter).toEqual({ deviceid: { prefix: 'tablet-' } });
+
       await page.getByRole('link', { name: 'Deliveries' }).click();
       const rows = page.locator('table.deliveries tbody tr');
       await expect.poll(() => rows.count()).toBe(2);

@@ -140,8 +140,17 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
     const rotated = await as('POST', `/webhooks/${idA}/rotate-secret`);
     expect(rotated.status).toBe(200);
     expect(rotated.body.secret).toMatch(/^whsec_/);
-    // The filter alone may change (ignored by a build without endpoint filters, applied by one with them).
-    expect((await as('PATCH', `/webhooks/${idA}`, { filter: { 'data.cpu_usage': { gte: 90 } } })).status).toBe(200);
+    // The filter alone may change, and it is stored as sent; the catalogue its editor reads is open to it.
+    const patched = await as('PATCH', `/webhooks/${idA}`, { filter: { 'data.cpu_usage': { gte: 90 } } });
+    expect(patched.status).toBe(200);
+    expect(patched.body.filter).toEqual({ 'data.cpu_usage': { gte: 90 } });
+    const types = await as('GET', '/event-types');
+    expect(types.status).toBe(200);
+    expect(types.body.data.map((t: { name: string }) => t.name)).toContain('metric.submitted');
+    // A filter the catalogue refuses is a 422 naming the field, for a portal session as for the operator.
+    const bad = await as('PATCH', `/webhooks/${idA}`, { filter: { 'data.no_such_field': 1 } });
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors.map((e: { path: string }) => e.path)).toEqual(['filter.data.no_such_field']);
 
     // Another endpoint, and its deliveries, do not exist for this session, whatever the spelling.
     for (const [method, p] of [
@@ -170,7 +179,14 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
       ['DELETE', `/webhooks/${idA}`],
       ['GET', `/webhooks/${idA}/secret`],
       ['POST', `/webhooks/${idA}/portal-link`],
+      // Replay, headers and rate limits stay the operator's: replay re-sends history the link never saw, headers
+      // carry the operator's credentials to the receiver, and a rate limit is capacity planning.
       ['POST', `/webhooks/${idA}/replay`, { since: '2020-01-01T00:00:00Z' }],
+      ['POST', `/webhooks/${idA}/replay`, { since: new Date(Date.now() - 60_000).toISOString(), types: ['metric.*'] }],
+      ['PATCH', `/webhooks/${idA}`, { headers: { 'X-Api-Key': 'stolen-key' } }],
+      ['PATCH', `/webhooks/${idA}`, { headers: null }],
+      ['PATCH', `/webhooks/${idA}`, { rate_limit: 1 }],
+      ['PATCH', `/webhooks/${idA}`, { filter: {}, rate_limit: null }],
       ['POST', '/deliveries/recover', { since: '2020-01-01T00:00:00Z' }],
       ['POST', '/reconcile'],
       ['GET', '/stats'],
@@ -180,7 +196,16 @@ describe.each(DIALECTS)('console API (%s)', (dialect) => {
       expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
     }
     const after = (await c.call('GET', `/api/v1/webhooks/${idA}`)).body;
-    expect(after).toMatchObject({ url: `${a.url}/a`, enabled: true });
+    expect(after).toMatchObject({
+      url: `${a.url}/a`,
+      enabled: true,
+      headers: [],
+      rate_limit: null,
+      filter: { 'data.cpu_usage': { gte: 90 } },
+    });
+    // Nothing was replayed: A still has its own two deliveries plus the retry's and the test event's only.
+    const ofAAfter = (await c.call('GET', `/api/v1/deliveries?webhook_id=${idA}&limit=100`)).body.data as Array<{ event_type: string }>;
+    expect(ofAAfter.filter((d) => d.event_type === 'metric.submitted')).toHaveLength(2);
     expect((await c.call('GET', '/api/v1/webhooks')).body.data).toHaveLength(2);
     // A portal session's changes need its CSRF token too.
     expect((await c.call('POST', `/api/v1/webhooks/${idA}/test`, undefined, { cookie })).status).toBe(403);

@@ -86,7 +86,9 @@ const decode = (segment: string) => {
  * Lets a portal session through to: its endpoint (read; PATCH of `filter` only; test event; secret rotation),
  * the delivery log forced to its endpoint, one of its deliveries and its retry, and the event catalogue.
  * Another endpoint's endpoint or delivery is a 404, as if it did not exist; every other route is a 403.
- * Admins pass untouched.
+ * Replay, `headers` and `rate_limit` stay admin-only: replay re-sends history from before the link existed,
+ * headers carry the operator's credentials for the receiver, and a rate limit is the operator's capacity
+ * decision. Admins pass untouched.
  */
 export function scopeToPrincipal(o: { deliveryEndpoint(id: number): Promise<string | null | undefined> }): RequestHandler {
   const otherEndpoint = (id: string) => notFound(`No webhook endpoint ${JSON.stringify(id.slice(0, 80))}`);

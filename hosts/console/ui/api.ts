@@ -36,9 +36,12 @@ export interface Endpoint {
   failing_since: string | null;
   created_at: string;
   updated_at: string;
-  filter?: unknown;
-  headers?: Record<string, string> | null;
-  rate_limit?: unknown;
+  /** Dotted paths to conditions; null: every subscribed event. */
+  filter?: Record<string, unknown> | null;
+  /** Names of the endpoint's own request headers (values are never shown). */
+  headers?: string[];
+  /** Requests per second, or null for no limit. */
+  rate_limit?: number | null;
 }
 
 export interface Delivery {
@@ -86,7 +89,7 @@ export interface EventType {
   name: string;
   description: string;
   operational: boolean;
-  schema: unknown;
+  schema: Record<string, unknown>;
   example: unknown;
 }
 

@@ -3,6 +3,20 @@ import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
 import { api, ApiError, query } from './api.js';
 import type { Delivery, Endpoint, EventType, Session } from './api.js';
+import {
+  FieldErrors,
+  FilterEditor,
+  HeadersEditor,
+  OPERATORS,
+  RateLimitField,
+  conditionsOf,
+  errorsAt,
+  filterOf,
+  filterPaths,
+  headersOf,
+  rateLimitOf,
+} from './fields.js';
+import type { Condition, HeaderRow } from './fields.js';
 import { Badge, ErrorNotice, Notice, fmtTime, href, isoToLocal, localToIso, toApiError, useLoad } from './util.js';
 
 const catalogue = () =>
@@ -47,55 +61,34 @@ function EventsField({
       </p>`;
   const all = value.includes('*');
   const toggle = (name: string, on: boolean) => onChange(on ? [...value.filter((v) => v !== name), name] : value.filter((v) => v !== name));
+  // `*` covers every device event but not the operational ones, which are subscribed to by name or pattern.
+  const box = (t: EventType) => {
+    const covered = all && !t.operational;
+    return html`<label class="check" title=${t.description}>
+      <input
+        type="checkbox"
+        name="events"
+        value=${t.name}
+        disabled=${covered}
+        checked=${covered || value.includes(t.name)}
+        onChange=${(e: Event) => toggle(t.name, (e.target as HTMLInputElement).checked)}
+      />
+      <code>${t.name}</code>${t.operational ? html` <span class="badge badge-operational">operational</span>` : ''}
+    </label>`;
+  };
   return html`<fieldset class="events">
     <legend>Event types</legend>
     <label class="check"
-      ><input type="checkbox" checked=${all} onChange=${(e: Event) => toggle('*', (e.target as HTMLInputElement).checked)} /> Every event
-      (<code>*</code>)</label
+      ><input type="checkbox" checked=${all} onChange=${(e: Event) => toggle('*', (e.target as HTMLInputElement).checked)} /> Every device
+      event (<code>*</code>)</label
     >
-    ${types.map(
-      (t) =>
-        html`<label class="check" title=${t.description}>
-          <input
-            type="checkbox"
-            name="events"
-            value=${t.name}
-            disabled=${all}
-            checked=${all || value.includes(t.name)}
-            onChange=${(e: Event) => toggle(t.name, (e.target as HTMLInputElement).checked)}
-          />
-          <code>${t.name}</code>${t.operational ? html` <span class="badge badge-operational">operational</span>` : ''}
-        </label>`,
-    )}
+    ${types.filter((t) => !t.operational).map((t) => box(t))}
+    ${types.some((t) => t.operational) &&
+    html`<p class="events-group">
+      Operational events <span class="muted">(the relay's own; <code>*</code> leaves them out)</span>
+    </p>`}
+    ${types.filter((t) => t.operational).map((t) => box(t))}
   </fieldset>`;
-}
-
-/** A JSON text area for an endpoint filter; empty means no filter. */
-function parseFilter(text: string): { ok: true; value: unknown } | { ok: false; message: string } {
-  if (!text.trim()) return { ok: true, value: undefined };
-  try {
-    const value: unknown = JSON.parse(text);
-    if (!value || typeof value !== 'object' || Array.isArray(value)) return { ok: false, message: 'The filter must be a JSON object' };
-    return { ok: true, value };
-  } catch (err) {
-    return { ok: false, message: `The filter is not valid JSON: ${(err as Error).message}` };
-  }
-}
-
-function FilterField({ id, value, onInput }: { id: string; value: string; onInput(v: string): void }) {
-  return html`<label for=${id}>Filter <span class="muted">(JSON, optional)</span></label>
-    <textarea
-      id=${id}
-      rows="4"
-      spellcheck="false"
-      value=${value}
-      aria-describedby=${`${id}-help`}
-      placeholder='{"data.cpu_usage": {"gte": 90}}'
-      onInput=${(e: Event) => onInput((e.target as HTMLTextAreaElement).value)}
-    ></textarea>
-    <p class="help" id=${`${id}-help`}>
-      Only events whose fields match are delivered, e.g. <code>{"data.cpu_usage": {"gte": 90}}</code>.
-    </p>`;
 }
 
 function CreateEndpoint({
@@ -108,28 +101,36 @@ function CreateEndpoint({
   const [url, setUrl] = useState('');
   const [events, setEvents] = useState<string[]>(['*']);
   const [description, setDescription] = useState('');
-  const [filter, setFilter] = useState('');
+  const [conditions, setConditions] = useState<Condition[]>([]);
+  const [headers, setHeaders] = useState<HeaderRow[]>([]);
+  const [rateLimit, setRateLimit] = useState('');
   const [error, setError] = useState<ApiError>();
   const [busy, setBusy] = useState(false);
+  const paths = filterPaths(types ?? [], events);
   const submit = async (e: Event) => {
     e.preventDefault();
-    const f = parseFilter(filter);
-    if (!f.ok) return setError(new ApiError(0, f.message, [{ path: 'filter', message: f.message }]));
     if (events.length === 0)
       return setError(new ApiError(0, 'Choose at least one event type', [{ path: 'events', message: 'choose at least one' }]));
     setBusy(true);
     setError(undefined);
     try {
+      const filter = filterOf(conditions, paths);
+      const hdrs = headersOf(headers);
+      const rate = rateLimitOf(rateLimit, false);
       const body: Record<string, unknown> = {
         url,
         events,
         ...(description ? { description } : {}),
-        ...(f.value !== undefined ? { filter: f.value } : {}),
+        ...(filter !== undefined ? { filter } : {}),
+        ...(hdrs !== undefined ? { headers: hdrs } : {}),
+        ...(rate !== undefined ? { rate_limit: rate } : {}),
       };
       onCreated(await api<Endpoint & { secret: string }>('POST', '/api/v1/webhooks', body));
       setUrl('');
       setDescription('');
-      setFilter('');
+      setConditions([]);
+      setHeaders([]);
+      setRateLimit('');
     } catch (err) {
       setError(toApiError(err));
     } finally {
@@ -145,16 +146,25 @@ function CreateEndpoint({
       required
       placeholder="https://example.com/webhooks"
       value=${url}
+      aria-invalid=${errorsAt(error, 'url').length ? 'true' : undefined}
       onInput=${(e: Event) => setUrl((e.target as HTMLInputElement).value)}
     />
+    <${FieldErrors} error=${error} path="url" id="new-url-errors" />
     <${EventsField} id="new-events" value=${events} onChange=${setEvents} types=${types} />
+    <${FieldErrors} error=${error} path="events" id="new-events-errors" />
     <label for="new-description">Description <span class="muted">(optional)</span></label>
     <input id="new-description" value=${description} onInput=${(e: Event) => setDescription((e.target as HTMLInputElement).value)} />
-    <${FilterField} id="new-filter" value=${filter} onInput=${setFilter} />
-    <${ErrorNotice} error=${error} />
+    <${FieldErrors} error=${error} path="description" id="new-description-errors" />
+    <${FilterEditor} id="new-filter" rows=${conditions} onChange=${setConditions} paths=${paths} error=${error} />
+    <${HeadersEditor} id="new-headers" rows=${headers} onChange=${setHeaders} error=${error} />
+    <${RateLimitField} id="new-rate" value=${rateLimit} onInput=${setRateLimit} error=${error} />
+    <${ErrorNotice} error=${error} inline=${INLINE} />
     <button type="submit" class="primary" disabled=${busy}>${busy ? 'Registering…' : 'Register endpoint'}</button>
   </form>`;
 }
+
+/** The fields the endpoint forms show their own errors under. */
+const INLINE = ['url', 'events', 'description', 'filter', 'headers', 'rate_limit'];
 
 export function Endpoints() {
   const list = useLoad(() => api<{ data: Endpoint[] }>('GET', '/api/v1/webhooks'), []);
@@ -255,18 +265,40 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
         ${e.disabled_reason ? ` · ${e.disabled_reason}` : ''}${e.failing_since ? ` · failing since ${fmtTime(e.failing_since)}` : ''}
       </p>
     </div>
-    ${(e.headers || e.rate_limit) &&
-    html`<dl class="facts card">
-      ${e.headers &&
-      html`<dt>Custom headers</dt>
-        <dd>
-          ${Object.keys(e.headers).length ? Object.keys(e.headers).map((h) => html`<code class="chip">${h}</code>`) : 'none'}
-          <span class="muted small">(values are not shown)</span>
-        </dd>`}
-      ${e.rate_limit &&
-      html`<dt>Rate limit</dt>
-        <dd><code>${JSON.stringify(e.rate_limit)}</code></dd>`}
-    </dl>`}
+    <dl class="facts card endpoint-facts">
+      <dt>Event types</dt>
+      <dd>${e.events.map((t) => html`<code class="chip">${t}</code>`)}</dd>
+      ${e.description
+        ? html`<dt>Description</dt>
+            <dd>${e.description}</dd>`
+        : ''}
+      <dt>Filter</dt>
+      <dd class="endpoint-filter">
+        ${e.filter
+          ? html`<ul class="conditions">
+                ${conditionsOf(e.filter).map(
+                  (c) =>
+                    html`<li>
+                      <code>${c.path}</code> ${c.op === 'exists'
+                        ? c.value === 'false'
+                          ? 'is absent'
+                          : 'exists'
+                        : html`${OPERATORS.find(([op]) => op === c.op)?.[1] ?? c.op} <code class="chip">${c.value}</code>`}
+                    </li>`,
+                )}
+              </ul>
+              <code class="filter-json small muted">${JSON.stringify(e.filter)}</code>`
+          : html`<span class="muted">none: every subscribed event</span>`}
+      </dd>
+      <dt>Headers</dt>
+      <dd class="endpoint-headers">
+        ${e.headers?.length
+          ? html`${e.headers.map((h) => html`<code class="chip">${h}</code>`)} <span class="muted small">(values are not shown)</span>`
+          : html`<span class="muted">none</span>`}
+      </dd>
+      <dt>Rate limit</dt>
+      <dd class="endpoint-rate">${e.rate_limit ? `${e.rate_limit} requests per second` : html`<span class="muted">none</span>`}</dd>
+    </dl>
     ${message && html`<${Notice} kind=${message.kind}>${message.text}<//>`}
     <${ErrorNotice} error=${error} />
     <section class="kpis">
@@ -286,8 +318,10 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
               const r = await api<{ event_id: string }>('POST', `/api/v1/webhooks/${e.id}/test`);
               setMessage({
                 kind: 'success',
-                text: html`Test event <code>${r.event_id}</code> queued.
-                  <a href=${href('/deliveries', { webhook_id: e.id, event_type: 'webhook.test' })}>See its delivery</a>.`,
+                text: html`Test event <code>${r.event_id}</code> queued.${' '}<a
+                    href=${href('/deliveries', { webhook_id: e.id, event_type: 'webhook.test' })}
+                    >See its delivery</a
+                  >.`,
               });
             })}
         >
@@ -297,15 +331,27 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
           type="button"
           onClick=${() =>
             act(async () => {
-              if (!confirm('Rotate the signing secret? The previous secret keeps signing for 24 hours.')) return;
-              const r = await api<{ secret: string; previous_secret_expires_at: string | null }>(
+              if (
+                !confirm(
+                  'Rotate the signing secret? Each previous secret keeps signing for 24 hours; at most two previous secrets are kept.',
+                )
+              )
+                return;
+              const r = await api<{ secret: string; previous_secrets_expire_at?: string[]; previous_secret_expires_at: string | null }>(
                 'POST',
                 `/api/v1/webhooks/${e.id}/rotate-secret`,
               );
+              // Newest first; a relay before 3-secret rotation sends only the newest previous secret's expiry.
+              const expiries = r.previous_secrets_expire_at ?? (r.previous_secret_expires_at ? [r.previous_secret_expires_at] : []);
+              const previous =
+                expiries.length === 0
+                  ? ''
+                  : expiries.length === 1
+                    ? ` The previous secret still signs until ${fmtTime(expiries[0])}.`
+                    : ` The previous secrets still sign until ${expiries.map((x) => fmtTime(x)).join(' and ')}.`;
               setMessage({
                 kind: 'success',
-                text: html`New secret: <code class="secret">${r.secret}</code> (the previous one signs until
-                  ${fmtTime(r.previous_secret_expires_at)}).`,
+                text: html`New secret: <code class="secret">${r.secret}</code>.${previous}`,
               });
             })}
         >
@@ -359,12 +405,13 @@ export function EndpointPage({ id, session }: { id: string; session: Session }) 
     </div>
     <div class="two-col">
       <${EditEndpoint}
+        key=${e.id}
         endpoint=${e}
         admin=${admin}
         types=${types.data}
         onSaved=${() => (ep.reload(), setMessage({ kind: 'success', text: 'Saved.' }))}
       />
-      ${admin && html`<${Replay} id=${e.id} />`}
+      ${admin && html`<${Replay} key=${e.id} id=${e.id} />`}
     </div>`;
 }
 
@@ -382,18 +429,34 @@ function EditEndpoint({
   const [url, setUrl] = useState(endpoint.url);
   const [events, setEvents] = useState(endpoint.events);
   const [description, setDescription] = useState(endpoint.description ?? '');
-  const [filter, setFilter] = useState(endpoint.filter ? JSON.stringify(endpoint.filter, null, 2) : '');
+  const [conditions, setConditions] = useState<Condition[]>(() => conditionsOf(endpoint.filter));
+  const [headers, setHeaders] = useState<HeaderRow[]>([]);
+  const [removeHeaders, setRemoveHeaders] = useState(false);
+  const [rateLimit, setRateLimit] = useState(endpoint.rate_limit ? String(endpoint.rate_limit) : '');
   const [error, setError] = useState<ApiError>();
+  const paths = filterPaths(types ?? [], admin ? events : endpoint.events);
   const submit = async (e: Event) => {
     e.preventDefault();
-    const f = parseFilter(filter);
-    if (!f.ok) return setError(new ApiError(0, f.message, [{ path: 'filter', message: f.message }]));
-    // The filter is sent when there is one, or as null to remove one; a relay without filters never sees it otherwise.
-    const filterPart = f.value !== undefined ? { filter: f.value } : endpoint.filter ? { filter: null } : {};
-    const body: Record<string, unknown> = admin ? { url, events, description: description || null, ...filterPart } : filterPart;
+    // A filter with no conditions left is removed (null); headers are sent only when entered or removed.
+    const filter = filterOf(conditions, paths) ?? (endpoint.filter ? null : undefined);
+    const filterPart = filter !== undefined ? { filter } : {};
+    const hdrs = removeHeaders ? null : headersOf(headers);
+    const rate = rateLimitOf(rateLimit, Boolean(endpoint.rate_limit));
+    const body: Record<string, unknown> = admin
+      ? {
+          url,
+          events,
+          description: description || null,
+          ...filterPart,
+          ...(hdrs !== undefined ? { headers: hdrs } : {}),
+          ...(rate !== undefined ? { rate_limit: rate } : {}),
+        }
+      : filterPart;
     try {
       setError(undefined);
       await api('PATCH', `/api/v1/webhooks/${endpoint.id}`, body);
+      setHeaders([]);
+      setRemoveHeaders(false);
       onSaved();
     } catch (err) {
       setError(toApiError(err));
@@ -403,13 +466,34 @@ function EditEndpoint({
     <h2 id="edit-title">${admin ? 'Settings' : 'Filter'}</h2>
     ${admin &&
     html`<label for="edit-url">URL</label>
-      <input id="edit-url" type="url" required value=${url} onInput=${(e: Event) => setUrl((e.target as HTMLInputElement).value)} />
+      <input
+        id="edit-url"
+        type="url"
+        required
+        value=${url}
+        aria-invalid=${errorsAt(error, 'url').length ? 'true' : undefined}
+        onInput=${(e: Event) => setUrl((e.target as HTMLInputElement).value)}
+      />
+      <${FieldErrors} error=${error} path="url" id="edit-url-errors" />
       <${EventsField} id="edit-events" value=${events} onChange=${setEvents} types=${types} />
+      <${FieldErrors} error=${error} path="events" id="edit-events-errors" />
       <label for="edit-description">Description</label>
-      <input id="edit-description" value=${description} onInput=${(e: Event) => setDescription((e.target as HTMLInputElement).value)} />`}
+      <input id="edit-description" value=${description} onInput=${(e: Event) => setDescription((e.target as HTMLInputElement).value)} />
+      <${FieldErrors} error=${error} path="description" id="edit-description-errors" />`}
     ${!admin && html`<p class="muted">Subscribed to ${endpoint.events.map((t) => html`<code class="chip">${t}</code>`)}</p>`}
-    <${FilterField} id="edit-filter" value=${filter} onInput=${setFilter} />
-    <${ErrorNotice} error=${error} />
+    <${FilterEditor} id="edit-filter" rows=${conditions} onChange=${setConditions} paths=${paths} error=${error} />
+    ${admin &&
+    html`<${HeadersEditor}
+        id="edit-headers"
+        rows=${headers}
+        onChange=${setHeaders}
+        current=${endpoint.headers ?? []}
+        remove=${removeHeaders}
+        onRemove=${setRemoveHeaders}
+        error=${error}
+      />
+      <${RateLimitField} id="edit-rate" value=${rateLimit} onInput=${setRateLimit} error=${error} />`}
+    <${ErrorNotice} error=${error} inline=${INLINE} />
     <button type="submit" class="primary">Save</button>
   </form>`;
 }
@@ -428,7 +512,7 @@ function Replay({ id }: { id: string }) {
         since: localToIso(since),
         ...(until ? { until: localToIso(until) } : {}),
       });
-      setResult(`${r.queued} events queued for replay.`);
+      setResult(r.queued === 1 ? '1 event queued for replay.' : `${r.queued} events queued for replay.`);
     } catch (err) {
       setError(toApiError(err));
     }
@@ -444,10 +528,12 @@ function Replay({ id }: { id: string }) {
       value=${since}
       onInput=${(e: Event) => setSince((e.target as HTMLInputElement).value)}
     />
+    <${FieldErrors} error=${error} path="since" id="replay-since-errors" />
     <label for="replay-until">Until <span class="muted">(optional)</span></label>
     <input id="replay-until" type="datetime-local" value=${until} onInput=${(e: Event) => setUntil((e.target as HTMLInputElement).value)} />
+    <${FieldErrors} error=${error} path="until" id="replay-until-errors" />
     ${result && html`<${Notice} kind="success">${result}<//>`}
-    <${ErrorNotice} error=${error} missing="Replay is not available on this relay version." />
+    <${ErrorNotice} error=${error} inline=${['since', 'until']} missing="Replay is not available on this relay version." />
     <button type="submit">Replay</button>
   </form>`;
 }

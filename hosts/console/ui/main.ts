@@ -111,7 +111,8 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut(): void }) 
   };
   let page;
   if (section === 'overview' && !portal) page = html`<${Overview} />`;
-  else if (section === 'endpoints' && id) page = html`<${EndpointPage} id=${id} session=${session} />`;
+  // Keyed by id: another endpoint's page starts with its own form state and no notices of the last one.
+  else if (section === 'endpoints' && id) page = html`<${EndpointPage} key=${id} id=${id} session=${session} />`;
   else if (section === 'endpoints' && !portal) page = html`<${Endpoints} />`;
   else if (section === 'endpoints') page = html`<${EndpointPage} id=${session.endpoint_id!} session=${session} />`;
   else if (section === 'deliveries' && id) page = html`<${DeliveryPage} id=${id} session=${session} />`;

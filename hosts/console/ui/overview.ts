@@ -164,8 +164,7 @@ export function Overview() {
           </table>
         </div>
         <p class="muted small">
-          Since this process started: ${fmtNumber(stats?.totals.succeeded ?? 0)} succeeded, ${fmtNumber(stats?.totals.failed_attempts ?? 0)}
-          failed attempts, ${fmtNumber(stats?.totals.dead ?? 0)} dead.
+          ${`Since this process started: ${fmtNumber(stats?.totals.succeeded ?? 0)} succeeded, ${fmtNumber(stats?.totals.failed_attempts ?? 0)} failed attempts, ${fmtNumber(stats?.totals.dead ?? 0)} dead.`}
         </p>
       </section>
       <section class="card">

@@ -49,15 +49,22 @@ export function Notice({ kind = 'info', children }: { kind?: 'info' | 'error' | 
   return html`<div class=${`notice notice-${kind}`} role=${kind === 'error' ? 'alert' : 'status'}>${children}</div>`;
 }
 
-/** An API error as a notice; a 404 of a route this relay lacks reads as "not available". */
-export function ErrorNotice({ error, missing }: { error: ApiError | undefined; missing?: string }) {
+/**
+ * An API error as a notice; a 404 of a route this relay lacks reads as "not available". Field errors under
+ * one of the `inline` paths are shown next to their field instead, and only the rest are listed here.
+ */
+export function ErrorNotice({ error, missing, inline = [] }: { error: ApiError | undefined; missing?: string; inline?: string[] }) {
   if (!error) return null;
   if (error.status === 404 && missing) return html`<${Notice}>${missing}<//>`;
+  const under = (path: string, p: string) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`);
+  const rest = error.errors.filter((e) => !inline.some((p) => under(e.path, p)));
+  const marked = error.errors.length - rest.length;
   return html`<${Notice} kind="error">
     <strong>${error.status ? `Error ${error.status}` : 'Error'}:</strong> ${error.detail}
-    ${error.errors.length > 0 &&
+    ${marked > 0 && html` <span>(${marked === 1 ? 'see the field marked above' : 'see the fields marked above'})</span>`}
+    ${rest.length > 0 &&
     html`<ul class="field-errors">
-      ${error.errors.map((e) => html`<li><code>${e.path}</code> ${e.message}</li>`)}
+      ${rest.map((e) => html`<li><code>${e.path}</code> ${e.message}</li>`)}
     </ul>`}
   <//>`;
 }
