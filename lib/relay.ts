@@ -91,6 +91,8 @@ export class Relay {
         emitter: this.events,
         circuitFor: o.circuitFor,
         stopTimeoutMs: o.stopTimeoutMs,
+        // SQLite has one writer: a result flush rides in the ingest batch that is committing anyway.
+        resultTransaction: this.db.dialect === 'sqlite' ? (fn) => this.group.ride(fn) : undefined,
       },
       o.dispatcher,
     );

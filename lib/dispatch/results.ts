@@ -4,6 +4,7 @@
  * arrives on its own, and writing each in its own round trip cost as much as the request. The leases keep
  * the rows ours until then. A failed write keeps the results and tries again (the leases still protect them).
  */
+import type { Transaction } from 'sequelize';
 import type { Database } from '../db.js';
 import { finishDeliveries } from '../sql/finishDeliveries.js';
 import type { AttemptRecord, StatusUpdate } from '../sql/finishDeliveries.js';
@@ -17,6 +18,12 @@ export interface ResultBufferOptions {
   /** Whether a retry of a failed write is still wanted (the dispatcher runs or is stopping). */
   active(): boolean;
   report(err: unknown, during: string): void;
+  /**
+   * Runs a write that needs a transaction (SQLite's; PostgreSQL's result is one statement). Default: a
+   * transaction of its own. The relay passes its group commit's `ride`, so on SQLite a flush is written in
+   * the ingest batch that is committing anyway instead of queueing one more transaction for the one writer.
+   */
+  transaction?: (fn: (t: Transaction) => Promise<void>) => Promise<void>;
 }
 
 export class ResultBuffer {
@@ -76,7 +83,8 @@ export class ResultBuffer {
     this.attempts = [];
     this.updates = [];
     const { db, workerId } = this.o;
-    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, workerId, Date.now(), (fn) => db.transaction(fn))
+    const transaction = this.o.transaction ?? ((fn: (t: Transaction) => Promise<void>) => db.transaction(fn));
+    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, workerId, Date.now(), transaction)
       .catch(async (err) => {
         this.o.report(err, 'flush');
         this.attempts = attempts.concat(this.attempts);
