@@ -112,7 +112,7 @@ export class GroupCommit {
   private readonly maxRows: number;
   private pending: Member[] = [];
   private riders: Rider[] = [];
-  private busy = 0;
+  private busy_ = 0;
   private closed = false;
   private drained: Array<() => void> = [];
 
@@ -139,12 +139,17 @@ export class GroupCommit {
     });
   }
 
+  /** A batch is in flight (a rider would be written in it or in the next one). */
+  get busy(): boolean {
+    return this.busy_ > 0;
+  }
+
   /**
    * Write `work` in the next batch's transaction (or one of its own when no batch is coming); resolves after
    * the commit that holds it. For the relay's own bookkeeping, not for callers: see the module comment.
    */
   ride(work: (t: Transaction) => Promise<void>): Promise<void> {
-    if (this.closed && this.busy === 0 && this.pending.length === 0) return this.db.transaction(work);
+    if (this.closed && this.busy_ === 0 && this.pending.length === 0) return this.db.transaction(work);
     return new Promise<void>((resolve, reject) => {
       this.riders.push({ work, resolve, reject });
       this.pump();
@@ -154,21 +159,22 @@ export class GroupCommit {
   /** Take no new work; resolves when every queued caller has been answered. */
   close(): Promise<void> {
     this.closed = true;
-    if (this.busy === 0 && this.pending.length === 0 && this.riders.length === 0) return Promise.resolve();
+    if (this.busy_ === 0 && this.pending.length === 0 && this.riders.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.drained.push(resolve));
   }
 
   private pump(): void {
-    while ((this.pending.length > 0 || this.riders.length > 0) && this.busy < this.lanes.length) {
+    // Riders alone take a lane only when none is busy: a busy lane's batch takes them (or the next one does).
+    while ((this.pending.length > 0 || (this.riders.length > 0 && this.busy_ === 0)) && this.busy_ < this.lanes.length) {
       const lane = this.lanes.indexOf(false);
       this.lanes[lane] = true;
-      this.busy += 1;
+      this.busy_ += 1;
       const batch = this.pending.splice(0, this.maxCallers);
       void this.runLane(lane, batch).finally(() => {
         this.lanes[lane] = false;
-        this.busy -= 1;
+        this.busy_ -= 1;
         this.pump();
-        if (this.busy === 0 && this.pending.length === 0 && this.riders.length === 0) for (const d of this.drained.splice(0)) d();
+        if (this.busy_ === 0 && this.pending.length === 0 && this.riders.length === 0) for (const d of this.drained.splice(0)) d();
       });
     }
   }

@@ -19,11 +19,12 @@ export interface ResultBufferOptions {
   active(): boolean;
   report(err: unknown, during: string): void;
   /**
-   * Runs a write that needs a transaction (SQLite's; PostgreSQL's result is one statement). Default: a
-   * transaction of its own. The relay passes its group commit's `ride`, so on SQLite a flush is written in
-   * the ingest batch that is committing anyway instead of queueing one more transaction for the one writer.
+   * A transaction that is committing anyway to write a flush in, or null for one of its own (the default).
+   * The relay passes its group commit's `ride`: on SQLite always, so a flush is written in the ingest batch
+   * instead of queueing one more transaction for the one writer; on PostgreSQL while a lane is busy, so the
+   * flush's one statement costs no commit of its own.
    */
-  transaction?: (fn: (t: Transaction) => Promise<void>) => Promise<void>;
+  transaction?: (fn: (t: Transaction) => Promise<void>) => Promise<void> | null;
 }
 
 export class ResultBuffer {
@@ -83,8 +84,9 @@ export class ResultBuffer {
     this.attempts = [];
     this.updates = [];
     const { db, workerId } = this.o;
-    const transaction = this.o.transaction ?? ((fn: (t: Transaction) => Promise<void>) => db.transaction(fn));
-    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, workerId, Date.now(), transaction)
+    const ride = this.o.transaction;
+    const transaction = (fn: (t: Transaction) => Promise<void>) => ride?.(fn) ?? db.transaction(fn);
+    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, workerId, Date.now(), transaction, ride)
       .catch(async (err) => {
         this.o.report(err, 'flush');
         this.attempts = attempts.concat(this.attempts);
