@@ -19,10 +19,10 @@
  * A failed COMMIT is not re-run (its outcome may be unknown): those callers get the error, as a lone
  * transaction's would. Crash semantics are a lone transaction's: an answered caller's rows are committed.
  *
- * Riders (`ride`): the relay's own bookkeeping writes (the dispatcher's results on SQLite) that would each
- * be a transaction of their own. While a lane is busy they wait and are written in the next batch's
- * transaction, after its callers' rows; with nothing else to do they take a transaction of their own, as
- * before. They are not callers: `commit:batch` does not count them. A rider's statement that fails rolls the
+ * Riders (`ride`): the relay's own bookkeeping writes (the dispatcher's result flushes: always on SQLite,
+ * on PostgreSQL while a lane is busy) that would each be a transaction of their own. While a lane is busy
+ * they wait and are written in the transaction of the batch that commits next, after its callers' rows;
+ * with no lane busy they take a transaction of their own, as before. They are not callers: `commit:batch` does not count them. A rider's statement that fails rolls the
  * batch back; every caller is then re-run alone and the rider is rejected (its owner keeps its work and
  * writes it again later).
  */
