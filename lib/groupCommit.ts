@@ -18,6 +18,13 @@
  * gets the error: `work` must therefore be safe to run again, which it is when its writes are queued.
  * A failed COMMIT is not re-run (its outcome may be unknown): those callers get the error, as a lone
  * transaction's would. Crash semantics are a lone transaction's: an answered caller's rows are committed.
+ *
+ * Riders (`ride`): the relay's own bookkeeping writes (the dispatcher's result flushes: always on SQLite,
+ * on PostgreSQL while a lane is busy) that would each be a transaction of their own. While a lane is busy
+ * they wait and are written in the transaction of the batch that commits next, after its callers' rows;
+ * with no lane busy they take a transaction of their own, as before. They are not callers: `commit:batch` does not count them. A rider's statement that fails rolls the
+ * batch back; every caller is then re-run alone and the rider is rejected (its owner keeps its work and
+ * writes it again later).
  */
 import { BaseError } from 'sequelize';
 import type { Transaction } from 'sequelize';
@@ -69,6 +76,17 @@ interface Member {
   reject(error: unknown): void;
 }
 
+interface Rider {
+  work: (t: Transaction) => Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** A rider's statement failed: the batch rolls back and every caller is re-run alone. */
+class RiderFailed {
+  constructor(readonly cause: unknown) {}
+}
+
 interface Queued {
   inserts: Array<{ table: string; columns: string[]; rows: unknown[][] }>;
   events: Array<{ targets: string[] | undefined; events: RelayEvent[] }>;
@@ -93,7 +111,8 @@ export class GroupCommit {
   private readonly maxCallers: number;
   private readonly maxRows: number;
   private pending: Member[] = [];
-  private busy = 0;
+  private riders: Rider[] = [];
+  private busy_ = 0;
   private closed = false;
   private drained: Array<() => void> = [];
 
@@ -120,29 +139,60 @@ export class GroupCommit {
     });
   }
 
+  /** A batch is in flight (a rider would be written in it or in the next one). */
+  get busy(): boolean {
+    return this.busy_ > 0;
+  }
+
+  /**
+   * Write `work` in the next batch's transaction (or one of its own when no batch is coming); resolves after
+   * the commit that holds it. For the relay's own bookkeeping, not for callers: see the module comment.
+   */
+  ride(work: (t: Transaction) => Promise<void>): Promise<void> {
+    if (this.closed && this.busy_ === 0 && this.pending.length === 0) return this.db.transaction(work);
+    return new Promise<void>((resolve, reject) => {
+      this.riders.push({ work, resolve, reject });
+      this.pump();
+    });
+  }
+
   /** Take no new work; resolves when every queued caller has been answered. */
   close(): Promise<void> {
     this.closed = true;
-    if (this.busy === 0 && this.pending.length === 0) return Promise.resolve();
+    if (this.busy_ === 0 && this.pending.length === 0 && this.riders.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.drained.push(resolve));
   }
 
   private pump(): void {
-    while (this.pending.length > 0 && this.busy < this.lanes.length) {
+    // Riders alone take a lane only when none is busy: a busy lane's batch takes them (or the next one does).
+    while ((this.pending.length > 0 || (this.riders.length > 0 && this.busy_ === 0)) && this.busy_ < this.lanes.length) {
       const lane = this.lanes.indexOf(false);
       this.lanes[lane] = true;
-      this.busy += 1;
+      this.busy_ += 1;
       const batch = this.pending.splice(0, this.maxCallers);
       void this.runLane(lane, batch).finally(() => {
         this.lanes[lane] = false;
-        this.busy -= 1;
+        this.busy_ -= 1;
         this.pump();
-        if (this.busy === 0 && this.pending.length === 0) for (const d of this.drained.splice(0)) d();
+        if (this.busy_ === 0 && this.pending.length === 0 && this.riders.length === 0) for (const d of this.drained.splice(0)) d();
       });
     }
   }
 
   private async runLane(lane: number, batch: Member[]): Promise<void> {
+    if (batch.length === 0) {
+      // Only riders wait: one transaction of their own.
+      const riders = this.riders.splice(0);
+      await this.db
+        .transaction(async (t) => {
+          for (const r of riders) await r.work(t);
+        })
+        .then(
+          () => riders.forEach((r) => r.resolve()),
+          (err: unknown) => riders.forEach((r) => r.reject(err)),
+        );
+      return;
+    }
     try {
       const { retry, deferred } = await this.runBatch(lane, batch, false);
       // Callers the batch had no room for go first in the next one.
@@ -168,6 +218,7 @@ export class GroupCommit {
     let committing = false;
     let rows = 0;
     let events = 0;
+    let riders: Rider[] = [];
     try {
       await this.db.transaction(async (t) => {
         const inserts = new Map<string, { table: string; columns: string[]; rows: unknown[][] }>();
@@ -216,9 +267,24 @@ export class GroupCommit {
         } catch (err) {
           throw new Rollback(err);
         }
+        // Riders that waited while the lane was busy (a re-run alone takes none).
+        if (!isolated) riders = this.riders.splice(0);
+        for (const r of riders) {
+          try {
+            await r.work(t);
+          } catch (err) {
+            throw new RiderFailed(err);
+          }
+        }
         committing = true;
       });
     } catch (err) {
+      if (err instanceof RiderFailed) {
+        for (const r of riders) r.reject(err.cause);
+        // The callers did nothing wrong: each is re-run alone.
+        return { retry: ran.map((x) => x.member), deferred };
+      }
+      for (const r of riders) r.reject(err);
       const cause = err instanceof Rollback ? err.cause : err;
       if (committing || attempted.length === 0) {
         // The COMMIT (its outcome unknown) or the BEGIN failed: answer as a lone transaction would.
@@ -232,6 +298,7 @@ export class GroupCommit {
       // Someone's statement failed and the transaction is gone: re-run each caller alone.
       return { retry: attempted, deferred };
     }
+    for (const r of riders) r.resolve();
     for (const { member, value } of ran) member.resolve(value);
     if (ran.length > 0)
       this.onBatch({ lane, callers: ran.length, rejected: alone.size, rows, events, durationMs: Date.now() - started, isolated });

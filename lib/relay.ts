@@ -91,6 +91,9 @@ export class Relay {
         emitter: this.events,
         circuitFor: o.circuitFor,
         stopTimeoutMs: o.stopTimeoutMs,
+        // A result flush rides in the ingest batch that is committing anyway: always on SQLite (one writer),
+        // on PostgreSQL while a lane is busy (otherwise its one statement is cheaper on its own).
+        resultTransaction: (fn) => (this.db.dialect === 'sqlite' || this.group.busy ? this.group.ride(fn) : null),
       },
       o.dispatcher,
     );

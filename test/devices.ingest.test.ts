@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS } from './helpers/db.js';
 import { imageForm, JPEG, PNG, startDevices, WEBP } from './devices.fixture.js';
 import type { DevicesFixture } from './devices.fixture.js';
+import { KnownDevices } from '../hosts/devices/store/ingest.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -40,6 +41,14 @@ describe.each(DIALECTS)('devices host routes (%s)', (dialect) => {
     expect((await register({ deviceid: id })).json.deviceid).toBe(id.toLowerCase());
     expect((await f.call('GET', `/devices/${id}`)).json.deviceid).toBe(id.toLowerCase());
     expect((await f.call('POST', `/devices/${id}/metrics`, { cpu_usage: 1 })).status).toBe(200);
+  });
+
+  it('answers 404 for an unknown device every time, then stores once it is registered (the device cache remembers only existing devices)', async () => {
+    for (let i = 0; i < 3; i++) expect((await f.call('POST', '/devices/dev-late/metrics', { cpu_usage: i })).status).toBe(404);
+    expect(await f.rows("SELECT metricid FROM metrics WHERE deviceid = 'dev-late'")).toEqual([]);
+    await register({ deviceid: 'dev-late' });
+    for (let i = 0; i < 3; i++) expect((await f.call('POST', '/devices/dev-late/metrics', { cpu_usage: i })).status).toBe(200);
+    expect(await f.rows("SELECT metricid FROM metrics WHERE deviceid = 'dev-late'")).toHaveLength(3);
   });
 
   it('stores metrics and lists them newest first with a limit', async () => {
@@ -162,5 +171,19 @@ describe.each(DIALECTS)('devices host routes (%s)', (dialect) => {
     expect(r.status).toBe(422);
     expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(r.json.errors.map((e: { path: string }) => e.path)).toEqual(['limit']);
+  });
+});
+
+describe('KnownDevices', () => {
+  it('trusts a device until its TTL, forgets it after, and starts over when full', () => {
+    const known = new KnownDevices(1000, 2);
+    expect(known.has('a', 0)).toBe(false);
+    known.add('a', 0);
+    expect(known.has('a', 999)).toBe(true);
+    expect(known.has('a', 1000)).toBe(false);
+    known.add('a', 2000);
+    known.add('b', 2000);
+    known.add('c', 2000);
+    expect([known.has('a', 2001), known.has('b', 2001), known.has('c', 2001)]).toEqual([false, false, true]);
   });
 });

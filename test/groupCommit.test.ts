@@ -161,6 +161,70 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     expect(await count('relay_events')).toBe(4);
   });
 
+  it('writes a rider in its own transaction when idle, and in the next batch, uncounted, while a lane is busy', async () => {
+    const group = relay['group'];
+    const ride = (id: string, seen?: (t: unknown) => void) =>
+      group.ride(async (t) => {
+        seen?.(t);
+        await fx.tdb.db.sequelize.query('INSERT INTO items (id, n) VALUES (:id, 0)', { replacements: { id }, transaction: t });
+      });
+    await ride('alone');
+    expect(await count("items WHERE id = 'alone'")).toBe(1);
+    expect(batches).toEqual([]);
+
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let firstT: unknown;
+    const first = relay.transaction(async (tx) => {
+      firstT = tx.transaction;
+      await held;
+      tx.insert('items', [{ id: 'first', n: 1 }]);
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    let second: unknown;
+    const next = relay.transaction(async (tx) => {
+      second = tx.transaction;
+      tx.insert('items', [{ id: 'second', n: 1 }]);
+    });
+    let riderT: unknown;
+    expect(group.busy).toBe(true);
+    const rider = ride('rider', (t) => (riderT = t));
+    release();
+    await Promise.all([first, next, rider]);
+    // It rode in the batch that was committing when it came (or the next one), not in a transaction of its own.
+    expect([firstT, second]).toContain(riderT);
+    expect(await count("items WHERE id IN ('first', 'second', 'rider')")).toBe(3);
+    expect(batches.map((b) => b.callers)).toEqual([1, 1]);
+  });
+
+  it('rejects a rider whose statement fails and re-runs its batch’s callers alone, each committed', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = relay.transaction(async (tx) => {
+      await held;
+      tx.insert('items', [{ id: 'first', n: 1 }]);
+      tx.publish(metricEvent('dev-g', { item: 'first' }));
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const rider = relay['group']
+      .ride(async (t) => {
+        // The CHECK refuses a negative n.
+        await fx.tdb.db.sequelize.query("INSERT INTO items (id, n) VALUES ('bad', -1)", { transaction: t });
+      })
+      .then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
+    release();
+    await first;
+    expect(await rider).toBeInstanceOf(Error);
+    expect(await count("items WHERE id = 'first'")).toBe(1);
+    expect(await count("items WHERE id = 'bad'")).toBe(0);
+    expect(batches).toEqual([expect.objectContaining({ callers: 1, isolated: true })]);
+    await settle(1);
+    expect(delivered()).toEqual(['first']);
+  });
+
   it('stop() answers every queued caller and refuses new ones', async () => {
     const calls = Array.from({ length: 10 }, (_, i) => item(`s${i}`));
     await relay.stop({ timeoutMs: 1000 });

@@ -9,6 +9,7 @@
  * in one transaction per burst (`results.ts`). Nothing is held in memory per pending delivery: only claimed
  * rows, at most a couple of batches.
  */
+import type { Transaction } from 'sequelize';
 import type { Dispatcher as UndiciDispatcher } from 'undici';
 import { CircuitBreakers } from '../circuit.js';
 import type { CircuitOptions, CircuitTransition } from '../circuit.js';
@@ -41,6 +42,8 @@ export interface DispatcherDeps {
   circuitFor(plugin: TargetPlugin | undefined): CircuitOptions;
   /** How long `stop()` drains by default. */
   stopTimeoutMs: number;
+  /** Where result writes that need a transaction run (see `ResultBufferOptions.transaction`). */
+  resultTransaction?: (fn: (t: Transaction) => Promise<void>) => Promise<void> | null;
 }
 
 export class Dispatcher {
@@ -81,6 +84,7 @@ export class Dispatcher {
       pollIntervalMs: options.pollIntervalMs,
       active: () => this.running || this.stopping !== null,
       report: (err, during) => this.report(err, during),
+      transaction: deps.resultTransaction,
     });
     this.handling = {
       ...deps,

@@ -4,6 +4,7 @@
  * arrives on its own, and writing each in its own round trip cost as much as the request. The leases keep
  * the rows ours until then. A failed write keeps the results and tries again (the leases still protect them).
  */
+import type { Transaction } from 'sequelize';
 import type { Database } from '../db.js';
 import { finishDeliveries } from '../sql/finishDeliveries.js';
 import type { AttemptRecord, StatusUpdate } from '../sql/finishDeliveries.js';
@@ -17,6 +18,13 @@ export interface ResultBufferOptions {
   /** Whether a retry of a failed write is still wanted (the dispatcher runs or is stopping). */
   active(): boolean;
   report(err: unknown, during: string): void;
+  /**
+   * A transaction that is committing anyway to write a flush in, or null for one of its own (the default).
+   * The relay passes its group commit's `ride`: on SQLite always, so a flush is written in the ingest batch
+   * instead of queueing one more transaction for the one writer; on PostgreSQL while a lane is busy, so the
+   * flush's one statement costs no commit of its own.
+   */
+  transaction?: (fn: (t: Transaction) => Promise<void>) => Promise<void> | null;
 }
 
 export class ResultBuffer {
@@ -76,7 +84,9 @@ export class ResultBuffer {
     this.attempts = [];
     this.updates = [];
     const { db, workerId } = this.o;
-    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, workerId, Date.now(), (fn) => db.transaction(fn))
+    const ride = this.o.transaction;
+    const transaction = (fn: (t: Transaction) => Promise<void>) => ride?.(fn) ?? db.transaction(fn);
+    this.flushing = finishDeliveries(db.sequelize, db.dialect, attempts, updates, workerId, Date.now(), transaction, ride)
       .catch(async (err) => {
         this.o.report(err, 'flush');
         this.attempts = attempts.concat(this.attempts);

@@ -88,6 +88,11 @@ export async function finishDeliveries(
   owner: string,
   now: number,
   transaction: (fn: (t: Transaction) => Promise<void>) => Promise<void>,
+  /**
+   * PostgreSQL's one statement: a transaction that is committing anyway to run it in (the group commit's
+   * busy lane), or null to run it on its own.
+   */
+  ride?: (fn: (t: Transaction) => Promise<void>) => Promise<void> | null,
 ): Promise<void> {
   const merged = mergeUpdates(updates);
   if (dialect === 'postgres' && attempts.length <= PG_ONE_STATEMENT_MAX) {
@@ -104,7 +109,11 @@ export async function finishDeliveries(
     for (const u of merged) parts.push(updateSql(u, p, owner, now));
     if (parts.length === 0) return;
     const sql = parts.length === 1 ? parts[0]! : `WITH ${parts.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
-    await sequelize.query(sql, { bind, type: QueryTypes.RAW });
+    const rode = ride?.(async (t) => {
+      await sequelize.query(sql, { bind, transaction: t, type: QueryTypes.RAW });
+    });
+    if (rode) await rode;
+    else await sequelize.query(sql, { bind, type: QueryTypes.RAW });
     return;
   }
   await transaction(async (t) => {

@@ -10,7 +10,48 @@ import type { Logger } from '../../../lib/logger.js';
 import type { Relay } from '../../../lib/relay.js';
 import type { ResolvedConfig } from '../../shared/config.js';
 import { requireDevice } from './sql.js';
-import type { Row } from './sql.js';
+
+/** How long a device seen to exist is trusted without a lookup. */
+export const KNOWN_DEVICE_TTL_MS = 30_000;
+/** Devices remembered per database; past this the memory starts over (a lookup each, then remembered again). */
+const KNOWN_DEVICES_MAX = 10_000;
+
+/**
+ * Devices seen to exist, so that an ingest does not look its device up on every request (one SELECT per
+ * request was the most frequent statement of a devices host). Only existence is remembered, never the row:
+ * no ingest route reads it. No route deletes a device, so a device that existed still does; the TTL bounds
+ * how long a row deleted by hand is still trusted. An unknown device is never remembered (each request
+ * looks it up and gets its 404).
+ */
+export class KnownDevices {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs = KNOWN_DEVICE_TTL_MS,
+    private readonly max = KNOWN_DEVICES_MAX,
+  ) {}
+
+  has(deviceid: string, now = Date.now()): boolean {
+    const until = this.seen.get(deviceid);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.seen.delete(deviceid);
+    return false;
+  }
+
+  add(deviceid: string, now = Date.now()): void {
+    if (this.seen.size >= this.max && !this.seen.has(deviceid)) this.seen.clear();
+    this.seen.set(deviceid, now + this.ttlMs);
+  }
+}
+
+const knownDevices = new WeakMap<Database, KnownDevices>();
+
+function knownDevicesOf(db: Database): KnownDevices {
+  let known = knownDevices.get(db);
+  if (!known) knownDevices.set(db, (known = new KnownDevices()));
+  return known;
+}
 
 export interface DevicesContext {
   db: Database;
@@ -20,7 +61,8 @@ export interface DevicesContext {
 }
 
 /**
- * Run an ingestion through the relay's group commit: check the device exists, let `store` queue its rows
+ * Run an ingestion through the relay's group commit: check the device exists (a lookup unless it was seen
+ * in the last `KNOWN_DEVICE_TTL_MS`; always, locked, with `lockDevice`), let `store` queue its rows
  * (`tx.insert`) and return the events, which are queued too; the request is answered after the commit that
  * holds them, shared with concurrent requests. `store` may run twice (see `relay.transaction`). With
  * `direct`, `store` writes through `tx.transaction` itself and runs in a savepoint of its own.
@@ -29,13 +71,17 @@ export interface DevicesContext {
 export async function ingest<T>(
   ctx: DevicesContext,
   deviceid: string,
-  store: (tx: GroupTransaction, device: Row) => Promise<{ events: RelayEvent[]; result: T }>,
+  store: (tx: GroupTransaction) => Promise<{ events: RelayEvent[]; result: T }>,
   options: { lockDevice?: boolean; direct?: boolean } = {},
 ): Promise<T> {
+  const known = knownDevicesOf(ctx.db);
   return ctx.relay.transaction(
     async (tx) => {
-      const device = await requireDevice(ctx.db, deviceid, tx.transaction, { forUpdate: options.lockDevice });
-      const { events, result } = await store(tx, device);
+      if (options.lockDevice || !known.has(deviceid)) {
+        await requireDevice(ctx.db, deviceid, tx.transaction, { forUpdate: options.lockDevice });
+        known.add(deviceid);
+      }
+      const { events, result } = await store(tx);
       tx.publish(events);
       return result;
     },
