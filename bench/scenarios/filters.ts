@@ -142,7 +142,7 @@ export const filters: Scenario = {
           route_filtered_ns_per_event: round(routeFiltered, 0),
         },
         notes: [
-          `Each event fans out to ${ENDPOINTS} delivery rows on both sides, so publishing is dominated by writing them; the filters (compiled once per endpoint list into closures) add the difference between the two route_*_ns_per_event numbers, i.e. ${ENDPOINTS} three-condition checks per event.`,
+          `Each event fans out to ${ENDPOINTS} delivery rows on both sides, so publishing is dominated by writing them; the filters (compiled once per endpoint list; each path read once per event, conditions evaluated as data) add the difference between the two route_*_ns_per_event numbers, i.e. ${ENDPOINTS} three-condition checks per event.`,
         ],
       };
     } finally {
