@@ -50,6 +50,42 @@ export interface OutboxWritten {
   stored: Map<string, string>;
 }
 
+/** One `relay_deliveries` row, in `DELIVERY_COLUMNS` order. */
+function deliveryRow(d: NewDelivery, now: number): unknown[] {
+  return [
+    d.event.id,
+    d.event.type,
+    d.event.deviceid,
+    d.target,
+    d.endpointId,
+    d.circuitKey,
+    d.lease ? 'inflight' : 'pending',
+    0,
+    d.maxAttempts,
+    d.nextAttemptAt,
+    d.lease?.until ?? null,
+    d.lease?.owner ?? null,
+    now,
+    now,
+  ];
+}
+
+/** Delivery rows for events stored already (webhook replay): one multi-row INSERT in the caller's transaction. */
+export async function insertDeliveries(
+  sequelize: Sequelize,
+  deliveries: NewDelivery[],
+  transaction: Transaction | undefined,
+  now = Date.now(),
+): Promise<void> {
+  await insertRows(
+    sequelize,
+    'relay_deliveries',
+    DELIVERY_COLUMNS,
+    deliveries.map((d) => deliveryRow(d, now)),
+    transaction,
+  );
+}
+
 export const deliveryKey = (eventId: string, circuitKey: string): string => `${eventId} ${circuitKey}`;
 
 export async function insertOutbox(
@@ -70,22 +106,7 @@ export async function insertOutbox(
     stored.set(e.id, data);
     return [e.id, e.type, e.deviceid, e.timestamp, data, e.requestId ?? null, now];
   });
-  const deliveryRows = deliveries.map((d) => [
-    d.event.id,
-    d.event.type,
-    d.event.deviceid,
-    d.target,
-    d.endpointId,
-    d.circuitKey,
-    d.lease ? 'inflight' : 'pending',
-    0,
-    d.maxAttempts,
-    d.nextAttemptAt,
-    d.lease?.until ?? null,
-    d.lease?.owner ?? null,
-    now,
-    now,
-  ]);
+  const deliveryRows = deliveries.map((d) => deliveryRow(d, now));
   // Only leased rows are sent from memory, so only they need their ids back.
   const returning = deliveries.some((d) => d.lease) ? 'id, event_id, circuit_key, status' : undefined;
   const keep = (rows: Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>) => {

@@ -33,10 +33,10 @@ import { buildCatalogue, namesCatalogue } from './catalogue.js';
 import type { EventCatalogue, EventTypeDefinition } from './catalogue.js';
 import { WebhookFilterError, filterProblems } from './filter.js';
 import type { EventFilter, FilterIssue } from './filter.js';
-import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
+import type { EndpointInput, EndpointPatch, EndpointSecret, WebhookEndpoint } from './schemas.js';
 import { WebhookStore } from './store.js';
 
-export type { EndpointSecret, WebhookEndpoint } from './schemas.js';
+export type { EndpointInput, EndpointPatch, EndpointSecret, WebhookEndpoint } from './schemas.js';
 export { webhookEndpointSchema, endpointSecretSchema } from './schemas.js';
 export { webhooksManagement } from './routes.js';
 export type { WebhooksManagementOptions } from './routes.js';
@@ -122,32 +122,13 @@ export interface WebhooksPlugin extends TargetPlugin {
    * @throws WebhookUrlError when the URL is refused, WebhookFilterError when the filter is unusable. Does not
    * validate `events`; see {@link eventPatternProblem}.
    */
-  create(input: {
-    url: string;
-    events: string[];
-    description?: string | null;
-    enabled?: boolean;
-    headers?: Record<string, string> | null;
-    rate_limit?: number | null;
-    filter?: Record<string, unknown> | null;
-  }): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
+  create(input: EndpointInput): Promise<{ endpoint: WebhookEndpoint; secret: string }>;
   /** Every endpoint (without secrets). */
   list(): Promise<WebhookEndpoint[]>;
   /** One endpoint, or null. */
   get(id: string): Promise<WebhookEndpoint | null>;
   /** @throws WebhookUrlError when a new URL is refused, WebhookFilterError when the (resulting) filter is unusable. */
-  update(
-    id: string,
-    patch: {
-      url?: string;
-      events?: string[];
-      description?: string | null;
-      enabled?: boolean;
-      headers?: Record<string, string> | null;
-      rate_limit?: number | null;
-      filter?: Record<string, unknown> | null;
-    },
-  ): Promise<WebhookEndpoint | null>;
+  update(id: string, patch: EndpointPatch): Promise<WebhookEndpoint | null>;
   /** Delete an endpoint; false when it did not exist. */
   remove(id: string): Promise<boolean>;
   /** An endpoint's secret (and the previous one during a rotation), or null. */

@@ -15,7 +15,8 @@ import { QueryTypes } from 'sequelize';
 import type { Database } from '../../lib/db.js';
 import { matchesEventType } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
-import { insertRows } from '../../lib/sql/insertRows.js';
+import { insertDeliveries } from '../../lib/sql/insertOutbox.js';
+import type { NewDelivery } from '../../lib/sql/insertOutbox.js';
 import { circuitKey } from '../../lib/target.js';
 import { subscribedTypes } from './catalogue.js';
 import type { EventCatalogue } from './catalogue.js';
@@ -44,21 +45,6 @@ export interface ReplayOptions {
   window: ReplayWindow;
   pageSize?: number;
 }
-
-const DELIVERY_COLUMNS = [
-  'event_id',
-  'event_type',
-  'deviceid',
-  'target',
-  'endpoint_id',
-  'circuit_key',
-  'status',
-  'attempts',
-  'max_attempts',
-  'next_attempt_at',
-  'created_at',
-  'updated_at',
-];
 
 type EventRow = { id: string; type: string; deviceid: string | null; timestamp: string; data: string; request_id: string | null };
 
@@ -96,16 +82,16 @@ export async function replayEndpoint(o: ReplayOptions): Promise<number> {
         ).map((r) => r.event_id),
       );
       const now = Date.now();
-      const inserts: unknown[][] = [];
+      const inserts: NewDelivery[] = [];
       for (const r of rows) {
         if (have.has(r.id)) continue;
         const event: RelayEvent = { id: r.id, type: r.type, deviceid: r.deviceid, timestamp: r.timestamp, data: JSON.parse(r.data) };
         // An operational event about this endpoint never goes to it (no loops).
         if (isOperationalEvent(r.type) && (event.data as { endpoint_id?: unknown }).endpoint_id === endpoint.id) continue;
         if (!match(event)) continue;
-        inserts.push([r.id, r.type, r.deviceid, o.target, endpoint.id, key, 'pending', 0, o.maxAttempts, now, now, now]);
+        inserts.push({ event, target: o.target, endpointId: endpoint.id, circuitKey: key, maxAttempts: o.maxAttempts, nextAttemptAt: now });
       }
-      await insertRows(db.sequelize, 'relay_deliveries', DELIVERY_COLUMNS, inserts, transaction);
+      await insertDeliveries(db.sequelize, inserts, transaction, now);
       return { rows: rows.length, last: rows[rows.length - 1]!.id, queued: inserts.length };
     });
     queued += page.queued;

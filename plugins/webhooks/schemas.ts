@@ -30,6 +30,22 @@ export const webhookEndpointSchema = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
+/**
+ * What registering an endpoint takes (`F`: the filter's type: unchecked input at the plugin, an accepted
+ * `EventFilter` in the store). A patch is any subset of it.
+ */
+export interface EndpointInput<F = Record<string, unknown>> {
+  url: string;
+  events: string[];
+  description?: string | null;
+  enabled?: boolean;
+  headers?: Record<string, string> | null;
+  rate_limit?: number | null;
+  filter?: F | null;
+}
+/** A change to an endpoint: any subset of {@link EndpointInput}. */
+export type EndpointPatch<F = Record<string, unknown>> = Partial<EndpointInput<F>>;
+
 /** A registered endpoint as the management API returns it (no secret). */
 export type WebhookEndpoint = z.infer<typeof webhookEndpointSchema>;
 

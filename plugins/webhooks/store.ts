@@ -16,7 +16,7 @@ import { isoOrNull as iso } from '../../lib/time.js';
 import { generateSecret } from '../../lib/signing.js';
 import { compileFilterSet } from './filter.js';
 import type { EventFilter, FilterSet } from './filter.js';
-import type { EndpointSecret, WebhookEndpoint } from './schemas.js';
+import type { EndpointInput, EndpointPatch, EndpointSecret, WebhookEndpoint } from './schemas.js';
 import { headersFromStore, headersToStore } from './headers.js';
 import type { KeyRing } from './keys.js';
 import { ENCRYPTED_PREFIX } from './secrets.js';
@@ -166,15 +166,9 @@ export class WebhookStore {
     return row ? toEndpoint(row) : null;
   }
 
-  async create(input: {
-    url: string;
-    events: string[];
-    description: string | null;
-    enabled: boolean;
-    headers?: Record<string, string> | null;
-    rate_limit?: number | null;
-    filter?: EventFilter | null;
-  }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  async create(
+    input: EndpointInput<EventFilter> & { description: string | null; enabled: boolean },
+  ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const now = Date.now();
     const id = `wh_${ulid(now)}`;
     const secret = generateSecret();
@@ -208,18 +202,7 @@ export class WebhookStore {
    * Change url, events, description or enabled. Re-enabling clears the disabled reason and the failure run;
    * disabling dead-letters the endpoint's pending deliveries (recover them after re-enabling).
    */
-  async update(
-    id: string,
-    patch: {
-      url?: string;
-      events?: string[];
-      description?: string | null;
-      enabled?: boolean;
-      headers?: Record<string, string> | null;
-      rate_limit?: number | null;
-      filter?: EventFilter | null;
-    },
-  ): Promise<WebhookEndpoint | null> {
+  async update(id: string, patch: EndpointPatch<EventFilter>): Promise<WebhookEndpoint | null> {
     const now = Date.now();
     const sets = ['updated_at = :now'];
     const replacements: Record<string, unknown> = { id, now };
