@@ -172,9 +172,10 @@ async function waitReady(h: HostProc, readyPath: string, timeoutMs = 60_000): Pr
  * The hosts run as built JavaScript under plain `node`, the way they are deployed: under tsx every stack
  * trace is source-mapped, and sequelize's SQLite driver reads `new Error().stack` on every query, which
  * cost a third of the devices host's CPU on SQLite. `buildHosts()` compiles the CLI and the seed baseline
- * with tsup into node_modules/.cache (so their dependencies resolve) once per bench run.
+ * with tsup into node_modules/.cache (so their dependencies resolve) once per bench run; RELAY_BENCH_BUILD_NAME
+ * names another folder there, so that two checkouts sharing one node_modules do not build over each other.
  */
-export const BUILD_DIR = path.join(ROOT, 'node_modules/.cache/raqeem-relay-bench');
+export const BUILD_DIR = path.join(ROOT, 'node_modules/.cache', process.env.RELAY_BENCH_BUILD_NAME ?? 'raqeem-relay-bench');
 const CLI = path.join(BUILD_DIR, 'hosts/cli.js');
 const SEED = path.join(BUILD_DIR, 'bench/baselines/seed-devices.js');
 
