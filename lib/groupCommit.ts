@@ -26,12 +26,15 @@
  * batch back; every caller is then re-run alone and the rider is rejected (its owner keeps its work and
  * writes it again later).
  */
-import { BaseError } from 'sequelize';
+import { BaseError, QueryTypes } from 'sequelize';
 import type { Transaction } from 'sequelize';
 import type { Database } from './db.js';
 import type { RelayEvent } from './events.js';
 import type { ResolvedGroupCommitOptions } from './options.js';
-import { insertRows } from './sql/insertRows.js';
+import type { RoutedPublish } from './relay.js';
+import { keepLeased, LEASED_COLUMNS, outboxParams, PG_ONE_STATEMENT_PARAMS, pgOutboxStatements } from './sql/insertOutbox.js';
+import type { OutboxWritten } from './sql/insertOutbox.js';
+import { insertRows, pgValues, quoteIdent } from './sql/insertRows.js';
 
 /** What `work` receives: the shared transaction (for reads) and the queueing writers. */
 export interface GroupTransaction {
@@ -65,9 +68,22 @@ export interface BatchInfo {
   durationMs: number;
   /** A caller re-run alone after its batch failed. */
   isolated: boolean;
+  /**
+   * Written as one autocommitted statement with no BEGIN/COMMIT (PostgreSQL, when every caller only queued
+   * writes), rather than in a transaction.
+   */
+  statement: boolean;
 }
 
-type Publish = (events: RelayEvent[], targets: string[] | undefined, transaction: Transaction) => Promise<unknown>;
+/** What the group commit needs of the relay's outbox. */
+export interface GroupOutbox {
+  /** Publish in `transaction` (a transaction batch). */
+  publish(events: RelayEvent[], targets: string[] | undefined, transaction: Transaction): Promise<unknown>;
+  /** Route and lease, outside any transaction (a one-statement batch writes the result itself). */
+  route(events: RelayEvent[], targets: string[] | undefined): Promise<RoutedPublish | null>;
+  /** The routed rows are committed: what the direct path does then. */
+  handOver(routed: RoutedPublish, written: OutboxWritten): () => void;
+}
 
 interface Member {
   work: (tx: GroupTransaction) => Promise<unknown>;
@@ -90,6 +106,61 @@ class RiderFailed {
 interface Queued {
   inserts: Array<{ table: string; columns: string[]; rows: unknown[][] }>;
   events: Array<{ targets: string[] | undefined; events: RelayEvent[] }>;
+}
+
+/** What a batch leaves: members to re-run alone, and members it had no room for. */
+interface BatchResult {
+  retry: Member[];
+  deferred: Member[];
+}
+
+/** What a batch's members queued, and how each fared. */
+interface Collected {
+  ran: Array<{ member: Member; value: unknown }>;
+  /** Members whose work ran and whose writes are queued (or would have been: see `Rollback`). */
+  attempted: Member[];
+  /** Members rejected alone (their work threw). */
+  alone: Set<Member>;
+  deferred: Member[];
+  inserts: Map<string, { table: string; columns: string[]; rows: unknown[][] }>;
+  publishes: Map<string, { targets: string[] | undefined; events: RelayEvent[] }>;
+  rows: number;
+  events: number;
+  /** A member asked for `tx.transaction` in a batch run without one. */
+  needsTransaction: boolean;
+}
+
+const collected = (): Collected => ({
+  ran: [],
+  attempted: [],
+  alone: new Set(),
+  deferred: [],
+  inserts: new Map(),
+  publishes: new Map(),
+  rows: 0,
+  events: 0,
+  needsTransaction: false,
+});
+
+/** Thrown at a member that asks for `tx.transaction` in a one-statement batch: the batch becomes a transaction. */
+class NeedsTransaction extends Error {
+  constructor() {
+    super('this batch runs without a transaction; it is re-run in one');
+  }
+}
+
+/**
+ * Did PostgreSQL answer the statement with an error (so nothing of it was committed)? A driver error with a
+ * severity and a SQLSTATE; not a lost connection or a timeout, after which the outcome is unknown.
+ */
+function rejectedByServer(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
+    const x = e as { code?: unknown; severity?: unknown; original?: unknown; parent?: unknown };
+    if (typeof x.severity === 'string' && typeof x.code === 'string' && /^[0-9A-Z]{5}$/.test(x.code)) return true;
+    e = x.original ?? x.parent;
+  }
+  return false;
 }
 
 /** Thrown inside the batch's transaction to roll it back; `cause` is the statement's error. */
@@ -118,7 +189,7 @@ export class GroupCommit {
 
   constructor(
     private readonly db: Database,
-    private readonly publish: Publish,
+    private readonly outbox: GroupOutbox,
     private readonly onBatch: (info: BatchInfo) => void,
     options: ResolvedGroupCommitOptions,
   ) {
@@ -206,64 +277,174 @@ export class GroupCommit {
   }
 
   /**
-   * One transaction for `members`. Settles each member it ran, except those returned in `retry` (to re-run
-   * alone) and `deferred` (not run: the batch was full).
+   * One batch of `members`. Settles each member it ran, except those returned in `retry` (to re-run alone)
+   * and `deferred` (not run: the batch was full). On PostgreSQL a batch whose callers only queue writes is
+   * one autocommitted statement (`runStatement`); otherwise, and on SQLite, one transaction.
    */
-  private async runBatch(lane: number, members: Member[], isolated: boolean): Promise<{ retry: Member[]; deferred: Member[] }> {
+  private async runBatch(lane: number, members: Member[], isolated: boolean): Promise<BatchResult> {
+    if (this.db.dialect === 'postgres' && !isolated && this.riders.length === 0 && members.every((m) => !m.savepoint)) {
+      const done = await this.runStatement(lane, members);
+      if (!Array.isArray(done)) return done;
+      // Needs a transaction after all: the members not rejected alone, their work run again.
+      members = done;
+    }
+    return this.runTransaction(lane, members, isolated);
+  }
+
+  /**
+   * Run each member's work, queueing its writes into `c` (`t` null: no transaction, and a member that asks
+   * for `tx.transaction` stops the run with `c.needsTransaction`). A member whose work throws is rejected
+   * alone; a statement error outside a savepoint throws `Rollback`.
+   */
+  private async collect(members: Member[], t: Transaction | null, c: Collected): Promise<void> {
+    for (let i = 0; i < members.length; i++) {
+      if (c.rows + c.events >= this.maxRows && c.ran.length > 0) {
+        c.deferred = members.slice(i);
+        break;
+      }
+      const member = members[i]!;
+      c.attempted.push(member);
+      const queued: Queued = { inserts: [], events: [] };
+      let open = true;
+      const tx = this.groupTransaction(t, queued, () => open, c);
+      let value: unknown;
+      try {
+        value = await this.runMember(member, tx, t);
+      } catch (err) {
+        open = false;
+        if (err instanceof Rollback || c.needsTransaction) throw err;
+        member.reject(err);
+        c.alone.add(member);
+        c.attempted = c.attempted.filter((m) => m !== member);
+        continue;
+      }
+      open = false;
+      // A member that caught the refusal of `tx.transaction` and went on must still run in a transaction.
+      if (c.needsTransaction) throw new NeedsTransaction();
+      c.ran.push({ member, value });
+      for (const q of queued.inserts) {
+        const key = `${q.table}(${q.columns.join(',')})`;
+        const group = c.inserts.get(key) ?? { table: q.table, columns: q.columns, rows: [] };
+        for (const r of q.rows) group.rows.push(r);
+        c.inserts.set(key, group);
+        c.rows += q.rows.length;
+      }
+      for (const p of queued.events) {
+        const key = p.targets ? JSON.stringify(p.targets) : '*';
+        const group = c.publishes.get(key) ?? { targets: p.targets, events: [] };
+        for (const e of p.events) group.events.push(e);
+        c.publishes.set(key, group);
+        c.events += p.events.length;
+      }
+    }
+  }
+
+  /**
+   * PostgreSQL: the batch as one statement, with no BEGIN and no COMMIT. Every member's work runs first with
+   * no transaction; then its queued rows and the outbox write (events and deliveries) go in one statement of
+   * data-modifying CTEs, which PostgreSQL runs atomically and commits on its own: one round trip for the
+   * batch instead of four (BEGIN, INSERT records, INSERT outbox, COMMIT). Returns the members to run as a
+   * transaction batch instead when the batch needs one after all (a member read through `tx.transaction`, or
+   * the statement would be too large), or when routing failed: their work runs again (safe: see the module
+   * comment), and a failure is handled as it always has been.
+   *
+   * When the statement fails with an error PostgreSQL sent, nothing of it was committed: the members are
+   * re-run alone, as a failed statement in a transaction batch is. Any other failure (the connection lost)
+   * leaves the outcome unknown, as a failed COMMIT does: every member gets the error.
+   */
+  private async runStatement(lane: number, members: Member[]): Promise<BatchResult | Member[]> {
     const started = Date.now();
-    const ran: Array<{ member: Member; value: unknown }> = [];
-    let deferred: Member[] = [];
-    let attempted: Member[] = [];
-    const alone = new Set<Member>();
+    const c = collected();
+    try {
+      await this.collect(members, null, c);
+    } catch (err) {
+      if (c.needsTransaction || err instanceof NeedsTransaction) return members.filter((m) => !c.alone.has(m));
+      if (err instanceof Rollback) return this.afterFailedStatement(c, err.cause, false);
+      throw err;
+    }
+    if (c.ran.length === 0) return { retry: [], deferred: c.deferred };
+    const bind: unknown[] = [];
+    const parts: Array<{ sql: string; returning: boolean }> = [];
+    const written: Array<{ routed: RoutedPublish; written: OutboxWritten }> = [];
+    try {
+      let params = 0;
+      for (const g of c.inserts.values()) params += g.rows.length * g.columns.length;
+      const routed: RoutedPublish[] = [];
+      for (const p of c.publishes.values()) {
+        const r = await this.outbox.route(p.events, p.targets);
+        if (r) routed.push(r);
+        if (r) params += outboxParams(r.events.length, r.rows.length);
+      }
+      if (params > PG_ONE_STATEMENT_PARAMS) return members.filter((m) => !c.alone.has(m));
+      for (const g of c.inserts.values()) {
+        const into = `INSERT INTO ${quoteIdent(g.table)} (${g.columns.map(quoteIdent).join(', ')})`;
+        parts.push({ sql: `${into} VALUES ${pgValues(g.rows, bind)}`, returning: false });
+      }
+      for (const r of routed) {
+        if (r.events.length === 0) continue;
+        const w = pgOutboxStatements(r.events, r.rows, bind, r.now);
+        parts.push({ sql: w.events, returning: false });
+        if (w.deliveries) parts.push({ sql: w.deliveries, returning: w.returning });
+        written.push({ routed: r, written: { leased: new Map(), stored: w.stored } });
+      }
+    } catch {
+      // Routing failed (a plugin's route threw): the transaction batch handles it as it always has.
+      return members.filter((m) => !c.alone.has(m));
+    }
+    const ctes = parts.map((p, i) => `w${i} AS (${p.sql})`).join(', ');
+    const reads = parts.flatMap((p, i) => (p.returning ? [`SELECT ${LEASED_COLUMNS} FROM w${i}`] : []));
+    try {
+      if (parts.length > 0) {
+        const rows = (await this.db.sequelize.query(`WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`, {
+          bind,
+          type: QueryTypes.SELECT,
+        })) as Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>;
+        // Leased ids are unique across the batch's publishes (event id and circuit key), so each keeps all.
+        for (const w of written) keepLeased(w.written, rows);
+      }
+    } catch (err) {
+      return this.afterFailedStatement(c, err, true);
+    }
+    for (const w of written) this.outbox.handOver(w.routed, w.written)();
+    for (const { member, value } of c.ran) member.resolve(value);
+    this.onBatch({
+      lane,
+      callers: c.ran.length,
+      rejected: c.alone.size,
+      rows: c.rows,
+      events: c.events,
+      durationMs: Date.now() - started,
+      isolated: false,
+      statement: true,
+    });
+    return { retry: [], deferred: c.deferred };
+  }
+
+  /** `sent`: the batch's statement was sent (else a member's own statement failed, before anything was written). */
+  private afterFailedStatement(c: Collected, err: unknown, sent: boolean): BatchResult {
+    if (sent && !rejectedByServer(err)) {
+      for (const m of c.attempted) m.reject(err);
+      return { retry: [], deferred: c.deferred };
+    }
+    if (c.attempted.length === 1) {
+      c.attempted[0]!.reject(err);
+      return { retry: [], deferred: c.deferred };
+    }
+    return { retry: c.attempted, deferred: c.deferred };
+  }
+
+  /** One transaction for `members` (see `runBatch`). */
+  private async runTransaction(lane: number, members: Member[], isolated: boolean): Promise<BatchResult> {
+    const started = Date.now();
+    const c = collected();
     let committing = false;
-    let rows = 0;
-    let events = 0;
     let riders: Rider[] = [];
     try {
       await this.db.transaction(async (t) => {
-        const inserts = new Map<string, { table: string; columns: string[]; rows: unknown[][] }>();
-        const publishes = new Map<string, { targets: string[] | undefined; events: RelayEvent[] }>();
-        for (let i = 0; i < members.length; i++) {
-          if (rows + events >= this.maxRows && ran.length > 0) {
-            deferred = members.slice(i);
-            break;
-          }
-          const member = members[i]!;
-          attempted.push(member);
-          const queued: Queued = { inserts: [], events: [] };
-          let open = true;
-          const tx = this.groupTransaction(t, queued, () => open);
-          let value: unknown;
-          try {
-            value = await this.runMember(member, tx, t);
-          } catch (err) {
-            open = false;
-            if (err instanceof Rollback) throw err;
-            member.reject(err);
-            alone.add(member);
-            attempted = attempted.filter((m) => m !== member);
-            continue;
-          }
-          open = false;
-          ran.push({ member, value });
-          for (const q of queued.inserts) {
-            const key = `${q.table}(${q.columns.join(',')})`;
-            const group = inserts.get(key) ?? { table: q.table, columns: q.columns, rows: [] };
-            for (const r of q.rows) group.rows.push(r);
-            inserts.set(key, group);
-            rows += q.rows.length;
-          }
-          for (const p of queued.events) {
-            const key = p.targets ? JSON.stringify(p.targets) : '*';
-            const group = publishes.get(key) ?? { targets: p.targets, events: [] };
-            for (const e of p.events) group.events.push(e);
-            publishes.set(key, group);
-            events += p.events.length;
-          }
-        }
+        await this.collect(members, t, c);
         try {
-          for (const g of inserts.values()) await insertRows(this.db.sequelize, g.table, g.columns, g.rows, t);
-          for (const p of publishes.values()) await this.publish(p.events, p.targets, t);
+          for (const g of c.inserts.values()) await insertRows(this.db.sequelize, g.table, g.columns, g.rows, t);
+          for (const p of c.publishes.values()) await this.outbox.publish(p.events, p.targets, t);
         } catch (err) {
           throw new Rollback(err);
         }
@@ -282,31 +463,40 @@ export class GroupCommit {
       if (err instanceof RiderFailed) {
         for (const r of riders) r.reject(err.cause);
         // The callers did nothing wrong: each is re-run alone.
-        return { retry: ran.map((x) => x.member), deferred };
+        return { retry: c.ran.map((x) => x.member), deferred: c.deferred };
       }
       for (const r of riders) r.reject(err);
       const cause = err instanceof Rollback ? err.cause : err;
-      if (committing || attempted.length === 0) {
+      if (committing || c.attempted.length === 0) {
         // The COMMIT (its outcome unknown) or the BEGIN failed: answer as a lone transaction would.
-        for (const m of members) if (!alone.has(m)) m.reject(cause);
+        for (const m of members) if (!c.alone.has(m)) m.reject(cause);
         return { retry: [], deferred: [] };
       }
-      if (attempted.length === 1) {
-        attempted[0]!.reject(cause);
-        return { retry: [], deferred };
+      if (c.attempted.length === 1) {
+        c.attempted[0]!.reject(cause);
+        return { retry: [], deferred: c.deferred };
       }
       // Someone's statement failed and the transaction is gone: re-run each caller alone.
-      return { retry: attempted, deferred };
+      return { retry: c.attempted, deferred: c.deferred };
     }
     for (const r of riders) r.resolve();
-    for (const { member, value } of ran) member.resolve(value);
-    if (ran.length > 0)
-      this.onBatch({ lane, callers: ran.length, rejected: alone.size, rows, events, durationMs: Date.now() - started, isolated });
-    return { retry: [], deferred };
+    for (const { member, value } of c.ran) member.resolve(value);
+    if (c.ran.length > 0)
+      this.onBatch({
+        lane,
+        callers: c.ran.length,
+        rejected: c.alone.size,
+        rows: c.rows,
+        events: c.events,
+        durationMs: Date.now() - started,
+        isolated,
+        statement: false,
+      });
+    return { retry: [], deferred: c.deferred };
   }
 
   /** Run one member's work; a statement error outside a savepoint becomes a `Rollback` of the batch. */
-  private async runMember(member: Member, tx: GroupTransaction, t: Transaction): Promise<unknown> {
+  private async runMember(member: Member, tx: GroupTransaction, t: Transaction | null): Promise<unknown> {
     const query = (sql: string) =>
       this.db.sequelize.query(sql, { transaction: t }).catch((err: unknown) => Promise.reject(new Rollback(err)));
     if (!member.savepoint) {
@@ -329,12 +519,17 @@ export class GroupCommit {
     }
   }
 
-  private groupTransaction(transaction: Transaction, queued: Queued, open: () => boolean): GroupTransaction {
+  /** The `tx` a member's work gets; with `transaction` null, asking for `tx.transaction` stops the batch's run. */
+  private groupTransaction(transaction: Transaction | null, queued: Queued, open: () => boolean, c: Collected): GroupTransaction {
     const check = (what: string) => {
       if (!open()) throw new Error(`tx.${what} was called after the work's promise settled; await it inside the work`);
     };
     return {
-      transaction,
+      get transaction(): Transaction {
+        if (transaction) return transaction;
+        c.needsTransaction = true;
+        throw new NeedsTransaction();
+      },
       insert(table, rows) {
         check('insert');
         if (!IDENTIFIER.test(table)) throw new Error(`tx.insert: ${JSON.stringify(table)} is not a plain table name`);

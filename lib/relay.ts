@@ -37,6 +37,14 @@ import { createAgent } from './transport.js';
 
 export type { RelayOptions } from './options.js';
 
+/** A publish routed and leased, not yet written (see `Relay.route`). @internal */
+export interface RoutedPublish {
+  /** The events to store: those with a delivery or retained by a target. */
+  events: RelayEvent[];
+  rows: NewDelivery[];
+  now: number;
+}
+
 /** Options of `relay.publish`. */
 export interface PublishOptions {
   /** The caller's transaction: the event and its deliveries commit or roll back with the caller's record. */
@@ -91,16 +99,21 @@ export class Relay {
         emitter: this.events,
         circuitFor: o.circuitFor,
         stopTimeoutMs: o.stopTimeoutMs,
-        // A result flush rides in the ingest batch that is committing anyway: always on SQLite (one writer),
-        // on PostgreSQL while a lane is busy (otherwise its one statement is cheaper on its own).
-        resultTransaction: (fn) => (this.db.dialect === 'sqlite' || this.group.busy ? this.group.ride(fn) : null),
+        // On SQLite a result flush rides in the ingest batch that is committing anyway (one writer). On
+        // PostgreSQL it is one statement on its own: a busy lane's batch is one statement too, with no
+        // transaction to share (lib/groupCommit.ts), and riding would turn it back into four round trips.
+        resultTransaction: (fn) => (this.db.dialect === 'sqlite' ? this.group.ride(fn) : null),
       },
       o.dispatcher,
     );
     this.notifier = new Notifier(this.db, this.logger, () => this.dispatcher.wake());
     this.group = new GroupCommit(
       this.db,
-      (events, targets, transaction) => this.publish(events, { transaction, targets }),
+      {
+        publish: (events, targets, transaction) => this.publish(events, { transaction, targets }),
+        route: (events, targets) => this.route(events, { targets }),
+        handOver: (routed, written) => this.dispatcher.direct.handOver(routed.rows, written),
+      },
       (info) => this.events.safeEmit('commit:batch', info),
       o.groupCommit,
     );
@@ -135,6 +148,27 @@ export class Relay {
     if (list.length === 0) return { deliveries: 0 };
     const { transaction } = options;
     if (!transaction) return this.db.transaction((t) => this.publish(list, { ...options, transaction: t }));
+    const routed = await this.route(list, options);
+    if (!routed) return { deliveries: 0 };
+    const written = await insertOutbox(this.db.sequelize, routed.events, routed.rows, transaction, routed.now, {
+      ignoreExisting: options.republish,
+    });
+    transaction.afterCommit(this.dispatcher.direct.handOver(routed.rows, written));
+    return { deliveries: routed.rows.length };
+  }
+
+  /**
+   * The first half of a publish: each event's deliveries (one per matching target and endpoint), the events
+   * that have any (or that a target retains), and which rows this process's dispatcher takes without a claim
+   * (written leased, see lib/dispatch/direct.ts). Null when there is nothing to write. Plugins' routes read
+   * through `options.transaction`, or outside any transaction when none is given.
+   * @internal
+   */
+  async route(
+    list: RelayEvent[],
+    options: Omit<PublishOptions, 'transaction'> & { transaction?: Transaction },
+  ): Promise<RoutedPublish | null> {
+    const { transaction } = options;
     const now = Date.now();
     const rows: NewDelivery[] = [];
     const routed: RelayEvent[] = [];
@@ -156,13 +190,11 @@ export class Relay {
       }
       if (any) routed.push(event);
     }
-    if (rows.length === 0 && !retained) return { deliveries: 0 };
+    if (rows.length === 0 && !retained) return null;
     // What this process's dispatcher can take at once is written leased to it and sent after commit. Not a
     // re-publish: its event row may be stored already, and what is sent must be the stored event.
     if (!options.republish) this.dispatcher.direct.lease(rows, now);
-    const written = await insertOutbox(this.db.sequelize, routed, rows, transaction, now, { ignoreExisting: options.republish });
-    this.dispatcher.direct.handOver(rows, written, transaction);
-    return { deliveries: rows.length };
+    return { events: routed, rows, now };
   }
 
   /**

@@ -80,6 +80,8 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     // The first call found the lane idle; the other 19 gathered while it committed.
     expect(batches.map((b) => b.callers)).toEqual([1, 19]);
     expect(batches[1]).toMatchObject({ rows: 19, events: 19, rejected: 0 });
+    // On PostgreSQL callers that only queue writes are one statement, with no BEGIN/COMMIT.
+    expect(batches.map((b) => b.statement)).toEqual([dialect === 'postgres', dialect === 'postgres']);
     expect(await count('items')).toBe(20);
     await settle(20);
     expect(delivered().sort()).toEqual([...ids].sort());
@@ -197,10 +199,56 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     expect(batches.map((b) => b.callers)).toEqual([1, 1]);
   });
 
+  it('runs a batch in a transaction when a caller reads through tx.transaction, each caller stored once', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = relay.transaction(async (tx) => {
+      await held;
+      tx.insert('items', [{ id: 'seed', n: 1 }]);
+      tx.publish(metricEvent('dev-g', { item: 'seed' }));
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    let runs = 0;
+    const counting = (id: string) =>
+      relay.transaction(async (tx) => {
+        runs += 1;
+        tx.insert('items', [{ id, n: 1 }]);
+        tx.publish(metricEvent('dev-g', { item: id }));
+        return id;
+      });
+    // Gathered behind `first`, the reader last.
+    const calls = [counting('r0'), counting('r1')];
+    const reader = relay.transaction(async (tx) => {
+      const [row] = await fx.tdb.db.sequelize.query<{ n: number }>("SELECT COUNT(*) AS n FROM items WHERE id = 'seed'", {
+        transaction: tx.transaction,
+        type: QueryTypes.SELECT,
+      });
+      tx.insert('items', [{ id: 'reader', n: 1 }]);
+      return Number(row!.n);
+    });
+    release();
+    await first;
+    expect(await Promise.all(calls)).toEqual(['r0', 'r1']);
+    expect(await reader).toBe(1);
+    expect(batches.map((b) => [b.callers, b.statement])).toEqual([
+      [1, dialect === 'postgres'],
+      [3, false],
+    ]);
+    // On PostgreSQL the second batch began as one statement; the read moved it into a transaction, and the
+    // other callers' work ran again there (their rows were not written the first time).
+    expect(runs).toBe(dialect === 'postgres' ? 4 : 2);
+    expect(await count('items')).toBe(4);
+    expect(await count('relay_events')).toBe(3);
+    await settle(3);
+    expect(delivered().sort()).toEqual(['r0', 'r1', 'seed']);
+  });
+
   it('rejects a rider whose statement fails and re-runs its batch’s callers alone, each committed', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const first = relay.transaction(async (tx) => {
+      // A read makes the batch a transaction on PostgreSQL too (a one-statement batch carries no rider).
+      void tx.transaction;
       await held;
       tx.insert('items', [{ id: 'first', n: 1 }]);
       tx.publish(metricEvent('dev-g', { item: 'first' }));

@@ -4,10 +4,9 @@
  * first, the lease runs out and any dispatcher re-sends them, as after any crash.
  *
  * `Relay.publish` asks `lease` which of its rows to write leased, and after the insert hands the result to
- * `handOver`, which queues them when the caller's transaction commits.
+ * `handOver`, which queues them once the caller's write is committed.
  * @internal
  */
-import type { Transaction } from 'sequelize';
 import type { RelayEvent } from '../events.js';
 import { deliveryKey } from '../sql/insertOutbox.js';
 import type { NewDelivery, OutboxWritten } from '../sql/insertOutbox.js';
@@ -49,10 +48,11 @@ export class DirectPath {
   }
 
   /**
-   * The publish's rows are written (in `transaction`): when it commits, queue those written leased and
-   * wake the dispatcher for the rest.
+   * The publish's rows are written: what to do once they are committed (queue those written leased, wake
+   * the dispatcher for the rest). The caller runs it after its commit (`transaction.afterCommit`), or at
+   * once when the write was one autocommitted statement.
    */
-  handOver(rows: NewDelivery[], written: OutboxWritten, transaction: Transaction): void {
+  handOver(rows: NewDelivery[], written: OutboxWritten): () => void {
     const queued: Claimed[] = [];
     // The stored copy, not the caller's object, which it may change after publishing; one per event.
     const copies = new Map<string, RelayEvent>();
@@ -81,9 +81,9 @@ export class DirectPath {
       });
     }
     const pending = rows.length > queued.length;
-    transaction.afterCommit(() => {
+    return () => {
       if (queued.length > 0) this.host.enqueue(queued);
       if (pending) this.host.wake();
-    });
+    };
   }
 }

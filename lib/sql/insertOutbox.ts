@@ -28,7 +28,7 @@ const DELIVERY_COLUMNS = [
   'updated_at',
 ];
 /** Above this many parameters the rows go in chunked statements (PostgreSQL's cap is 65,535). */
-const PG_ONE_STATEMENT_PARAMS = 30_000;
+export const PG_ONE_STATEMENT_PARAMS = 30_000;
 
 export interface NewDelivery {
   event: RelayEvent;
@@ -88,6 +88,59 @@ export async function insertDeliveries(
 
 export const deliveryKey = (eventId: string, circuitKey: string): string => `${eventId} ${circuitKey}`;
 
+/**
+ * The outbox write on PostgreSQL as two INSERT statements over one `bind` array, for a caller to run as one
+ * statement: `insertOutbox` below (the events INSERT as a CTE of the deliveries INSERT), and the group
+ * commit's one-statement batches (lib/groupCommit.ts), which add the batch's own INSERTs beside them.
+ * `deliveries` is null when there are no delivery rows; its RETURNING columns are `LEASED_COLUMNS` when a
+ * row was written leased (read them back with {@link keepLeased}).
+ */
+export function pgOutboxStatements(
+  events: RelayEvent[],
+  deliveries: NewDelivery[],
+  bind: unknown[],
+  now: number,
+  options: { ignoreExisting?: boolean } = {},
+): { events: string; deliveries: string | null; returning: boolean; stored: Map<string, string> } {
+  const stored = new Map<string, string>();
+  const eventRows = eventRowsOf(events, stored, now);
+  const ignore = options.ignoreExisting ? ' ON CONFLICT (id) DO NOTHING' : '';
+  const returning = deliveries.some((d) => d.lease);
+  const eventsSql = `INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)}${ignore}`;
+  const deliveriesSql =
+    deliveries.length === 0
+      ? null
+      : `INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${pgValues(
+          deliveries.map((d) => deliveryRow(d, now)),
+          bind,
+        )}${returning ? ` RETURNING ${LEASED_COLUMNS}` : ''}`;
+  return { events: eventsSql, deliveries: deliveriesSql, returning, stored };
+}
+
+/** How many bind values the outbox write of these events and deliveries takes. */
+export const outboxParams = (events: number, deliveries: number): number =>
+  events * EVENT_COLUMNS.length + deliveries * DELIVERY_COLUMNS.length;
+
+/** The columns a delivery INSERT returns when some of its rows were written leased. */
+export const LEASED_COLUMNS = 'id, event_id, circuit_key, status';
+
+/** Remember the ids of the rows written leased (`inflight`), from rows of `LEASED_COLUMNS`. */
+export function keepLeased(
+  written: OutboxWritten,
+  rows: Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>,
+): OutboxWritten {
+  for (const r of rows) if (r.status === 'inflight') written.leased.set(deliveryKey(r.event_id, r.circuit_key), Number(r.id));
+  return written;
+}
+
+function eventRowsOf(events: RelayEvent[], stored: Map<string, string>, now: number): unknown[][] {
+  return events.map((e) => {
+    const data = JSON.stringify(e.data);
+    stored.set(e.id, data);
+    return [e.id, e.type, e.deviceid, e.timestamp, data, e.requestId ?? null, now];
+  });
+}
+
 export async function insertOutbox(
   sequelize: Sequelize,
   events: RelayEvent[],
@@ -97,33 +150,30 @@ export async function insertOutbox(
   /** Skip events whose id is stored already (a re-publish keeps the original event id). */
   options: { ignoreExisting?: boolean } = {},
 ): Promise<OutboxWritten> {
-  const leased: LeasedIds = new Map();
+  if (events.length === 0) return { leased: new Map(), stored: new Map() };
+  if (
+    sequelize.getDialect() === 'postgres' &&
+    outboxParams(events.length, deliveries.length) <= PG_ONE_STATEMENT_PARAMS &&
+    deliveries.length > 0
+  ) {
+    const bind: unknown[] = [];
+    const w = pgOutboxStatements(events, deliveries, bind, now, options);
+    const written = { leased: new Map(), stored: w.stored };
+    const out = await sequelize.query(`WITH ev AS (${w.events}) ${w.deliveries!}`, {
+      bind,
+      transaction,
+      type: w.returning ? QueryTypes.SELECT : QueryTypes.INSERT,
+    });
+    return w.returning ? keepLeased(written, out as never) : written;
+  }
   const stored = new Map<string, string>();
-  const written = { leased, stored };
-  if (events.length === 0) return written;
-  const eventRows = events.map((e) => {
-    const data = JSON.stringify(e.data);
-    stored.set(e.id, data);
-    return [e.id, e.type, e.deviceid, e.timestamp, data, e.requestId ?? null, now];
-  });
+  const written = { leased: new Map(), stored };
+  const eventRows = eventRowsOf(events, stored, now);
   const deliveryRows = deliveries.map((d) => deliveryRow(d, now));
   // Only leased rows are sent from memory, so only they need their ids back.
-  const returning = deliveries.some((d) => d.lease) ? 'id, event_id, circuit_key, status' : undefined;
-  const keep = (rows: Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>) => {
-    for (const r of rows) if (r.status === 'inflight') leased.set(deliveryKey(r.event_id, r.circuit_key), Number(r.id));
-    return written;
-  };
-  const params = eventRows.length * EVENT_COLUMNS.length + deliveryRows.length * DELIVERY_COLUMNS.length;
-  const ignore = options.ignoreExisting ? ' ON CONFLICT (id) DO NOTHING' : '';
-  if (sequelize.getDialect() === 'postgres' && params <= PG_ONE_STATEMENT_PARAMS && deliveryRows.length > 0) {
-    const bind: unknown[] = [];
-    const sql = `WITH ev AS (INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)}${ignore})
-      INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${pgValues(deliveryRows, bind)}${returning ? ` RETURNING ${returning}` : ''}`;
-    const out = await sequelize.query(sql, { bind, transaction, type: returning ? QueryTypes.SELECT : QueryTypes.INSERT });
-    return returning ? keep(out as never) : written;
-  }
-  if (ignore) await insertIgnore(sequelize, 'relay_events', 'id', EVENT_COLUMNS, eventRows, transaction);
+  const returning = deliveries.some((d) => d.lease) ? LEASED_COLUMNS : undefined;
+  if (options.ignoreExisting) await insertIgnore(sequelize, 'relay_events', 'id', EVENT_COLUMNS, eventRows, transaction);
   else await insertRows(sequelize, 'relay_events', EVENT_COLUMNS, eventRows, transaction);
   // Events kept for a later replay (`TargetPlugin.retain`) may have no delivery yet.
-  return keep(await insertRows(sequelize, 'relay_deliveries', DELIVERY_COLUMNS, deliveryRows, transaction, returning));
+  return keepLeased(written, await insertRows(sequelize, 'relay_deliveries', DELIVERY_COLUMNS, deliveryRows, transaction, returning));
 }

@@ -62,7 +62,8 @@ export interface DevicesContext {
 
 /**
  * Run an ingestion through the relay's group commit: check the device exists (a lookup unless it was seen
- * in the last `KNOWN_DEVICE_TTL_MS`; always, locked, with `lockDevice`), let `store` queue its rows
+ * in the last `KNOWN_DEVICE_TTL_MS`; always, locked, in the batch's transaction, with `lockDevice`), let
+ * `store` queue its rows
  * (`tx.insert`) and return the events, which are queued too; the request is answered after the commit that
  * holds them, shared with concurrent requests. `store` may run twice (see `relay.transaction`). With
  * `direct`, `store` writes through `tx.transaction` itself and runs in a savepoint of its own.
@@ -75,12 +76,15 @@ export async function ingest<T>(
   options: { lockDevice?: boolean; direct?: boolean } = {},
 ): Promise<T> {
   const known = knownDevicesOf(ctx.db);
+  // Looked up before the batch, outside its transaction (existence is all it checks, and no route deletes
+  // a device), so that the batch's work only queues writes: on PostgreSQL such a batch is one statement.
+  if (!options.lockDevice && !known.has(deviceid)) {
+    await requireDevice(ctx.db, deviceid);
+    known.add(deviceid);
+  }
   return ctx.relay.transaction(
     async (tx) => {
-      if (options.lockDevice || !known.has(deviceid)) {
-        await requireDevice(ctx.db, deviceid, tx.transaction, { forUpdate: options.lockDevice });
-        known.add(deviceid);
-      }
+      if (options.lockDevice) await requireDevice(ctx.db, deviceid, tx.transaction, { forUpdate: true });
       const { events, result } = await store(tx);
       tx.publish(events);
       return result;
