@@ -5,9 +5,9 @@
  * A delivery may be written already leased to the publishing process's dispatcher (see `Relay.publish`);
  * the ids of those rows are returned.
  */
-import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
 import type { RelayEvent } from '../events.js';
+import { runSql } from './driver.js';
 import { insertIgnore, insertRows, pgValues } from './insertRows.js';
 
 const EVENT_COLUMNS = ['id', 'type', 'deviceid', 'timestamp', 'data', 'request_id', 'created_at'];
@@ -48,6 +48,14 @@ export interface OutboxWritten {
   leased: LeasedIds;
   /** Each event's data as stored (JSON), by event id. */
   stored: Map<string, string>;
+}
+
+/** A delivery row as `RETURNING id, event_id, circuit_key, status` reads it. */
+interface ReturnedDelivery {
+  id: unknown;
+  event_id: string;
+  circuit_key: string;
+  status: string;
 }
 
 /** One `relay_deliveries` row, in `DELIVERY_COLUMNS` order. */
@@ -109,7 +117,7 @@ export async function insertOutbox(
   const deliveryRows = deliveries.map((d) => deliveryRow(d, now));
   // Only leased rows are sent from memory, so only they need their ids back.
   const returning = deliveries.some((d) => d.lease) ? 'id, event_id, circuit_key, status' : undefined;
-  const keep = (rows: Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>) => {
+  const keep = (rows: ReturnedDelivery[]) => {
     for (const r of rows) if (r.status === 'inflight') leased.set(deliveryKey(r.event_id, r.circuit_key), Number(r.id));
     return written;
   };
@@ -119,8 +127,7 @@ export async function insertOutbox(
     const bind: unknown[] = [];
     const sql = `WITH ev AS (INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)}${ignore})
       INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${pgValues(deliveryRows, bind)}${returning ? ` RETURNING ${returning}` : ''}`;
-    const out = await sequelize.query(sql, { bind, transaction, type: returning ? QueryTypes.SELECT : QueryTypes.INSERT });
-    return returning ? keep(out as never) : written;
+    return keep(await runSql<ReturnedDelivery>(sequelize, sql, bind, transaction));
   }
   if (ignore) await insertIgnore(sequelize, 'relay_events', 'id', EVENT_COLUMNS, eventRows, transaction);
   else await insertRows(sequelize, 'relay_events', EVENT_COLUMNS, eventRows, transaction);
