@@ -6,7 +6,8 @@
  * count: publishing 20,000 events in 1,000-row statements took 13.4 s on the bench machine. The rows travel
  * as one JSON array in a single parameter and `json_each` unpacks them (17 us per row measured, flat in the
  * batch size, against 57-130 us for 44-row `VALUES` lists). JSON keeps integers (epoch ms fit in 2^53),
- * floats, strings and nulls; booleans arrive as 1/0, which is how SQLite stores them anyway.
+ * floats, strings and nulls; booleans arrive as 1/0, which is how SQLite stores them anyway. (`runSql` binds
+ * by position, so `VALUES` lists would no longer cost the square; they have not been re-measured against this.)
  * PostgreSQL binds positionally; statements are split only below its 65,535-parameter cap. The engine's
  * outbox and both hosts' stores insert through these two functions; they run on the driver (`runSql`).
  */
