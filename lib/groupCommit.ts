@@ -26,14 +26,15 @@
  * batch back; every caller is then re-run alone and the rider is rejected (its owner keeps its work and
  * writes it again later).
  */
-import { BaseError, QueryTypes } from 'sequelize';
+import { BaseError } from 'sequelize';
 import type { Transaction } from 'sequelize';
 import type { Database } from './db.js';
 import type { RelayEvent } from './events.js';
 import type { ResolvedGroupCommitOptions } from './options.js';
 import type { RoutedPublish } from './relay.js';
 import { keepLeased, LEASED_COLUMNS, outboxParams, PG_ONE_STATEMENT_PARAMS, pgOutboxStatements } from './sql/insertOutbox.js';
-import type { OutboxWritten } from './sql/insertOutbox.js';
+import type { OutboxWritten, ReturnedDelivery } from './sql/insertOutbox.js';
+import { runSql } from './sql/driver.js';
 import { insertRows, pgValues, quoteIdent } from './sql/insertRows.js';
 
 /** What `work` receives: the shared transaction (for reads) and the queueing writers. */
@@ -395,10 +396,8 @@ export class GroupCommit {
     const reads = parts.flatMap((p, i) => (p.returning ? [`SELECT ${LEASED_COLUMNS} FROM w${i}`] : []));
     try {
       if (parts.length > 0) {
-        const rows = (await this.db.sequelize.query(`WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`, {
-          bind,
-          type: QueryTypes.SELECT,
-        })) as Array<{ id: unknown; event_id: string; circuit_key: string; status: string }>;
+        const sql = `WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`;
+        const rows = await runSql<ReturnedDelivery>(this.db.sequelize, sql, bind, undefined);
         // Leased ids are unique across the batch's publishes (event id and circuit key), so each keeps all.
         for (const w of written) keepLeased(w.written, rows);
       }

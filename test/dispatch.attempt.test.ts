@@ -1,17 +1,25 @@
 /**
  * The dispatcher's parts on their own, without a relay: one attempt (prepare -> call -> classify) against
- * a real loopback receiver, and the result buffer's write-and-retry against a stand-in database.
+ * a real loopback receiver, and the result buffer's write-and-retry against a real SQLite outbox whose
+ * transactions are made to fail or wait.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Transaction } from 'sequelize';
+import { QueryTypes } from 'sequelize';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { attempt, targetHealth } from '../lib/dispatch/attempt.js';
 import type { AttemptContext } from '../lib/dispatch/attempt.js';
 import type { Claimed } from '../lib/dispatch/keyQueues.js';
 import { ResultBuffer } from '../lib/dispatch/results.js';
 import type { Database } from '../lib/db.js';
+import { runMigrations } from '../lib/migrate.js';
+import { relayMigrations } from '../lib/migrations/index.js';
 import { exponentialBackoff } from '../lib/retry.js';
 import type { TargetPlugin } from '../lib/target.js';
+import { insertOutbox } from '../lib/sql/insertOutbox.js';
+import type { StatusUpdate } from '../lib/sql/finishDeliveries.js';
 import { createAgent } from '../lib/transport.js';
+import { createTestDatabase } from './helpers/db.js';
+import type { TestDatabase } from './helpers/db.js';
+import { metricEvent } from './helpers/relay.js';
 import { startSink } from './helpers/sink.js';
 import type { Sink } from './helpers/sink.js';
 
@@ -82,18 +90,51 @@ describe('attempt', () => {
 });
 
 describe('ResultBuffer', () => {
+  // A real outbox; only `transaction` is wrapped, to fail or hold a write.
+  let tdb: TestDatabase;
+  beforeEach(async () => {
+    tdb = await createTestDatabase('sqlite');
+    await runMigrations(tdb.db, relayMigrations, 'relay_migrations');
+    const deliveries = [1, 2, 3].map((n) => ({
+      event: metricEvent(),
+      target: 'mentor',
+      endpointId: null,
+      circuitKey: 'mentor',
+      maxAttempts: 4,
+      nextAttemptAt: n,
+      lease: { owner: 'w', until: Date.now() + 60_000 },
+    }));
+    await tdb.db.transaction((t) =>
+      insertOutbox(
+        tdb.db.sequelize,
+        deliveries.map((d) => d.event),
+        deliveries,
+        t,
+      ),
+    );
+  });
+  afterEach(() => tdb.drop());
+
+  const withTransaction = (transaction: Database['transaction']): Database => ({ ...tdb.db, transaction });
+  /** Each delivery's status and attempt count, by id. */
+  const stored = async () =>
+    (
+      await tdb.db.sequelize.query<{ id: number; status: string; attempts: number }>(
+        'SELECT id, status, attempts FROM relay_deliveries ORDER BY id',
+        { type: QueryTypes.SELECT },
+      )
+    ).map((r) => `${r.id} ${r.status} ${r.attempts}`);
+  const success = (id: number): StatusUpdate[] => [
+    { ids: [id], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null },
+  ];
+
   it('writes buffered results once per interval and keeps them for another try when a write fails', async () => {
-    const statements: string[] = [];
     let calls = 0;
-    const db = {
-      dialect: 'sqlite',
-      sequelize: { query: async (sql: string) => void statements.push(sql) },
-      transaction: async (fn: (t: Transaction) => Promise<void>) => {
-        calls += 1;
-        if (calls === 1) throw new Error('database is locked');
-        await fn({} as Transaction);
-      },
-    } as unknown as Database;
+    const db = withTransaction(async (fn) => {
+      calls += 1;
+      if (calls === 1) throw new Error('database is locked');
+      return tdb.db.transaction(fn);
+    });
     const reported: string[] = [];
     const buffer = new ResultBuffer({
       db,
@@ -103,31 +144,29 @@ describe('ResultBuffer', () => {
       active: () => true,
       report: (_e, during) => reported.push(during),
     });
-    buffer.add([], [{ ids: [1], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null }]);
-    buffer.add([], [{ ids: [2], status: 'succeeded', spent: 1, nextAttemptAt: null, statusCode: 200, error: null }]);
+    buffer.add([], success(1));
+    buffer.add([], success(2));
     expect(buffer.pending).toBe(2);
-    await new Promise((r) => setTimeout(r, 100));
+    // The first write fails; the buffer tries again on its own.
+    await vi.waitFor(() => expect(calls).toBe(2), { timeout: 10_000 });
+    await buffer.flush();
     expect(reported).toEqual(['flush']);
     expect(calls).toBe(2);
     expect(buffer.pending).toBe(0);
-    expect(statements).toHaveLength(1);
-    expect(statements[0]).toContain('UPDATE relay_deliveries');
+    // Each success counted once: the failed write left nothing, the retry wrote both.
+    expect(await stored()).toEqual(['1 succeeded 1', '2 succeeded 1', '3 inflight 0']);
   });
+
   it('a flush resolves only when every buffered result is written, even while another flush is writing', async () => {
-    const statements: string[] = [];
     let release: () => void = () => undefined;
     const first = new Promise<void>((r) => (release = r));
     let calls = 0;
-    const db = {
-      dialect: 'sqlite',
-      sequelize: { query: async (sql: string) => void statements.push(sql) },
-      transaction: async (fn: (t: Transaction) => Promise<void>) => {
-        calls += 1;
-        // The first write waits to be released; the second takes a while: stop() must not return before it ends.
-        await (calls === 1 ? first : new Promise((r) => setTimeout(r, 20)));
-        await fn({} as Transaction);
-      },
-    } as unknown as Database;
+    const db = withTransaction(async (fn) => {
+      calls += 1;
+      // The first write waits to be released; the second takes a while: stop() must not return before it ends.
+      await (calls === 1 ? first : new Promise((r) => setTimeout(r, 20)));
+      return tdb.db.transaction(fn);
+    });
     const buffer = new ResultBuffer({
       db,
       workerId: 'w',
@@ -136,22 +175,19 @@ describe('ResultBuffer', () => {
       active: () => true,
       report: () => undefined,
     });
-    const update = (id: number) => [
-      { ids: [id], status: 'succeeded' as const, spent: 1, nextAttemptAt: null, statusCode: 200, error: null },
-    ];
-    buffer.add([], update(1));
+    buffer.add([], success(1));
     const a = buffer.flush();
-    buffer.add([], update(2));
+    buffer.add([], success(2));
     const b = buffer.flush();
     release();
     await b;
-    expect(statements).toHaveLength(2);
+    expect(await stored()).toEqual(['1 succeeded 1', '2 succeeded 1', '3 inflight 0']);
     expect(buffer.pending).toBe(0);
     await a;
     // After close (the dispatcher stopped), nothing more is written: the database may be closing.
     buffer.close();
-    buffer.add([], update(3));
+    buffer.add([], success(3));
     await buffer.flush();
-    expect(statements).toHaveLength(2);
+    expect(await stored()).toEqual(['1 succeeded 1', '2 succeeded 1', '3 inflight 0']);
   });
 });

@@ -9,9 +9,9 @@
  * are excluded up front. The event each row carries is read in the same statement (a join on PostgreSQL,
  * subqueries in `RETURNING` on SQLite), so a claim is one round trip.
  */
-import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
 import type { Dialect } from '../db.js';
+import { binder, runSql } from './driver.js';
 
 export interface ClaimedRow {
   id: number;
@@ -49,38 +49,26 @@ export interface ClaimOptions {
 }
 
 export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, transaction?: Transaction): Promise<ClaimedRow[]> {
-  const replacements: Record<string, unknown> = {
-    now: o.now,
-    leaseUntil: o.now + o.leaseMs,
-    owner: o.owner,
-    limit: o.limit,
-    defaultCap: o.defaultPerKeyCap,
-  };
-  let filter = ' AND target IN (:targets)';
-  replacements.targets = o.targets;
-  if (o.excludeKeys.length > 0) {
-    filter += ' AND circuit_key NOT IN (:excluded)';
-    replacements.excluded = o.excludeKeys;
-  }
-  if (o.onlyKey !== undefined) {
-    filter += ' AND circuit_key = :onlyKey';
-    replacements.onlyKey = o.onlyKey;
-  }
+  const [bind, p] = binder();
+  const now = p(o.now);
+  const leaseUntil = p(o.now + o.leaseMs);
+  const owner = p(o.owner);
+  // An empty list reads `IN (NULL)`, as sequelize wrote it: nothing matches.
+  const list = (values: unknown[]) => (values.length ? values.map(p).join(', ') : 'NULL');
+  let filter = ` AND target IN (${list(o.targets)})`;
+  if (o.excludeKeys.length > 0) filter += ` AND circuit_key NOT IN (${list(o.excludeKeys)})`;
+  if (o.onlyKey !== undefined) filter += ` AND circuit_key = ${p(o.onlyKey)}`;
+  const limit = p(o.limit);
+  // A cap is compared with ROW_NUMBER(); untyped, PostgreSQL would read a CASE of parameters as text.
+  const cap = (n: number) => `CAST(${p(n)} AS integer)`;
   const caps = Object.entries(o.perKeyCap);
+  const defaultCap = cap(o.defaultPerKeyCap);
   const targetCap = caps.length
-    ? `CASE target ${caps.map((_, i) => `WHEN :t${i} THEN :c${i}`).join(' ')} ELSE :defaultCap END`
-    : ':defaultCap';
-  caps.forEach(([t, c], i) => {
-    replacements[`t${i}`] = t;
-    replacements[`c${i}`] = c;
-  });
+    ? `CASE target ${caps.map(([t, c]) => `WHEN ${p(t)} THEN ${cap(c)}`).join(' ')} ELSE ${defaultCap} END`
+    : defaultCap;
   const held = Object.entries(o.heldKeyRoom ?? {});
-  held.forEach(([k, room], i) => {
-    replacements[`hk${i}`] = k;
-    replacements[`hr${i}`] = room;
-  });
   const capExpr = held.length
-    ? `CASE circuit_key ${held.map((_, i) => `WHEN :hk${i} THEN :hr${i}`).join(' ')} ELSE ${targetCap} END`
+    ? `CASE circuit_key ${held.map(([k, room]) => `WHEN ${p(k)} THEN ${cap(room)}`).join(' ')} ELSE ${targetCap} END`
     : targetCap;
   const lock = o.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
   // Without statistics SQLite picks the (status, id) index, reads every pending row and sorts them: 10 ms
@@ -89,9 +77,9 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
   const index = o.dialect === 'sqlite' ? ' INDEXED BY relay_deliveries_due' : '';
   const due = `
     SELECT id, event_id, target, circuit_key, next_attempt_at FROM relay_deliveries${index}
-     WHERE status = 'pending' AND next_attempt_at <= :now${filter}
+     WHERE status = 'pending' AND next_attempt_at <= ${now}${filter}
      ORDER BY next_attempt_at, id
-     LIMIT :limit ${lock}`;
+     LIMIT ${limit} ${lock}`;
   const ranked = `SELECT id, event_id, ROW_NUMBER() OVER (PARTITION BY circuit_key ORDER BY next_attempt_at, id) AS rn, target, circuit_key FROM due`;
   const columns = [
     'id',
@@ -114,17 +102,17 @@ export async function claimDeliveries(sequelize: Sequelize, o: ClaimOptions, tra
     o.dialect === 'postgres'
       ? `WITH due AS MATERIALIZED (${due}), ranked AS (${ranked})
          UPDATE relay_deliveries d
-            SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
+            SET status = 'inflight', lease_until = ${leaseUntil}, lease_owner = ${owner}, updated_at = ${now}
            FROM ranked r LEFT JOIN relay_events e ON e.id = r.event_id
           WHERE d.id = r.id AND r.rn <= ${capExpr.replace(/\b(target|circuit_key)\b/g, 'r.$1')} AND d.status = 'pending'
          RETURNING ${columns.map((c) => `d.${c}`).join(', ')}, ${eventColumns.map((c) => `e.${c} AS event_${c}`).join(', ')}`
       : `WITH due AS (${due}), ranked AS (${ranked})
          UPDATE relay_deliveries
-            SET status = 'inflight', lease_until = :leaseUntil, lease_owner = :owner, updated_at = :now
+            SET status = 'inflight', lease_until = ${leaseUntil}, lease_owner = ${owner}, updated_at = ${now}
           WHERE id IN (SELECT id FROM ranked WHERE rn <= ${capExpr}) AND status = 'pending'
          RETURNING ${columns.join(', ')},
            ${eventColumns.map((c) => `(SELECT e.${c} FROM relay_events e WHERE e.id = relay_deliveries.event_id) AS event_${c}`).join(',\n           ')}`;
-  const rows = await sequelize.query<ClaimedRow>(sql, { replacements, transaction, type: QueryTypes.SELECT });
+  const rows = await runSql<ClaimedRow>(sequelize, sql, bind, transaction);
   return rows
     .map((r) => ({
       ...r,

@@ -7,9 +7,9 @@
  * trip instead of BEGIN, INSERT, UPDATE..., COMMIT. SQLite runs the statements in the caller's transaction;
  * they do not cross a socket there.
  */
-import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
 import type { Dialect } from '../db.js';
+import { binder, runSql } from './driver.js';
 import { insertRows } from './insertRows.js';
 
 export interface AttemptRecord {
@@ -96,11 +96,7 @@ export async function finishDeliveries(
 ): Promise<void> {
   const merged = mergeUpdates(updates);
   if (dialect === 'postgres' && attempts.length <= PG_ONE_STATEMENT_MAX) {
-    const bind: unknown[] = [];
-    const p = (value: unknown): string => {
-      bind.push(value);
-      return `$${bind.length}`;
-    };
+    const [bind, p] = binder();
     const parts: string[] = [];
     if (attempts.length > 0) {
       const tuples = attempts.map((a) => `(${attemptValues(a).map(p).join(', ')})`);
@@ -110,22 +106,17 @@ export async function finishDeliveries(
     if (parts.length === 0) return;
     const sql = parts.length === 1 ? parts[0]! : `WITH ${parts.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
     const rode = ride?.(async (t) => {
-      await sequelize.query(sql, { bind, transaction: t, type: QueryTypes.RAW });
+      await runSql(sequelize, sql, bind, t);
     });
     if (rode) await rode;
-    else await sequelize.query(sql, { bind, type: QueryTypes.RAW });
+    else await runSql(sequelize, sql, bind, undefined);
     return;
   }
   await transaction(async (t) => {
     await insertRows(sequelize, 'relay_attempts', ATTEMPT_COLUMNS, attempts.map(attemptValues), t);
     for (const u of merged) {
-      const replacements: Record<string, unknown> = {};
-      const p = (value: unknown): string => {
-        const name = `p${Object.keys(replacements).length}`;
-        replacements[name] = value;
-        return `:${name}`;
-      };
-      await sequelize.query(updateSql(u, p, owner, now), { replacements, transaction: t, type: QueryTypes.UPDATE });
+      const [bind, p] = binder();
+      await runSql(sequelize, updateSql(u, p, owner, now), bind, t);
     }
   });
 }

@@ -5,9 +5,9 @@
  * A delivery may be written already leased to the publishing process's dispatcher (see `Relay.publish`);
  * the ids of those rows are returned.
  */
-import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
 import type { RelayEvent } from '../events.js';
+import { runSql } from './driver.js';
 import { insertIgnore, insertRows, pgValues } from './insertRows.js';
 
 const EVENT_COLUMNS = ['id', 'type', 'deviceid', 'timestamp', 'data', 'request_id', 'created_at'];
@@ -48,6 +48,14 @@ export interface OutboxWritten {
   leased: LeasedIds;
   /** Each event's data as stored (JSON), by event id. */
   stored: Map<string, string>;
+}
+
+/** A delivery row as `RETURNING id, event_id, circuit_key, status` reads it. */
+export interface ReturnedDelivery {
+  id: unknown;
+  event_id: string;
+  circuit_key: string;
+  status: string;
 }
 
 /** One `relay_deliveries` row, in `DELIVERY_COLUMNS` order. */
@@ -159,12 +167,7 @@ export async function insertOutbox(
     const bind: unknown[] = [];
     const w = pgOutboxStatements(events, deliveries, bind, now, options);
     const written = { leased: new Map(), stored: w.stored };
-    const out = await sequelize.query(`WITH ev AS (${w.events}) ${w.deliveries!}`, {
-      bind,
-      transaction,
-      type: w.returning ? QueryTypes.SELECT : QueryTypes.INSERT,
-    });
-    return w.returning ? keepLeased(written, out as never) : written;
+    return keepLeased(written, await runSql<ReturnedDelivery>(sequelize, `WITH ev AS (${w.events}) ${w.deliveries!}`, bind, transaction));
   }
   const stored = new Map<string, string>();
   const written = { leased: new Map(), stored };

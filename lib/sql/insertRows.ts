@@ -1,17 +1,18 @@
 /**
  * One multi-row INSERT (plain, or skipping rows whose key exists), shaped per dialect so its cost stays linear in the number of rows.
  *
- * SQLite: sequelize hands bind values to node-sqlite3 as named parameters (`$1`, `$2`, ...) and binding
- * by name is a linear search per parameter, so a `VALUES` list costs the square of its parameter count:
- * publishing 20,000 events in 1,000-row statements took 13.4 s on the bench machine. Instead the rows
- * travel as one JSON array in a single parameter and `json_each` unpacks them (17 us per row measured, flat
- * in the batch size, against 57-130 us for 44-row `VALUES` lists). JSON keeps integers (epoch ms fit in
- * 2^53), floats, strings and nulls; booleans arrive as 1/0, which is how SQLite stores them anyway.
+ * SQLite: when sequelize bound values, it handed them to node-sqlite3 as named parameters (`$1`, `$2`, ...)
+ * and binding by name is a linear search per parameter, so a `VALUES` list cost the square of its parameter
+ * count: publishing 20,000 events in 1,000-row statements took 13.4 s on the bench machine. The rows travel
+ * as one JSON array in a single parameter and `json_each` unpacks them (17 us per row measured, flat in the
+ * batch size, against 57-130 us for 44-row `VALUES` lists). JSON keeps integers (epoch ms fit in 2^53),
+ * floats, strings and nulls; booleans arrive as 1/0, which is how SQLite stores them anyway. (`runSql` binds
+ * by position, so `VALUES` lists would no longer cost the square; they have not been re-measured against this.)
  * PostgreSQL binds positionally; statements are split only below its 65,535-parameter cap. The engine's
- * outbox and both hosts' stores insert through these two functions.
+ * outbox and both hosts' stores insert through these two functions; they run on the driver (`runSql`).
  */
-import { QueryTypes } from 'sequelize';
 import type { Sequelize, Transaction } from 'sequelize';
+import { runSql } from './driver.js';
 
 const PG_MAX_PARAMS = 30_000;
 
@@ -68,26 +69,25 @@ async function multiRowInsert<R extends object>(
 ): Promise<R[]> {
   if (rows.length === 0) return [];
   const into = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')})`;
-  const type = readRows ? QueryTypes.SELECT : QueryTypes.INSERT;
   if (sequelize.getDialect() === 'sqlite') {
     const picks = columns.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ');
-    // Written as a CTE so that sequelize, which runs any statement starting with INSERT without reading rows,
-    // reads the RETURNING rows. `WHERE true` is SQLite's documented way to keep an upsert's ON CONFLICT from
-    // parsing as a join constraint of the SELECT.
-    const out = await sequelize.query(`WITH r AS (SELECT value FROM json_each($1)) ${into} SELECT ${picks} FROM r WHERE true${tail}`, {
-      bind: [JSON.stringify(rows)],
+    // `WHERE true` is SQLite's documented way to keep an upsert's ON CONFLICT from parsing as a join
+    // constraint of the SELECT.
+    const out = await runSql<R>(
+      sequelize,
+      `${into} SELECT ${picks} FROM json_each($1) WHERE true${tail}`,
+      [JSON.stringify(rows)],
       transaction,
-      type,
-    });
-    return readRows ? (out as unknown as R[]) : [];
+    );
+    return readRows ? out : [];
   }
   const perStatement = Math.max(1, Math.floor(PG_MAX_PARAMS / columns.length));
   const result: R[] = [];
   for (let start = 0; start < rows.length; start += perStatement) {
     const bind: unknown[] = [];
     const values = pgValues(rows.slice(start, start + perStatement), bind);
-    const out = await sequelize.query(`${into} VALUES ${values}${tail}`, { bind, transaction, type });
-    if (readRows) result.push(...(out as unknown as R[]));
+    const out = await runSql<R>(sequelize, `${into} VALUES ${values}${tail}`, bind, transaction);
+    if (readRows) result.push(...out);
   }
   return result;
 }

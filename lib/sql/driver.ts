@@ -1,0 +1,156 @@
+/**
+ * Run one hot-path statement on the driver (node-sqlite3 or pg) through sequelize's own connection, without
+ * `sequelize.query`.
+ *
+ * Why: `sequelize.query` re-parses every statement for bind parameters (and for replacements), builds an
+ * `Error` per query for its stack, runs hooks and a retry wrapper, and picks a result shape by sniffing the
+ * SQL. On a forwarding devices host that is 5-8% of busy CPU (docs/performance.md). The few statements that
+ * run per request or per delivery (the outbox INSERTs, the claim, the result write) come here instead; the
+ * rest of the code keeps sequelize.
+ *
+ * What is kept of `sequelize.query` (sequelize 6, `lib/sequelize.js` and `lib/dialects/{sqlite,postgres}/
+ * query.js`), so callers see no difference:
+ * - the connection: the transaction's own, or one acquired from and released to sequelize's connection
+ *   manager (on SQLite its shared default connection, as sequelize uses);
+ * - refusing a transaction that has finished (the statement would otherwise run outside it);
+ * - errors: the driver's error mapped by the dialect's own `formatError`, so callers still get
+ *   `UniqueConstraintError`, `ForeignKeyConstraintError`, `TimeoutError` (SQLITE_BUSY), `DatabaseError`, all
+ *   `BaseError`s that `isDatabaseUnavailable` and the group commit recognise; a pg connection that failed
+ *   mid-query is marked invalid so the pool drops it;
+ * - the retry of `options.retry` (by default: SQLITE_BUSY, five tries, 100 ms backoff growing by 1.1x);
+ * - on PostgreSQL, NUL characters in string values become `\0` (PostgreSQL refuses NUL in text).
+ * Dropped: logging and benchmark hooks, CLS transactions, search-path prefixes (the relay uses none).
+ *
+ * Placeholders are written `$1`, `$2`, ... for both dialects. On SQLite they become `?1`, `?2`, ... and the
+ * values are bound by position: sequelize binds them by name, and node-sqlite3 looks every name up with a
+ * linear search.
+ */
+import type { Sequelize, Transaction } from 'sequelize';
+
+type Row = Record<string, unknown>;
+
+interface SqliteDatabase {
+  all(sql: string, params: unknown[], callback: (err: Error | null, rows: Row[]) => void): unknown;
+}
+
+interface PgClient {
+  query(sql: string, values?: unknown[]): Promise<{ rows: Row[] }>;
+  _invalid?: boolean;
+}
+
+/** The parts of sequelize's runtime that its typings do not show. */
+interface SequelizeInternals {
+  options: { retry?: { max?: number; match?: unknown[]; backoffBase?: number; backoffExponent?: number } };
+  dialect: {
+    Query: new (connection: unknown, sequelize: Sequelize, options: object) => { formatError(err: Error, stack?: string): Error };
+  };
+  connectionManager: {
+    getConnection(options: object): Promise<unknown>;
+    releaseConnection(connection: unknown): void;
+  };
+}
+
+/** The pg errors after which sequelize stops using the connection (`postgres/query.js`). */
+const PG_BROKEN = /Unable to set non-blocking to true|SSL SYSCALL error: EOF detected|Local: Authentication failure/i;
+
+const SQLITE_PLACEHOLDER = /\$(\d+)/g;
+
+const stringifyBigint = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
+const escapeNul = (v: unknown): unknown => (typeof v === 'string' && v.includes('\0') ? v.replace(/\0/g, '\\0') : v);
+
+/**
+ * Run `sql` with `bind` as `$1..$n` in `transaction` (or autocommitted on a connection of sequelize's) and
+ * return the rows it produces (none for a statement without RETURNING).
+ */
+export async function runSql<R extends object = Row>(
+  sequelize: Sequelize,
+  sql: string,
+  bind: readonly unknown[],
+  transaction: Transaction | undefined,
+): Promise<R[]> {
+  const s = sequelize as unknown as SequelizeInternals;
+  const sqlite = sequelize.getDialect() === 'sqlite';
+  const text = sqlite ? sql.replace(SQLITE_PLACEHOLDER, '?$1') : sql;
+  const values = sqlite ? bind.map(stringifyBigint) : bind.map(escapeNul);
+  const retry = s.options.retry ?? {};
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await runOnce(s, sequelize, sqlite, text, values, transaction)) as R[];
+    } catch (err) {
+      if (attempt >= (retry.max ?? 0) || !matchesRetry(retry.match ?? [], err)) throw err;
+      const delay = (retry.backoffBase ?? 100) * (retry.backoffExponent ?? 1.1) ** (attempt - 1);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function runOnce(
+  s: SequelizeInternals,
+  sequelize: Sequelize,
+  sqlite: boolean,
+  sql: string,
+  values: unknown[],
+  transaction: Transaction | undefined,
+): Promise<Row[]> {
+  const finished = (transaction as { finished?: string } | undefined)?.finished;
+  if (finished) throw Object.assign(new Error(`${finished} has been called on this transaction, you can no longer use it`), { sql });
+  const own = transaction === undefined;
+  const connection = own
+    ? await s.connectionManager.getConnection({ type: 'write' })
+    : (transaction as unknown as { connection: unknown }).connection;
+  try {
+    if (sqlite) {
+      const db = connection as SqliteDatabase;
+      return await new Promise<Row[]>((resolve, reject) => {
+        db.all(sql, values, (err, rows) => (err ? reject(err) : resolve(rows)));
+      });
+    }
+    return (await (connection as PgClient).query(sql, values)).rows;
+  } catch (err) {
+    throw driverError(s, sequelize, connection, sqlite, sql, values, err);
+  } finally {
+    if (own) s.connectionManager.releaseConnection(connection);
+  }
+}
+
+/** Bind values, and the function that adds one and returns its placeholder (`$1`, `$2`, ...). */
+export function binder(): [unknown[], (value: unknown) => string] {
+  const bind: unknown[] = [];
+  return [
+    bind,
+    (value) => {
+      bind.push(value);
+      return `$${bind.length}`;
+    },
+  ];
+}
+
+/** The driver's error as sequelize would have thrown it. */
+function driverError(
+  s: SequelizeInternals,
+  sequelize: Sequelize,
+  connection: unknown,
+  sqlite: boolean,
+  sql: string,
+  values: unknown[],
+  err: unknown,
+): Error {
+  if (!(err instanceof Error)) return new Error(String(err));
+  const e = err as Error & { code?: string; sql?: string; parameters?: unknown };
+  if (!sqlite) {
+    if (e.code === 'ECONNRESET' || PG_BROKEN.test(e.message) || e.message === 'Query read timeout')
+      (connection as PgClient)._invalid = true;
+    e.parameters = values;
+  }
+  e.sql = sql;
+  const query = new s.dialect.Query(connection, sequelize, { logging: false });
+  return query.formatError(e, new Error(e.message).stack);
+}
+
+/** sequelize's retry test (retry-as-promised): a string equal to the error's message or text, or a RegExp. */
+function matchesRetry(match: unknown[], err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return match.some((m) =>
+    typeof m === 'string' ? m === err.message || m === String(err) : m instanceof RegExp && (m.test(err.message) || m.test(String(err))),
+  );
+}

@@ -1,0 +1,98 @@
+/**
+ * runSql, the hot statements' way to the driver: callers must not tell it from `sequelize.query`. Its errors
+ * are sequelize's (same class, same message) for the same failing statement, it binds `$n` by number on
+ * both dialects, it refuses a finished transaction, and without one it gives its connection back.
+ */
+import { BaseError, QueryTypes } from 'sequelize';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runSql } from '../lib/sql/driver.js';
+import { createTestDatabase, DIALECTS } from './helpers/db.js';
+import type { TestDatabase } from './helpers/db.js';
+
+describe.each(DIALECTS)('runSql (%s)', (dialect) => {
+  let tdb: TestDatabase;
+  beforeEach(async () => {
+    tdb = await createTestDatabase(dialect);
+    await tdb.db.sequelize.query('CREATE TABLE items (itemid VARCHAR(64) PRIMARY KEY, n BIGINT NOT NULL, note TEXT)');
+    await tdb.db.sequelize.query("INSERT INTO items (itemid, n) VALUES ('a', 1)");
+  });
+  afterEach(() => tdb.drop());
+
+  const stored = async () =>
+    (
+      await tdb.db.sequelize.query<{ itemid: string; n: unknown; note: string | null }>(
+        'SELECT itemid, n, note FROM items ORDER BY itemid',
+        {
+          type: QueryTypes.SELECT,
+        },
+      )
+    ).map((r) => `${r.itemid} ${Number(r.n)} ${r.note}`);
+
+  /** The error `run` rejects with. */
+  const failure = async (run: () => Promise<unknown>): Promise<Error> => {
+    try {
+      await run();
+    } catch (err) {
+      return err as Error;
+    }
+    throw new Error('expected the statement to fail');
+  };
+
+  it.each([
+    ['a duplicate key', "INSERT INTO items (itemid, n) VALUES ('a', 2)"],
+    ['a NOT NULL column left empty', "INSERT INTO items (itemid) VALUES ('b')"],
+    ['a syntax error', 'INSERT INTO items VALUE'],
+  ])('fails %s with the error sequelize.query throws', async (_what, sql) => {
+    const theirs = await failure(() => tdb.db.transaction((t) => tdb.db.sequelize.query(sql, { transaction: t })));
+    const ours = await failure(() => tdb.db.transaction((t) => runSql(tdb.db.sequelize, sql, [], t)));
+    const alone = await failure(() => runSql(tdb.db.sequelize, sql, [], undefined));
+    for (const err of [ours, alone]) {
+      expect(err).toBeInstanceOf(BaseError);
+      expect(err.constructor).toBe(theirs.constructor);
+      expect(err.message).toBe(theirs.message);
+    }
+    expect(await stored()).toEqual(['a 1 null']);
+  });
+
+  it('binds $n by number, however often and in whatever order they appear, and returns the rows', async () => {
+    const rows = await runSql(tdb.db.sequelize, 'SELECT $2 AS b, $1 AS a, $1 AS again', ['first', 'second'], undefined);
+    expect(rows).toEqual([{ b: 'second', a: 'first', again: 'first' }]);
+    const returned = await tdb.db.transaction((t) =>
+      runSql(
+        tdb.db.sequelize,
+        'INSERT INTO items (itemid, n, note) VALUES ($2, $1, $3), ($4, $1, NULL) RETURNING itemid',
+        [7, 'b', 'x', 'c'],
+        t,
+      ),
+    );
+    expect(returned.map((r) => r.itemid).sort()).toEqual(['b', 'c']);
+    expect(await stored()).toEqual(['a 1 null', 'b 7 x', 'c 7 null']);
+  });
+
+  it('stores a string with a NUL character as sequelize.query does', async () => {
+    const note = 'before\0after';
+    await tdb.db.sequelize.query('INSERT INTO items (itemid, n, note) VALUES ($1, 1, $2)', { bind: ['theirs', note] });
+    await runSql(tdb.db.sequelize, 'INSERT INTO items (itemid, n, note) VALUES ($1, 1, $2)', ['ours', note], undefined);
+    const [theirs, ours] = await tdb.db.sequelize.query<{ note: string }>(
+      "SELECT note FROM items WHERE itemid IN ('theirs', 'ours') ORDER BY itemid DESC",
+      { type: QueryTypes.SELECT },
+    );
+    expect(ours!.note).toBe(theirs!.note);
+  });
+
+  it('refuses a transaction that has finished, writing nothing', async () => {
+    const t = await tdb.db.sequelize.transaction();
+    await t.commit();
+    await expect(runSql(tdb.db.sequelize, "INSERT INTO items (itemid, n) VALUES ('b', 2)", [], t)).rejects.toThrow(
+      /commit has been called/,
+    );
+    expect(await stored()).toEqual(['a 1 null']);
+  });
+
+  it('without a transaction, autocommits and gives its connection back (more statements than the pool holds)', async () => {
+    for (let i = 0; i < 25; i++) await runSql(tdb.db.sequelize, 'UPDATE items SET n = n + 1', [], undefined);
+    await expect(runSql(tdb.db.sequelize, 'SELECT nope FROM items', [], undefined)).rejects.toBeInstanceOf(BaseError);
+    for (let i = 0; i < 25; i++) await runSql(tdb.db.sequelize, 'UPDATE items SET n = n + 1', [], undefined);
+    expect(await stored()).toEqual(['a 51 null']);
+  });
+});
