@@ -19,12 +19,17 @@
  * A failed COMMIT is not re-run (its outcome may be unknown): those callers get the error, as a lone
  * transaction's would. Crash semantics are a lone transaction's: an answered caller's rows are committed.
  *
+ * One statement (PostgreSQL): a batch whose callers only queue writes needs no transaction at all. Its rows,
+ * events and deliveries go in one statement of data-modifying CTEs, which PostgreSQL runs atomically and
+ * commits on its own: one round trip instead of BEGIN, INSERT, outbox INSERT, COMMIT (see `runStatement`).
+ *
  * Riders (`ride`): the relay's own bookkeeping writes (the dispatcher's result flushes: always on SQLite,
  * on PostgreSQL while a lane is busy) that would each be a transaction of their own. While a lane is busy
- * they wait and are written in the transaction of the batch that commits next, after its callers' rows;
- * with no lane busy they take a transaction of their own, as before. They are not callers: `commit:batch` does not count them. A rider's statement that fails rolls the
- * batch back; every caller is then re-run alone and the rider is rejected (its owner keeps its work and
- * writes it again later).
+ * they wait and are written in the batch that commits next, after its callers' rows: in its transaction,
+ * or as more parts of its one statement (a rider given as `parts`); with no lane busy they are written on
+ * their own. They are not callers: `commit:batch` does not count them. A rider's statement that fails
+ * fails the batch; every caller is then re-run alone and the rider is rejected (its owner keeps its work
+ * and writes it again later).
  */
 import { BaseError } from 'sequelize';
 import type { Transaction } from 'sequelize';
@@ -34,7 +39,7 @@ import type { ResolvedGroupCommitOptions } from './options.js';
 import type { RoutedPublish } from './relay.js';
 import { keepLeased, LEASED_COLUMNS, outboxParams, PG_ONE_STATEMENT_PARAMS, pgOutboxStatements } from './sql/insertOutbox.js';
 import type { OutboxWritten, ReturnedDelivery } from './sql/insertOutbox.js';
-import { runSql } from './sql/driver.js';
+import { binder, runSql } from './sql/driver.js';
 import { insertRows, pgValues, quoteIdent } from './sql/insertRows.js';
 
 /** What `work` receives: the shared transaction (for reads) and the queueing writers. */
@@ -93,8 +98,16 @@ interface Member {
   reject(error: unknown): void;
 }
 
+/**
+ * A rider's writes as parts of a one-statement batch (PostgreSQL): data-modifying statements (no SELECT, no
+ * RETURNING read), each value bound through `p`, which returns its placeholder.
+ */
+export type StatementParts = (p: (value: unknown) => string) => string[];
+
 interface Rider {
   work: (t: Transaction) => Promise<void>;
+  /** The same writes for a one-statement batch; a rider without them makes its batch a transaction. */
+  parts?: StatementParts;
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -220,10 +233,10 @@ export class GroupCommit {
    * Write `work` in the next batch's transaction (or one of its own when no batch is coming); resolves after
    * the commit that holds it. For the relay's own bookkeeping, not for callers: see the module comment.
    */
-  ride(work: (t: Transaction) => Promise<void>): Promise<void> {
+  ride(work: (t: Transaction) => Promise<void>, parts?: StatementParts): Promise<void> {
     if (this.closed && this.busy_ === 0 && this.pending.length === 0) return this.db.transaction(work);
     return new Promise<void>((resolve, reject) => {
-      this.riders.push({ work, resolve, reject });
+      this.riders.push({ work, parts, resolve, reject });
       this.pump();
     });
   }
@@ -253,16 +266,19 @@ export class GroupCommit {
 
   private async runLane(lane: number, batch: Member[]): Promise<void> {
     if (batch.length === 0) {
-      // Only riders wait: one transaction of their own.
+      // Only riders wait: one statement (PostgreSQL, when each has its parts) or one transaction of their own.
       const riders = this.riders.splice(0);
-      await this.db
-        .transaction(async (t) => {
-          for (const r of riders) await r.work(t);
-        })
-        .then(
-          () => riders.forEach((r) => r.resolve()),
-          (err: unknown) => riders.forEach((r) => r.reject(err)),
-        );
+      const asStatement = this.db.dialect === 'postgres' && riders.every((r) => r.parts);
+      await (
+        asStatement
+          ? this.writeStatement([], riders)
+          : this.db.transaction(async (t) => {
+              for (const r of riders) await r.work(t);
+            })
+      ).then(
+        () => riders.forEach((r) => r.resolve()),
+        (err: unknown) => riders.forEach((r) => r.reject(err)),
+      );
       return;
     }
     try {
@@ -283,7 +299,7 @@ export class GroupCommit {
    * one autocommitted statement (`runStatement`); otherwise, and on SQLite, one transaction.
    */
   private async runBatch(lane: number, members: Member[], isolated: boolean): Promise<BatchResult> {
-    if (this.db.dialect === 'postgres' && !isolated && this.riders.length === 0 && members.every((m) => !m.savepoint)) {
+    if (this.db.dialect === 'postgres' && !isolated && this.riders.every((r) => r.parts) && members.every((m) => !m.savepoint)) {
       const done = await this.runStatement(lane, members);
       if (!Array.isArray(done)) return done;
       // Needs a transaction after all: the members not rejected alone, their work run again.
@@ -364,15 +380,15 @@ export class GroupCommit {
       throw err;
     }
     if (c.ran.length === 0) return { retry: [], deferred: c.deferred };
-    const bind: unknown[] = [];
+    const [bind, p] = binder();
     const parts: Array<{ sql: string; returning: boolean }> = [];
     const written: Array<{ routed: RoutedPublish; written: OutboxWritten }> = [];
     try {
       let params = 0;
       for (const g of c.inserts.values()) params += g.rows.length * g.columns.length;
       const routed: RoutedPublish[] = [];
-      for (const p of c.publishes.values()) {
-        const r = await this.outbox.route(p.events, p.targets);
+      for (const pub of c.publishes.values()) {
+        const r = await this.outbox.route(pub.events, pub.targets);
         if (r) routed.push(r);
         if (r) params += outboxParams(r.events.length, r.rows.length);
       }
@@ -392,18 +408,18 @@ export class GroupCommit {
       // Routing failed (a plugin's route threw): the transaction batch handles it as it always has.
       return members.filter((m) => !c.alone.has(m));
     }
-    const ctes = parts.map((p, i) => `w${i} AS (${p.sql})`).join(', ');
-    const reads = parts.flatMap((p, i) => (p.returning ? [`SELECT ${LEASED_COLUMNS} FROM w${i}`] : []));
+    // Riders that waited while the lane was busy (result flushes), written in the same statement.
+    const riders = this.riders.splice(0);
+    for (const r of riders) for (const sql of r.parts!(p)) parts.push({ sql, returning: false });
     try {
-      if (parts.length > 0) {
-        const sql = `WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`;
-        const rows = await runSql<ReturnedDelivery>(this.db.sequelize, sql, bind, undefined);
-        // Leased ids are unique across the batch's publishes (event id and circuit key), so each keeps all.
-        for (const w of written) keepLeased(w.written, rows);
-      }
+      const rows = await this.writeStatement(parts, [], bind);
+      // Leased ids are unique across the batch's publishes (event id and circuit key), so each keeps all.
+      for (const w of written) keepLeased(w.written, rows);
     } catch (err) {
-      return this.afterFailedStatement(c, err, true);
+      for (const r of riders) r.reject(err);
+      return this.afterFailedStatement(c, err, true, riders.length > 0);
     }
+    for (const r of riders) r.resolve();
     for (const w of written) this.outbox.handOver(w.routed, w.written)();
     for (const { member, value } of c.ran) member.resolve(value);
     this.onBatch({
@@ -419,17 +435,46 @@ export class GroupCommit {
     return { retry: [], deferred: c.deferred };
   }
 
-  /** `sent`: the batch's statement was sent (else a member's own statement failed, before anything was written). */
-  private afterFailedStatement(c: Collected, err: unknown, sent: boolean): BatchResult {
+  /**
+   * `sent`: the batch's statement was sent (else a member's own statement failed, before anything was
+   * written); `rode`: riders were in it (so the one caller may not be the one at fault).
+   */
+  private afterFailedStatement(c: Collected, err: unknown, sent: boolean, rode = false): BatchResult {
     if (sent && !rejectedByServer(err)) {
       for (const m of c.attempted) m.reject(err);
       return { retry: [], deferred: c.deferred };
     }
-    if (c.attempted.length === 1) {
+    if (c.attempted.length === 1 && !rode) {
       c.attempted[0]!.reject(err);
       return { retry: [], deferred: c.deferred };
     }
     return { retry: c.attempted, deferred: c.deferred };
+  }
+
+  /**
+   * Run `parts` (and `riders`' parts) as one statement of data-modifying CTEs, autocommitted; returns the
+   * rows of the parts that return leased deliveries.
+   */
+  private async writeStatement(
+    parts: Array<{ sql: string; returning: boolean }>,
+    riders: Rider[],
+    bind: unknown[] = [],
+  ): Promise<ReturnedDelivery[]> {
+    const p = (value: unknown): string => {
+      bind.push(value);
+      return `$${bind.length}`;
+    };
+    const all = [...parts];
+    for (const r of riders) for (const sql of r.parts!(p)) all.push({ sql, returning: false });
+    if (all.length === 0) return [];
+    const ctes = all.map((x, i) => `w${i} AS (${x.sql})`).join(', ');
+    const reads = all.flatMap((x, i) => (x.returning ? [`SELECT ${LEASED_COLUMNS} FROM w${i}`] : []));
+    return runSql<ReturnedDelivery>(
+      this.db.sequelize,
+      `WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`,
+      bind,
+      undefined,
+    );
   }
 
   /** One transaction for `members` (see `runBatch`). */

@@ -99,10 +99,11 @@ export class Relay {
         emitter: this.events,
         circuitFor: o.circuitFor,
         stopTimeoutMs: o.stopTimeoutMs,
-        // On SQLite a result flush rides in the ingest batch that is committing anyway (one writer). On
-        // PostgreSQL it is one statement on its own: a busy lane's batch is one statement too, with no
-        // transaction to share (lib/groupCommit.ts), and riding would turn it back into four round trips.
-        resultTransaction: (fn) => (this.db.dialect === 'sqlite' ? this.group.ride(fn) : null),
+        // A result flush rides in the ingest batch that is committing anyway: always on SQLite (one writer);
+        // on PostgreSQL while a lane is busy, its statement's parts joining the batch's one statement
+        // (lib/groupCommit.ts), and otherwise alone (one statement either way).
+        resultTransaction: (fn, parts) =>
+          this.db.dialect === 'sqlite' ? this.group.ride(fn) : parts && this.group.busy ? this.group.ride(fn, parts) : null,
       },
       o.dispatcher,
     );

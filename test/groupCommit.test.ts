@@ -199,6 +199,68 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     expect(batches.map((b) => b.callers)).toEqual([1, 1]);
   });
 
+  it('writes a rider given as statement parts in a busy lane’s one-statement batch (PostgreSQL), or in its transaction (SQLite)', async () => {
+    const group = relay['group'];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = relay.transaction(async (tx) => {
+      await held;
+      tx.insert('items', [{ id: 'first', n: 1 }]);
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const next = item('second');
+    expect(group.busy).toBe(true);
+    let ranAlone = false;
+    const rider = group.ride(
+      async (t) => {
+        ranAlone = true;
+        await fx.tdb.db.sequelize.query("INSERT INTO items (id, n) VALUES ('rider', 0)", { transaction: t });
+      },
+      (p) => [`INSERT INTO items (id, n) VALUES (${p('rider')}, ${p(0)})`],
+    );
+    release();
+    await Promise.all([first, next, rider]);
+    // Written with a batch's callers: as parts of its statement on PostgreSQL, through `work` in its
+    // transaction on SQLite; never in a write of its own.
+    expect(ranAlone).toBe(dialect === 'sqlite');
+    expect(batches.map((b) => [b.callers, b.statement])).toEqual([
+      [1, dialect === 'postgres'],
+      [1, dialect === 'postgres'],
+    ]);
+    expect(await count("items WHERE id IN ('first', 'second', 'rider')")).toBe(3);
+  });
+
+  it('fails a one-statement batch whose rider part fails: the rider is rejected, its caller re-run alone and committed', async () => {
+    const group = relay['group'];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = relay.transaction(async (tx) => {
+      await held;
+      tx.insert('items', [{ id: 'first', n: 1 }]);
+      tx.publish(metricEvent('dev-g', { item: 'first' }));
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    // Joins the busy lane's batch. The CHECK refuses a negative n.
+    const rider = group
+      .ride(
+        async (t) => void (await fx.tdb.db.sequelize.query("INSERT INTO items (id, n) VALUES ('bad', -1)", { transaction: t })),
+        (p) => [`INSERT INTO items (id, n) VALUES (${p('bad')}, ${p(-1)})`],
+      )
+      .then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
+    release();
+    await first;
+    expect(await rider).toBeInstanceOf(Error);
+    expect(await count("items WHERE id = 'first'")).toBe(1);
+    expect(await count("items WHERE id = 'bad'")).toBe(0);
+    // Even a lone caller is re-run: the rider's part, not the caller's, may have failed the statement.
+    expect(batches.map((b) => [b.callers, b.isolated])).toEqual([[1, true]]);
+    await settle(1);
+    expect(delivered()).toEqual(['first']);
+  });
+
   it('runs a batch in a transaction when a caller reads through tx.transaction, each caller stored once', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));

@@ -43,7 +43,7 @@ export interface DispatcherDeps {
   /** How long `stop()` drains by default. */
   stopTimeoutMs: number;
   /** Where result writes that need a transaction run (see `ResultBufferOptions.transaction`). */
-  resultTransaction?: (fn: (t: Transaction) => Promise<void>) => Promise<void> | null;
+  resultTransaction?: (fn: (t: Transaction) => Promise<void>, parts?: (p: (value: unknown) => string) => string[]) => Promise<void> | null;
 }
 
 export class Dispatcher {

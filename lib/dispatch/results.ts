@@ -21,10 +21,10 @@ export interface ResultBufferOptions {
   /**
    * A transaction that is committing anyway to write a flush in, or null for one of its own (the default).
    * The relay passes its group commit's `ride`: on SQLite always, so a flush is written in the ingest batch
-   * instead of queueing one more transaction for the one writer; on PostgreSQL while a lane is busy, so the
-   * flush's one statement costs no commit of its own.
+   * instead of queueing one more transaction for the one writer; on PostgreSQL while a lane is busy, where
+   * the flush's statement (`parts`) joins the batch's one statement and costs no round trip of its own.
    */
-  transaction?: (fn: (t: Transaction) => Promise<void>) => Promise<void> | null;
+  transaction?: (fn: (t: Transaction) => Promise<void>, parts?: (p: (value: unknown) => string) => string[]) => Promise<void> | null;
 }
 
 export class ResultBuffer {

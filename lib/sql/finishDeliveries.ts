@@ -89,27 +89,32 @@ export async function finishDeliveries(
   now: number,
   transaction: (fn: (t: Transaction) => Promise<void>) => Promise<void>,
   /**
-   * PostgreSQL's one statement: a transaction that is committing anyway to run it in (the group commit's
-   * busy lane), or null to run it on its own.
+   * PostgreSQL's one statement: a batch that is committing anyway to write it in (the group commit's busy
+   * lane, as `fn` in its transaction or as `parts` of its one statement), or null to run it on its own.
    */
-  ride?: (fn: (t: Transaction) => Promise<void>) => Promise<void> | null,
+  ride?: (fn: (t: Transaction) => Promise<void>, parts: (p: (value: unknown) => string) => string[]) => Promise<void> | null,
 ): Promise<void> {
   const merged = mergeUpdates(updates);
   if (dialect === 'postgres' && attempts.length <= PG_ONE_STATEMENT_MAX) {
-    const [bind, p] = binder();
-    const parts: string[] = [];
-    if (attempts.length > 0) {
-      const tuples = attempts.map((a) => `(${attemptValues(a).map(p).join(', ')})`);
-      parts.push(`INSERT INTO relay_attempts (${ATTEMPT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`);
-    }
-    for (const u of merged) parts.push(updateSql(u, p, owner, now));
-    if (parts.length === 0) return;
-    const sql = parts.length === 1 ? parts[0]! : `WITH ${parts.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
-    const rode = ride?.(async (t) => {
-      await runSql(sequelize, sql, bind, t);
-    });
+    const parts = (p: (value: unknown) => string): string[] => {
+      const out: string[] = [];
+      if (attempts.length > 0) {
+        const tuples = attempts.map((a) => `(${attemptValues(a).map(p).join(', ')})`);
+        out.push(`INSERT INTO relay_attempts (${ATTEMPT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`);
+      }
+      for (const u of merged) out.push(updateSql(u, p, owner, now));
+      return out;
+    };
+    if (attempts.length === 0 && merged.length === 0) return;
+    const run = (t: Transaction | undefined) => {
+      const [bind, p] = binder();
+      const all = parts(p);
+      const sql = all.length === 1 ? all[0]! : `WITH ${all.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
+      return runSql(sequelize, sql, bind, t);
+    };
+    const rode = ride?.(async (t) => void (await run(t)), parts);
     if (rode) await rode;
-    else await runSql(sequelize, sql, bind, undefined);
+    else await run(undefined);
     return;
   }
   await transaction(async (t) => {
