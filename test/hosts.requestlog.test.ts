@@ -1,7 +1,7 @@
 /**
- * The hosts' access log (hosts/shared/requestLog.ts). Below LOG_LEVEL info the hosts use a lighter
- * middleware than pino-http; it must write exactly the 4xx/5xx lines pino-http writes (same fields, same
- * redaction) and keep `req.id`, `X-Request-ID` and `req.log`. Each test runs the same requests through the
+ * The hosts' access log (hosts/shared/requestLog.ts). With info off (LOG_LEVEL warn and up) the hosts use
+ * a lighter middleware than pino-http; it must write exactly the 4xx/5xx lines pino-http writes (same
+ * fields, same redaction) and keep `req.id`, `X-Request-ID` and `req.log`. Each test runs the same requests through the
  * shared base app at two levels and compares what was logged.
  */
 import type { AddressInfo } from 'node:net';
