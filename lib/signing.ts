@@ -8,7 +8,7 @@
  * signatures, which is how rotation keeps the previous secret valid while receivers catch up.
  */
 import { createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import type { Hmac, KeyObject } from 'node:crypto';
 
 const SECRET_PREFIX = 'whsec_';
 const SIGNATURE_VERSION = 'v1';
@@ -84,7 +84,7 @@ export function sign({
   }
   const content = signedContent(id, timestamp, body);
   return secretKeys(secret)
-    .map((key) => `${SIGNATURE_VERSION},${hmac(key, content).toString('base64')}`)
+    .map((key) => `${SIGNATURE_VERSION},${hmac(key, content).digest('base64')}`)
     .join(' ');
 }
 
@@ -154,7 +154,7 @@ export function verify(
   }
 
   const content = signedContent(id, timestamp, rawBody);
-  const expected = keys.map((key) => hmac(key, content));
+  const expected = keys.map((key) => hmac(key, content).digest());
   const received = signatureHeader
     .split(/\s+/)
     .map((part) => part.split(','))
@@ -180,11 +180,11 @@ function signedContent(id: string, timestamp: number, body: string | Buffer): [s
   return [`${id}.${timestamp}.`, body];
 }
 
-function hmac(key: KeyObject, [prefix, body]: [string, string | Buffer]): Buffer {
+/** The HMAC of the signed content, to be digested by the caller (`digest('base64')` skips a Buffer and its re-encoding). */
+function hmac(key: KeyObject, [prefix, body]: [string, string | Buffer]): Hmac {
   return createHmac('sha256', key)
     .update(prefix, 'utf8')
-    .update(body as string, 'utf8')
-    .digest();
+    .update(body as string, 'utf8');
 }
 
 /**

@@ -3,16 +3,15 @@
  * (signatures are computed over them, never over re-serialised JSON), and the problem+json tail.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import cors from 'cors';
 import express from 'express';
 import type { Express, Request, RequestHandler } from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { Logger as PinoLogger } from 'pino';
 import { jsonBody } from '../../lib/http/body.js';
 import { problemHandler, routeNotFound } from '../../lib/http/problem.js';
-import { redactRequest } from './logging.js';
+import { requestLogging } from './requestLog.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -121,21 +120,10 @@ export function createBaseApp({
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(
-    pinoHttp({
-      logger,
-      genReqId(req: IncomingMessage, res: ServerResponse) {
-        const id = requestIdOf(req);
-        res.setHeader('X-Request-ID', id);
-        return id;
-      },
-      customLogLevel(_req, res, err) {
-        if (err || res.statusCode >= 500) return 'error';
-        if (res.statusCode >= 400) return 'warn';
-        return 'info';
-      },
-      // Health probes and scrapes would drown the log.
-      autoLogging: { ignore: (req) => /^\/(health|metrics)/.test(req.url ?? '') },
-      serializers: { req: redactRequest },
+    requestLogging(logger, (req, res) => {
+      const id = requestIdOf(req);
+      res.setHeader('X-Request-ID', id);
+      return id;
     }),
   );
   // Before every route and guard: a preflight is answered here (it carries no token), and every answer,
