@@ -419,19 +419,25 @@ export class GroupCommit {
       for (const r of riders) r.reject(err);
       return this.afterFailedStatement(c, err, true, riders.length > 0);
     }
-    for (const r of riders) r.resolve();
     for (const w of written) this.outbox.handOver(w.routed, w.written)();
+    return this.committed(lane, c, riders, started, false, true);
+  }
+
+  /** The batch committed: answer its riders and callers, report it. */
+  private committed(lane: number, c: Collected, riders: Rider[], started: number, isolated: boolean, statement: boolean): BatchResult {
+    for (const r of riders) r.resolve();
     for (const { member, value } of c.ran) member.resolve(value);
-    this.onBatch({
-      lane,
-      callers: c.ran.length,
-      rejected: c.alone.size,
-      rows: c.rows,
-      events: c.events,
-      durationMs: Date.now() - started,
-      isolated: false,
-      statement: true,
-    });
+    if (c.ran.length > 0)
+      this.onBatch({
+        lane,
+        callers: c.ran.length,
+        rejected: c.alone.size,
+        rows: c.rows,
+        events: c.events,
+        durationMs: Date.now() - started,
+        isolated,
+        statement,
+      });
     return { retry: [], deferred: c.deferred };
   }
 
@@ -523,20 +529,7 @@ export class GroupCommit {
       // Someone's statement failed and the transaction is gone: re-run each caller alone.
       return { retry: c.attempted, deferred: c.deferred };
     }
-    for (const r of riders) r.resolve();
-    for (const { member, value } of c.ran) member.resolve(value);
-    if (c.ran.length > 0)
-      this.onBatch({
-        lane,
-        callers: c.ran.length,
-        rejected: c.alone.size,
-        rows: c.rows,
-        events: c.events,
-        durationMs: Date.now() - started,
-        isolated,
-        statement: false,
-      });
-    return { retry: [], deferred: c.deferred };
+    return this.committed(lane, c, riders, started, isolated, false);
   }
 
   /** Run one member's work; a statement error outside a savepoint becomes a `Rollback` of the batch. */

@@ -36,6 +36,18 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
       after?.(tx);
       return id;
     });
+  /** A caller that holds the (one) lane until `release()`: calls made meanwhile gather in the next batch. */
+  const holdLane = async (id: string) => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = relay.transaction(async (tx) => {
+      await held;
+      tx.insert('items', [{ id, n: 1 }]);
+      tx.publish(metricEvent('dev-g', { item: id }));
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    return { first, release };
+  };
   /** Ids of the items the sink received (the mentor target may batch several into one request). */
   const delivered = () =>
     sink.requests.flatMap((r) => {
@@ -201,13 +213,7 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
 
   it('writes a rider given as statement parts in a busy lane’s one-statement batch (PostgreSQL), or in its transaction (SQLite)', async () => {
     const group = relay['group'];
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const first = relay.transaction(async (tx) => {
-      await held;
-      tx.insert('items', [{ id: 'first', n: 1 }]);
-    });
-    await new Promise((r) => setTimeout(r, 50));
+    const { first, release } = await holdLane('first');
     const next = item('second');
     expect(group.busy).toBe(true);
     let ranAlone = false;
@@ -230,46 +236,8 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     expect(await count("items WHERE id IN ('first', 'second', 'rider')")).toBe(3);
   });
 
-  it('fails a one-statement batch whose rider part fails: the rider is rejected, its caller re-run alone and committed', async () => {
-    const group = relay['group'];
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const first = relay.transaction(async (tx) => {
-      await held;
-      tx.insert('items', [{ id: 'first', n: 1 }]);
-      tx.publish(metricEvent('dev-g', { item: 'first' }));
-    });
-    await new Promise((r) => setTimeout(r, 50));
-    // Joins the busy lane's batch. The CHECK refuses a negative n.
-    const rider = group
-      .ride(
-        async (t) => void (await fx.tdb.db.sequelize.query("INSERT INTO items (id, n) VALUES ('bad', -1)", { transaction: t })),
-        (p) => [`INSERT INTO items (id, n) VALUES (${p('bad')}, ${p(-1)})`],
-      )
-      .then(
-        () => 'resolved',
-        (err: unknown) => err,
-      );
-    release();
-    await first;
-    expect(await rider).toBeInstanceOf(Error);
-    expect(await count("items WHERE id = 'first'")).toBe(1);
-    expect(await count("items WHERE id = 'bad'")).toBe(0);
-    // Even a lone caller is re-run: the rider's part, not the caller's, may have failed the statement.
-    expect(batches.map((b) => [b.callers, b.isolated])).toEqual([[1, true]]);
-    await settle(1);
-    expect(delivered()).toEqual(['first']);
-  });
-
   it('runs a batch in a transaction when a caller reads through tx.transaction, each caller stored once', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const first = relay.transaction(async (tx) => {
-      await held;
-      tx.insert('items', [{ id: 'seed', n: 1 }]);
-      tx.publish(metricEvent('dev-g', { item: 'seed' }));
-    });
-    await new Promise((r) => setTimeout(r, 50));
+    const { first, release } = await holdLane('seed');
     let runs = 0;
     const counting = (id: string) =>
       relay.transaction(async (tx) => {
@@ -305,22 +273,27 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     expect(delivered().sort()).toEqual(['r0', 'r1', 'seed']);
   });
 
-  it('rejects a rider whose statement fails and re-runs its batch’s callers alone, each committed', async () => {
+  it.each([
+    // A read makes the batch a transaction on PostgreSQL too; a rider without parts joins only a transaction.
+    ['its transaction', true, false],
+    // On SQLite the batch is a transaction all the same, and the rider runs as `work`.
+    ['its one statement (PostgreSQL)', false, true],
+  ])('rejects a rider whose write fails in %s and re-runs the batch’s caller alone, committed', async (_name, reads, asParts) => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const first = relay.transaction(async (tx) => {
-      // A read makes the batch a transaction on PostgreSQL too (a one-statement batch carries no rider).
-      void tx.transaction;
+      if (reads) void tx.transaction;
       await held;
       tx.insert('items', [{ id: 'first', n: 1 }]);
       tx.publish(metricEvent('dev-g', { item: 'first' }));
     });
     await new Promise((r) => setTimeout(r, 50));
+    // Joins the busy lane's batch. The CHECK refuses a negative n.
     const rider = relay['group']
-      .ride(async (t) => {
-        // The CHECK refuses a negative n.
-        await fx.tdb.db.sequelize.query("INSERT INTO items (id, n) VALUES ('bad', -1)", { transaction: t });
-      })
+      .ride(
+        async (t) => void (await fx.tdb.db.sequelize.query("INSERT INTO items (id, n) VALUES ('bad', -1)", { transaction: t })),
+        asParts ? (p) => [`INSERT INTO items (id, n) VALUES (${p('bad')}, ${p(-1)})`] : undefined,
+      )
       .then(
         () => 'resolved',
         (err: unknown) => err,
@@ -330,7 +303,8 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     expect(await rider).toBeInstanceOf(Error);
     expect(await count("items WHERE id = 'first'")).toBe(1);
     expect(await count("items WHERE id = 'bad'")).toBe(0);
-    expect(batches).toEqual([expect.objectContaining({ callers: 1, isolated: true })]);
+    // Even a lone caller is re-run: the rider, not the caller, may have failed the batch.
+    expect(batches.map((b) => [b.callers, b.isolated])).toEqual([[1, true]]);
     await settle(1);
     expect(delivered()).toEqual(['first']);
   });
