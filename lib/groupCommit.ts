@@ -380,7 +380,7 @@ export class GroupCommit {
       throw err;
     }
     if (c.ran.length === 0) return { retry: [], deferred: c.deferred };
-    const [bind, p] = binder();
+    const bind: unknown[] = [];
     const parts: Array<{ sql: string; returning: boolean }> = [];
     const written: Array<{ routed: RoutedPublish; written: OutboxWritten }> = [];
     try {
@@ -389,8 +389,9 @@ export class GroupCommit {
       const routed: RoutedPublish[] = [];
       for (const pub of c.publishes.values()) {
         const r = await this.outbox.route(pub.events, pub.targets);
-        if (r) routed.push(r);
-        if (r) params += outboxParams(r.events.length, r.rows.length);
+        if (!r) continue;
+        routed.push(r);
+        params += outboxParams(r.events.length, r.rows.length);
       }
       if (params > PG_ONE_STATEMENT_PARAMS) return members.filter((m) => !c.alone.has(m));
       for (const g of c.inserts.values()) {
@@ -410,9 +411,8 @@ export class GroupCommit {
     }
     // Riders that waited while the lane was busy (result flushes), written in the same statement.
     const riders = this.riders.splice(0);
-    for (const r of riders) for (const sql of r.parts!(p)) parts.push({ sql, returning: false });
     try {
-      const rows = await this.writeStatement(parts, [], bind);
+      const rows = await this.writeStatement(parts, riders, bind);
       // Leased ids are unique across the batch's publishes (event id and circuit key), so each keeps all.
       for (const w of written) keepLeased(w.written, rows);
     } catch (err) {
@@ -466,10 +466,7 @@ export class GroupCommit {
     riders: Rider[],
     bind: unknown[] = [],
   ): Promise<ReturnedDelivery[]> {
-    const p = (value: unknown): string => {
-      bind.push(value);
-      return `$${bind.length}`;
-    };
+    const [, p] = binder(bind);
     const all = [...parts];
     for (const r of riders) for (const sql of r.parts!(p)) all.push({ sql, returning: false });
     if (all.length === 0) return [];

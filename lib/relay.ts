@@ -165,10 +165,7 @@ export class Relay {
    * through `options.transaction`, or outside any transaction when none is given.
    * @internal
    */
-  async route(
-    list: RelayEvent[],
-    options: Omit<PublishOptions, 'transaction'> & { transaction?: Transaction },
-  ): Promise<RoutedPublish | null> {
+  async route(list: RelayEvent[], options: PublishOptions): Promise<RoutedPublish | null> {
     const { transaction } = options;
     const now = Date.now();
     const rows: NewDelivery[] = [];

@@ -114,8 +114,7 @@ async function runOnce(
 }
 
 /** Bind values, and the function that adds one and returns its placeholder (`$1`, `$2`, ...). */
-export function binder(): [unknown[], (value: unknown) => string] {
-  const bind: unknown[] = [];
+export function binder(bind: unknown[] = []): [unknown[], (value: unknown) => string] {
   return [
     bind,
     (value) => {
