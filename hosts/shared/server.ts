@@ -76,7 +76,15 @@ export function relayOptionsFor(
   logger: Logger,
   registry?: Registry,
 ): RelayOptions {
-  return { db, targets, logger, registry, dispatcher: { requestTimeoutMs: config.forward.timeoutMs }, retentionDays: config.retentionDays };
+  return {
+    db,
+    targets,
+    logger,
+    registry,
+    dispatcher: { requestTimeoutMs: config.forward.timeoutMs },
+    retentionDays: config.retentionDays,
+    httpThread: config.httpThread,
+  };
 }
 
 export async function startHost(s: HostSetup): Promise<RunningHost> {
