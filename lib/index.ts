@@ -19,8 +19,6 @@ export type { TargetPlugin, Verdict, RouteContext, PrepareContext, OutcomeInfo }
 export type { PluginHost } from './target.js';
 export { createAgent, send, RESPONSE_BODY_LIMIT } from './transport.js';
 export type { OutboundRequest, OutboundResponse } from './transport.js';
-export { ThreadAgent, httpThreadByDefault } from './httpThread.js';
-export type { ThreadAgentOptions } from './httpThread.js';
 export { resolveRelayOptions } from './options.js';
 export type { DispatcherOptions, ResolvedDispatcherOptions, ResolvedRelayOptions } from './options.js';
 export type { RelayEventMap, DeliveryEventInfo, RelayEmitter } from './emitter.js';

@@ -3,7 +3,6 @@
  * option up front (before any migration runs) and throws an error that names the option, what it must be
  * and what it got, so a wrong value fails at start-up rather than as a stuck or spinning dispatcher.
  */
-import { httpThreadByDefault } from './httpThread.js';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { Dispatcher as UndiciDispatcher } from 'undici';
@@ -65,12 +64,6 @@ export interface RelayOptions {
   dispatcher?: DispatcherOptions;
   /** Shared outbound HTTP dispatcher (keep-alive agent); the relay creates and closes its own by default. */
   agent?: UndiciDispatcher;
-  /**
-   * Send through the HTTP thread (`ThreadAgent`): the requests' undici work and socket writes leave the
-   * main thread, which ingest and the dispatcher keep busy (default: when the machine has more than one
-   * core, `os.availableParallelism() > 1`). Ignored when `agent` is given.
-   */
-  httpThread?: boolean;
   /** Run the outbox migrations in `createRelay` (true). */
   migrate?: boolean;
   /** Listen for NOTIFY on PostgreSQL so commits in other processes wake this dispatcher (true). */
@@ -106,7 +99,6 @@ export interface ResolvedRelayOptions {
   dispatcher: ResolvedDispatcherOptions;
   /** Undefined: the relay creates (and closes) its own. */
   agent: UndiciDispatcher | undefined;
-  httpThread: boolean;
   migrate: boolean;
   listen: boolean;
   redriveOnRecovery: boolean;
@@ -217,7 +209,6 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
     registry: options.registry ?? new Registry(),
     dispatcher: resolveDispatcherOptions(options.dispatcher),
     agent: options.agent,
-    httpThread: options.httpThread ?? httpThreadByDefault(),
     migrate: options.migrate ?? true,
     listen: options.listen ?? true,
     redriveOnRecovery: options.redriveOnRecovery ?? true,

@@ -34,7 +34,6 @@ import type { NewDelivery } from './sql/insertOutbox.js';
 import { circuitKey } from './target.js';
 import type { TargetPlugin } from './target.js';
 import { createAgent } from './transport.js';
-import { ThreadAgent } from './httpThread.js';
 
 export type { RelayOptions } from './options.js';
 
@@ -89,7 +88,7 @@ export class Relay {
       () => this.counts().then((byStatus) => ({ byStatus })),
       o.targets.map((t) => t.name),
     );
-    this.ownAgent = o.agent ? null : o.httpThread ? new ThreadAgent() : createAgent();
+    this.ownAgent = o.agent ? null : createAgent();
     this.dispatcher = new Dispatcher(
       {
         db: this.db,

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../hosts/shared/config.js';
 
@@ -15,10 +14,6 @@ describe('loadConfig', () => {
     expect(c.retentionDays).toBe(30);
     expect(c.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000 });
     expect(c.deviceRateLimit).toBeUndefined();
-    // Outbound HTTP goes to its own thread where there is a core for it.
-    expect(c.httpThread).toBe(availableParallelism() > 1);
-    expect(loadConfig('devices', { RELAY_HTTP_THREAD: 'false' }).httpThread).toBe(false);
-    expect(loadConfig('devices', { RELAY_HTTP_THREAD: '1' }).httpThread).toBe(true);
   });
 
   it('takes the HTTP timeouts in seconds and refuses headers allowed longer than the whole request', () => {
@@ -59,7 +54,6 @@ describe('loadConfig', () => {
     ['HTTP_KEEP_ALIVE_TIMEOUT', '-1'],
     ['DEVICE_RATE_LIMIT', '0'],
     ['DEVICE_RATE_LIMIT', 'many'],
-    ['RELAY_HTTP_THREAD', 'sometimes'],
   ])('names %s when it is invalid', (name, value) => {
     expect(() => loadConfig('devices', { [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig('devices', { [name]: value })).toThrow(name);

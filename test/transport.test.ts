@@ -7,8 +7,6 @@ import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Dispatcher } from 'undici';
-import { ThreadAgent } from '../lib/httpThread.js';
 import { createAgent, RESPONSE_BODY_LIMIT, send } from '../lib/transport.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
@@ -26,12 +24,14 @@ const server = http.createServer((req, res) => {
   });
 });
 let url = '';
+const agent = createAgent();
 beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
   for (const res of open) res.destroy();
+  await agent.close();
   await new Promise((r) => server.close(r));
 });
 
@@ -41,22 +41,7 @@ const post = (path = '/hook', body = '{"a":1}') => ({
   body,
 });
 
-// Every behaviour holds alike for an in-thread undici Agent and for the HTTP thread's agent.
-const kinds: Array<[string, (o?: { connections?: number }) => Dispatcher]> = [
-  ['in-thread Agent', (o) => createAgent(o)],
-  ['ThreadAgent', (o) => new ThreadAgent(o)],
-];
-
-describe.each(kinds)('send through an %s', (_kind, make) => {
-  let agent: Dispatcher;
-  beforeAll(() => {
-    agent = make();
-  });
-  afterAll(async () => {
-    for (const res of open) res.destroy();
-    await agent.close();
-  });
-
+describe('send', () => {
   it('sends the method, path, headers and body, and returns the status, headers and body', async () => {
     let seen: { method?: string; url?: string; headers?: http.IncomingHttpHeaders; body?: string } = {};
     handler = (req, res, body) => {
@@ -162,7 +147,7 @@ describe.each(kinds)('send through an %s', (_kind, make) => {
   it('times out a request still queued for a connection, and never sends it', async () => {
     let held: http.ServerResponse | undefined;
     handler = (_req, res) => (held = res);
-    const one = make({ connections: 1 });
+    const one = createAgent({ connections: 1 });
     try {
       const before = received;
       const first = send(one, post(), 60_000);

@@ -45,7 +45,6 @@ export function devicesTargets(config: ResolvedConfig, db: Database, logger?: Lo
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     allowedHosts: config.webhooks.allowedHosts,
     disableAfterMs: config.webhooks.disableAfterMs,
-    httpThread: config.httpThread,
     catalogue: DEVICES_CATALOGUE,
     ...(overrides.schedule ? { schedule: overrides.schedule, jitter: 0 } : {}),
     ...(overrides.circuit ? { circuit: overrides.circuit } : {}),

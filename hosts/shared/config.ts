@@ -5,7 +5,6 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEVICE_EVENTS } from '../../lib/events.js';
-import { httpThreadByDefault } from '../../lib/httpThread.js';
 import type { DeviceEvent, DeviceEventType } from '../../lib/events.js';
 import { parseEncryptionKeys } from '../../plugins/webhooks/keys.js';
 
@@ -141,7 +140,6 @@ const envSchema = z.object({
   FORWARD_MAX_RETRIES: int('FORWARD_MAX_RETRIES', 3, { max: 100 }),
   FORWARD_BACKOFF_BASE: seconds('FORWARD_BACKOFF_BASE', 1),
   RELAY_DISPATCH: bool('RELAY_DISPATCH', true),
-  RELAY_HTTP_THREAD: bool('RELAY_HTTP_THREAD', httpThreadByDefault()),
   ...toggleVariables,
   RELAY_ADMIN_TOKEN: optionalString,
   RELAY_ENCRYPTION_KEY: optionalString,
@@ -258,8 +256,6 @@ export interface ResolvedConfig {
   logLevel: string;
   /** `SQLITE_SYNCHRONOUS`: SQLite's `PRAGMA synchronous` (`normal`); ignored on PostgreSQL. */
   sqliteSynchronous: 'normal' | 'full';
-  /** `RELAY_HTTP_THREAD`: outbound HTTP (mentor, webhooks) on a thread of its own (default: when there is more than one core). */
-  httpThread: boolean;
 }
 
 const DEFAULT_PORTS = { devices: 30080, mentor: 30081 } as const;
@@ -322,7 +318,6 @@ export function loadConfig(service: 'devices' | 'mentor', env: NodeJS.ProcessEnv
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
     },
     dispatch: e.RELAY_DISPATCH,
-    httpThread: e.RELAY_HTTP_THREAD,
     retentionDays: e.RELAY_RETENTION_DAYS,
     bodyLimit: e.BODY_LIMIT,
     screenshotMaxBytes: e.SCREENSHOT_MAX_BYTES,

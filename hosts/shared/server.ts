@@ -76,15 +76,7 @@ export function relayOptionsFor(
   logger: Logger,
   registry?: Registry,
 ): RelayOptions {
-  return {
-    db,
-    targets,
-    logger,
-    registry,
-    dispatcher: { requestTimeoutMs: config.forward.timeoutMs },
-    retentionDays: config.retentionDays,
-    httpThread: config.httpThread,
-  };
+  return { db, targets, logger, registry, dispatcher: { requestTimeoutMs: config.forward.timeoutMs }, retentionDays: config.retentionDays };
 }
 
 export async function startHost(s: HostSetup): Promise<RunningHost> {

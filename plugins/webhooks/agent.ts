@@ -6,7 +6,6 @@
  */
 import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
-import { ThreadAgent } from '../../lib/httpThread.js';
 import { checkLiteralDestination, createGuardedLookup } from './ssrf.js';
 import type { SsrfPolicy } from './ssrf.js';
 
@@ -16,8 +15,6 @@ export interface GuardedAgentOptions {
   requestTimeoutMs?: number;
   /** Sockets per origin. */
   connections?: number;
-  /** Connections and requests on the HTTP thread (`ThreadAgent`); the guard runs here either way. */
-  thread?: boolean;
 }
 
 export interface GuardedAgent {
@@ -27,26 +24,20 @@ export interface GuardedAgent {
 
 export function createGuardedAgent(policy: SsrfPolicy, o: GuardedAgentOptions = {}): GuardedAgent {
   const connectTimeoutMs = Math.min(o.connectTimeoutMs ?? 10_000, o.requestTimeoutMs ?? Infinity);
-  const lookup = createGuardedLookup(policy);
-  const refuse = (hostname: string) => checkLiteralDestination(hostname, policy);
-  const connections = o.connections ?? 16;
-  const agent: Dispatcher = o.thread ? new ThreadAgent({ connections, connectTimeoutMs, lookup, refuse }) : inThread();
-  function inThread(): Agent {
-    const connector = buildConnector({ timeout: connectTimeoutMs, lookup });
-    return new Agent({
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 600_000,
-      connections,
-      connect: (opts, callback) => {
-        const refused = refuse(opts.hostname);
-        if (refused) {
-          callback(refused, null);
-          return;
-        }
-        connector(opts, callback);
-      },
-    });
-  }
+  const connector = buildConnector({ timeout: connectTimeoutMs, lookup: createGuardedLookup(policy) });
+  const agent = new Agent({
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+    connections: o.connections ?? 16,
+    connect: (opts, callback) => {
+      const refused = checkLiteralDestination(opts.hostname, policy);
+      if (refused) {
+        callback(refused, null);
+        return;
+      }
+      connector(opts, callback);
+    },
+  });
   const timeout = o.requestTimeoutMs;
   const dispatcher =
     timeout === undefined

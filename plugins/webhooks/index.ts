@@ -17,7 +17,6 @@ import type { Database } from '../../lib/db.js';
 import { describeError } from '../../lib/errors.js';
 import { DEVICE_EVENTS, EVENT_TYPES, createEvent } from '../../lib/events.js';
 import type { RelayEvent } from '../../lib/events.js';
-import { httpThreadByDefault } from '../../lib/httpThread.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { Logger } from '../../lib/logger.js';
 import { scheduleBackoff } from '../../lib/retry.js';
@@ -85,11 +84,6 @@ export interface WebhooksTargetOptions {
   jitter?: number;
   /** Per-request timeout for webhooks; can only shorten the dispatcher's. */
   requestTimeoutMs?: number;
-  /**
-   * Send through the HTTP thread (`ThreadAgent` of the library): the SSRF guard still runs on the calling
-   * thread for every new connection (default: when the machine has more than one core).
-   */
-  httpThread?: boolean;
   /** Concurrent requests per endpoint (4). */
   concurrency?: number;
   circuit?: Partial<CircuitOptions>;
@@ -193,7 +187,7 @@ export function webhooksTarget(o: WebhooksTargetOptions): WebhooksPlugin {
     logger,
     urlOf: async (id) => store.peek(id)?.url ?? (await store.get(id))?.url ?? null,
   });
-  const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs, thread: o.httpThread ?? httpThreadByDefault() });
+  const agent = createGuardedAgent(policy, { requestTimeoutMs: o.requestTimeoutMs });
 
   const checked = async (url: string) => {
     const r = await checkWebhookUrl(url, policy);
