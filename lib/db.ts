@@ -47,11 +47,18 @@ export interface OpenDatabaseOptions {
   pool?: Options['pool'];
   /** SQLite `PRAGMA synchronous` (`normal`); ignored on PostgreSQL. See {@link SqliteSynchronous}. */
   sqliteSynchronous?: SqliteSynchronous;
+  /**
+   * How often a SQLite file's WAL is checkpointed in the background (1000 ms); see {@link WalCheckpointer}.
+   * 0 leaves checkpoints to SQLite, on the commit that crosses 1,000 WAL pages. Ignored on PostgreSQL.
+   */
+  sqliteCheckpointIntervalMs?: number;
 }
 
 /** sqlite3, with every new connection configured the same way (sequelize opens one per transaction; see below). */
-function sqliteModule(synchronous: SqliteSynchronous) {
-  const pragmas = `PRAGMA journal_mode=WAL; PRAGMA synchronous=${synchronous === 'full' ? 'FULL' : 'NORMAL'};`;
+function sqliteModule(synchronous: SqliteSynchronous, backgroundCheckpoints: boolean) {
+  const pragmas =
+    `PRAGMA journal_mode=WAL; PRAGMA synchronous=${synchronous === 'full' ? 'FULL' : 'NORMAL'};` +
+    (backgroundCheckpoints ? ' PRAGMA wal_autocheckpoint=0;' : '');
   const sqlite3 = require('sqlite3') as typeof sqlite3Types;
   class Database extends sqlite3.Database {
     constructor(filename: string, mode: number, callback: (err: Error | null) => void) {
@@ -65,6 +72,65 @@ function sqliteModule(synchronous: SqliteSynchronous) {
     }
   }
   return { ...sqlite3, Database, default: undefined };
+}
+
+/**
+ * Checkpoints of a SQLite file's WAL, off the write path. SQLite's own (automatic) checkpoint runs inside
+ * the commit that takes the WAL past 1,000 pages: that commit copies the pages into the database file and
+ * syncs it, and every write queued behind it waits. On the bench machine this held commits 20-30 ms (p99
+ * 19.6 ms against 2.3 ms without it, 5-row transactions at ~400/s). Here the writer's connections never
+ * checkpoint (`wal_autocheckpoint=0`); a connection of its own runs a PASSIVE checkpoint every interval,
+ * on a thread-pool thread, which copies what no reader still needs and never blocks a writer. SQLite
+ * starts the WAL over once everything in it was copied. Durability is unchanged: a commit is durable as
+ * soon as it is in the WAL (see SqliteSynchronous); a checkpoint only moves it into the database file.
+ */
+class WalCheckpointer {
+  private connection: sqlite3Types.Database | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private running = false;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    intervalMs: number,
+  ) {
+    this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.running || this.closed) return;
+    this.running = true;
+    try {
+      // Opened once the file exists (the first connection creates it); never creates it.
+      this.connection ??= await this.open();
+      if (this.connection) await this.checkpoint(this.connection);
+    } catch {
+      // Busy (another process's checkpoint) or not ready yet: the next tick tries again.
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private open(): Promise<sqlite3Types.Database | null> {
+    const sqlite3 = require('sqlite3') as typeof sqlite3Types;
+    return new Promise((resolve) => {
+      const db: sqlite3Types.Database = new sqlite3.Database(this.file, sqlite3.OPEN_READWRITE, (err) => resolve(err ? null : db));
+    });
+  }
+
+  private checkpoint(db: sqlite3Types.Database): Promise<void> {
+    return new Promise((resolve, reject) => db.run('PRAGMA wal_checkpoint(PASSIVE)', (err) => (err ? reject(err) : resolve())));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    const db = this.connection;
+    this.connection = null;
+    if (db) await new Promise<void>((r) => db.close(() => r()));
+  }
 }
 
 interface SqliteConnection {
@@ -127,13 +193,18 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const synchronous = options.sqliteSynchronous ?? 'normal';
   if (!SQLITE_SYNCHRONOUS_LEVELS.includes(synchronous))
     throw new Error(`sqliteSynchronous must be normal or full (got ${JSON.stringify(synchronous)})`);
+  const checkpointMs = options.sqliteCheckpointIntervalMs ?? 1000;
+  if (typeof checkpointMs !== 'number' || !Number.isFinite(checkpointMs) || checkpointMs < 0)
+    throw new Error(`sqliteCheckpointIntervalMs must be a number of milliseconds >= 0 (got ${JSON.stringify(checkpointMs)})`);
   if (url.startsWith('sqlite:')) {
     const storage = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') || ':memory:';
+    const inMemory = storage === ':memory:' || storage.startsWith('file::memory:');
+    const checkpointer = checkpointMs > 0 && !inMemory ? new WalCheckpointer(storage, checkpointMs) : null;
     const sequelize = new Sequelize({
       dialect: 'sqlite',
       storage,
       logging,
-      dialectModule: sqliteModule(synchronous),
+      dialectModule: sqliteModule(synchronous, checkpointer !== null),
       transactionType: Transaction.TYPES.IMMEDIATE,
     });
     const closeIdle = reuseTransactionConnections(sequelize);
@@ -151,6 +222,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
         return run;
       },
       close: async () => {
+        await checkpointer?.close();
         closeIdle();
         await sequelize.close();
       },
