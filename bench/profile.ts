@@ -4,7 +4,8 @@
  * CPU profiles (`node --cpu-prof`) of two devices hosts run one after the other at the same fixed rate:
  * `on-<dialect>.cpuprofile` forwards every metric to a mentor sink and one webhook sink, `off-<dialect>`
  * forwards nothing. Read them with `node bench/profile-read.mjs` (self time by file and function, or the
- * difference on - off). Set NO_BUILD=1 to reuse the hosts built by the last bench run.
+ * difference on - off). Set NO_BUILD=1 to reuse the hosts built by the last bench run, and NO_WEBHOOK=1 to
+ * profile forwarding to the mentor alone.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -37,7 +38,7 @@ try {
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${outDir}`, `--cpu-prof-name=${mode}-${dialect}.cpuprofile`],
     });
     ws.track(host);
-    if (mode === 'on') await addWebhook(host.url, token, `${hook.url}/hook`);
+    if (mode === 'on' && !process.env.NO_WEBHOOK) await addWebhook(host.url, token, `${hook.url}/hook`);
     const devices = await registerDevices(host.url, 20);
     await cannon({ url: host.url, devices, connections: 16, rate, durationSec: 3 });
     const r = await cannon({ url: host.url, devices, connections: 16, rate, durationSec: sec });

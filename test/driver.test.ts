@@ -95,4 +95,28 @@ describe.each(DIALECTS)('runSql (%s)', (dialect) => {
     for (let i = 0; i < 25; i++) await runSql(tdb.db.sequelize, 'UPDATE items SET n = n + 1', [], undefined);
     expect(await stored()).toEqual(['a 51 null']);
   });
+
+  // SQLite keeps each text's statement prepared per connection (`allPrepared` in lib/db.ts).
+  it('runs the same text many times, in and out of transactions, and again after it failed', async () => {
+    const each = dialect === 'sqlite' ? 'json_each($1)' : 'json_array_elements_text($1::json) AS value';
+    const insert = `INSERT INTO items (itemid, n) SELECT value, 0 FROM ${each} RETURNING itemid`;
+    for (let i = 0; i < 5; i++) {
+      const rows = await runSql<{ itemid: string }>(tdb.db.sequelize, insert, [JSON.stringify([`x${i}`])], undefined);
+      expect(rows.map((r) => r.itemid)).toEqual([`x${i}`]);
+    }
+    // The same text failing on a kept statement (a duplicate key), then succeeding with other values.
+    await expect(runSql(tdb.db.sequelize, insert, [JSON.stringify(['x1'])], undefined)).rejects.toBeInstanceOf(BaseError);
+    await tdb.db.transaction(async (t) => {
+      for (let i = 5; i < 8; i++) await runSql(tdb.db.sequelize, insert, [JSON.stringify([`x${i}`])], t);
+    });
+    expect((await stored()).length).toBe(9);
+  });
+
+  it('stays correct with more distinct texts than a connection keeps prepared', async () => {
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 80; i++) {
+        const [row] = await runSql<{ v: unknown }>(tdb.db.sequelize, `SELECT ${i} + $1 AS v`, [round], undefined);
+        expect(Number(row!.v)).toBe(i + round);
+      }
+  });
 });

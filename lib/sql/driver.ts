@@ -31,6 +31,8 @@ type Row = Record<string, unknown>;
 
 interface SqliteDatabase {
   all(sql: string, params: unknown[], callback: (err: Error | null, rows: Row[]) => void): unknown;
+  /** The same through a statement kept prepared for the connection (connections that `openDatabase` opened). */
+  allPrepared?(sql: string, params: unknown[], callback: (err: Error | null, rows: Row[]) => void): void;
 }
 
 interface PgClient {
@@ -102,7 +104,9 @@ async function runOnce(
     if (sqlite) {
       const db = connection as SqliteDatabase;
       return await new Promise<Row[]>((resolve, reject) => {
-        db.all(sql, values, (err, rows) => (err ? reject(err) : resolve(rows)));
+        const done = (err: Error | null, rows: Row[]) => (err ? reject(err) : resolve(rows));
+        if (db.allPrepared) db.allPrepared(sql, values, done);
+        else db.all(sql, values, done);
       });
     }
     return (await (connection as PgClient).query(sql, values)).rows;

@@ -69,15 +69,18 @@ function attemptValues(a: AttemptRecord): unknown[] {
  * One UPDATE. A success is recorded even if our lease expired meanwhile (the receiver has it); a failure only
  * while the row is still ours, so a late failure never overwrites another dispatcher's work.
  */
-function updateSql(u: StatusUpdate, p: (value: unknown) => string, owner: string, now: number): string {
+function updateSql(u: StatusUpdate, p: (value: unknown) => string, owner: string, now: number, dialect: Dialect): string {
   const done = u.status !== 'pending';
   const guard = u.status === 'succeeded' ? "status IN ('inflight', 'pending')" : `status = 'inflight' AND lease_owner = ${p(owner)}`;
   const nextAt = u.nextAttemptAt === null ? 'next_attempt_at' : p(u.nextAttemptAt);
+  // SQLite: the ids as one JSON parameter, so the statement's text (kept prepared, see `allPrepared` in
+  // db.ts) does not change with their number.
+  const ids = dialect === 'sqlite' ? `SELECT value FROM json_each(${p(JSON.stringify(u.ids))})` : u.ids.map((id) => p(id)).join(', ');
   return `UPDATE relay_deliveries
      SET status = ${p(u.status)}, attempts = attempts + ${p(u.spent)}, next_attempt_at = ${nextAt},
          last_status_code = ${p(u.statusCode)}, last_error = ${p(u.error)}, lease_until = NULL, lease_owner = NULL,
          updated_at = ${p(now)}, finished_at = ${done ? p(now) : 'NULL'}
-   WHERE id IN (${u.ids.map((id) => p(id)).join(', ')}) AND ${guard}`;
+   WHERE id IN (${ids}) AND ${guard}`;
 }
 
 export async function finishDeliveries(
@@ -102,7 +105,7 @@ export async function finishDeliveries(
         const tuples = attempts.map((a) => `(${attemptValues(a).map(p).join(', ')})`);
         out.push(`INSERT INTO relay_attempts (${ATTEMPT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`);
       }
-      for (const u of merged) out.push(updateSql(u, p, owner, now));
+      for (const u of merged) out.push(updateSql(u, p, owner, now, dialect));
       return out;
     };
     if (attempts.length === 0 && merged.length === 0) return;
@@ -121,7 +124,7 @@ export async function finishDeliveries(
     await insertRows(sequelize, 'relay_attempts', ATTEMPT_COLUMNS, attempts.map(attemptValues), t);
     for (const u of merged) {
       const [bind, p] = binder();
-      await runSql(sequelize, updateSql(u, p, owner, now), bind, t);
+      await runSql(sequelize, updateSql(u, p, owner, now, dialect), bind, t);
     }
   });
 }
