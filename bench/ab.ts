@@ -61,7 +61,8 @@ try {
       await host.stop(20_000);
     }
   }
-  for (const [value, r] of rates) console.log(`${name}=${value}: median ${percentile(r, 50).toFixed(0)} records/s (${r.map((x) => x.toFixed(0)).join(', ')})`);
+  for (const [value, r] of rates)
+    console.log(`${name}=${value}: median ${percentile(r, 50).toFixed(0)} records/s (${r.map((x) => x.toFixed(0)).join(', ')})`);
 } finally {
   await mentor.close();
   await hook.close();
