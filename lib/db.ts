@@ -50,8 +50,9 @@ export interface OpenDatabaseOptions {
   /** SQLite `PRAGMA synchronous` (`normal`); ignored on PostgreSQL. See {@link SqliteSynchronous}. */
   sqliteSynchronous?: SqliteSynchronous;
   /**
-   * How often a SQLite file's WAL is checkpointed in the background, by a connection of its own that never blocks a writer (1000 ms).
-   * 0 leaves checkpoints to SQLite, on the commit that crosses 1,000 WAL pages. Ignored on PostgreSQL.
+   * How often a SQLite file's WAL is checkpointed in the background, by a connection of its own that never
+   * blocks a writer (1000 ms). 0 leaves checkpoints to SQLite, on the commit that crosses 1,000 WAL pages.
+   * Ignored on PostgreSQL.
    */
   sqliteCheckpointIntervalMs?: number;
 }
