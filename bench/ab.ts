@@ -37,8 +37,8 @@ try {
   const token = randomBytes(16).toString('hex');
   const cli = path.join(BUILD_DIR, 'hosts/cli.js');
   for (let round = 1; round <= rounds; round++) {
-    for (const value of values) {
-      const db = await ws.database(`ab_${round}_${rates.get(value)!.length}_${values.indexOf(value)}`);
+    for (const [i, value] of values.entries()) {
+      const db = await ws.database(`ab_${round}_${i}`);
       const env = {
         RELAY_ADMIN_TOKEN: token,
         WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',

@@ -151,28 +151,28 @@ function sqliteModule(synchronous: SqliteSynchronous, backgroundCheckpoints: boo
 class WalCheckpointer {
   private connection: sqlite3Types.Database | null = null;
   private readonly timer: NodeJS.Timeout;
-  private running = false;
+  /** The checkpoint in progress, if any. */
+  private running: Promise<void> | null = null;
   private closed = false;
 
   constructor(
     private readonly file: string,
     intervalMs: number,
   ) {
-    this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.timer = setInterval(() => {
+      if (this.running || this.closed) return;
+      this.running = this.tick().finally(() => (this.running = null));
+    }, intervalMs);
     this.timer.unref();
   }
 
   private async tick(): Promise<void> {
-    if (this.running || this.closed) return;
-    this.running = true;
     try {
       // Opened once the file exists (the first connection creates it); never creates it.
       this.connection ??= await this.open();
       if (this.connection) await this.checkpoint(this.connection);
     } catch {
       // Busy (another process's checkpoint) or not ready yet: the next tick tries again.
-    } finally {
-      this.running = false;
     }
   }
 
@@ -190,7 +190,7 @@ class WalCheckpointer {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    await this.running;
     const db = this.connection;
     this.connection = null;
     if (db) await new Promise<void>((r) => db.close(() => r()));
