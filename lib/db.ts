@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { ConnectionAcquireTimeoutError, ConnectionError, Sequelize, TimeoutError, Transaction } from 'sequelize';
 import type { Options } from 'sequelize';
 import type sqlite3Types from 'sqlite3';
+import { disablePgPreparedStatements } from './sql/driver.js';
 
 const require = createRequire(import.meta.url);
 
@@ -55,6 +56,13 @@ export interface OpenDatabaseOptions {
    * Ignored on PostgreSQL.
    */
   sqliteCheckpointIntervalMs?: number;
+  /**
+   * Run the hot statements (the outbox and group-commit INSERTs, the result write) as named prepared
+   * statements, parsed and planned once per connection (true). Turn it off behind a pooler that cannot keep
+   * named statements across transactions (PgBouncer before 1.21 in transaction mode). Ignored on SQLite,
+   * which always keeps its statements prepared.
+   */
+  pgPreparedStatements?: boolean;
 }
 
 /** sqlite3, with every new connection configured the same way (sequelize opens one per transaction; see below). */
@@ -298,6 +306,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
       logging,
       pool: options.pool ?? { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
     });
+    if (options.pgPreparedStatements === false) disablePgPreparedStatements(sequelize);
     return {
       sequelize,
       dialect: 'postgres',

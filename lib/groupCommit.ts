@@ -40,7 +40,7 @@ import type { RoutedPublish } from './relay.js';
 import { keepLeased, LEASED_COLUMNS, outboxParams, PG_ONE_STATEMENT_PARAMS, pgOutboxStatements } from './sql/insertOutbox.js';
 import type { OutboxWritten, ReturnedDelivery } from './sql/insertOutbox.js';
 import { binder, runSql } from './sql/driver.js';
-import { insertRows, pgValues, quoteIdent } from './sql/insertRows.js';
+import { insertRows, pgInsert } from './sql/insertRows.js';
 
 /** What `work` receives: the shared transaction (for reads) and the queueing writers. */
 export interface GroupTransaction {
@@ -394,10 +394,11 @@ export class GroupCommit {
         params += outboxParams(r.events.length, r.rows.length);
       }
       if (params > PG_ONE_STATEMENT_PARAMS) return members.filter((m) => !c.alone.has(m));
-      for (const g of c.inserts.values()) {
-        const into = `INSERT INTO ${quoteIdent(g.table)} (${g.columns.map(quoteIdent).join(', ')})`;
-        parts.push({ sql: `${into} VALUES ${pgValues(g.rows, bind)}`, returning: false });
-      }
+      // In a fixed order (by table and columns), so that batches of the same kinds of rows share one
+      // statement text, prepared once per connection (see `runSql`).
+      const [, p] = binder(bind);
+      for (const [, g] of [...c.inserts].sort(([a], [b]) => (a < b ? -1 : 1)))
+        parts.push({ sql: pgInsert(g.table, g.columns, g.rows, p), returning: false });
       for (const r of routed) {
         if (r.events.length === 0) continue;
         const w = pgOutboxStatements(r.events, r.rows, bind, r.now);
@@ -477,6 +478,7 @@ export class GroupCommit {
       `WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`,
       bind,
       undefined,
+      { prepare: true },
     );
   }
 

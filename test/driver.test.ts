@@ -4,9 +4,11 @@
  * both dialects, it refuses a finished transaction, and without one it gives its connection back.
  */
 import { BaseError, QueryTypes } from 'sequelize';
+import type { Transaction } from 'sequelize';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../lib/db.js';
 import { runSql } from '../lib/sql/driver.js';
-import { createTestDatabase, DIALECTS } from './helpers/db.js';
+import { createPgDatabase, createTestDatabase, DIALECTS } from './helpers/db.js';
 import type { TestDatabase } from './helpers/db.js';
 
 describe.each(DIALECTS)('runSql (%s)', (dialect) => {
@@ -118,5 +120,53 @@ describe.each(DIALECTS)('runSql (%s)', (dialect) => {
         const [row] = await runSql<{ v: unknown }>(tdb.db.sequelize, `SELECT ${i} + $1 AS v`, [round], undefined);
         expect(Number(row!.v)).toBe(i + round);
       }
+  });
+
+  it('with prepare: true, runs a fixed text as one statement prepared by name per PostgreSQL connection, usable after it failed', async () => {
+    const insert = 'INSERT INTO items (itemid, n) VALUES ($1, $2) RETURNING itemid';
+    const prepared = () =>
+      tdb.db.sequelize.query<{ name: string; statement: string }>(
+        "SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'raqeem_relay_%'",
+        { type: QueryTypes.SELECT, transaction: t },
+      );
+    let t: Transaction | undefined;
+    await tdb.db.transaction(async (tx) => {
+      t = tx;
+      for (let i = 0; i < 3; i++) {
+        const rows = await runSql<{ itemid: string }>(tdb.db.sequelize, insert, [`p${i}`, i], tx, { prepare: true });
+        expect(rows).toEqual([{ itemid: `p${i}` }]);
+      }
+      if (dialect === 'postgres') {
+        // One statement on this connection for the three runs, under the name every connection uses for it.
+        const mine = (await prepared()).filter((r) => r.statement === insert);
+        expect(mine).toHaveLength(1);
+      }
+    });
+    // A duplicate key fails the prepared statement's run; the statement itself stays usable.
+    const dup = await failure(() => runSql(tdb.db.sequelize, insert, ['p1', 9], undefined, { prepare: true }));
+    expect(dup.constructor.name).toBe('UniqueConstraintError');
+    await runSql(tdb.db.sequelize, insert, ['p3', 3], undefined, { prepare: true });
+    expect(await stored()).toEqual(['a 1 null', 'p0 0 null', 'p1 1 null', 'p2 2 null', 'p3 3 null']);
+  });
+});
+
+describe('runSql prepare: true with pgPreparedStatements: false (postgres)', () => {
+  it('runs the statement unnamed: nothing is prepared on the connection', async () => {
+    const pg = await createPgDatabase();
+    const db = openDatabase(pg.url, { pgPreparedStatements: false });
+    try {
+      await db.sequelize.query('CREATE TABLE items (itemid VARCHAR(64) PRIMARY KEY)');
+      const names = await db.transaction(async (t) => {
+        await runSql(db.sequelize, 'INSERT INTO items (itemid) VALUES ($1)', ['a'], t, { prepare: true });
+        await runSql(db.sequelize, 'INSERT INTO items (itemid) VALUES ($1)', ['b'], t, { prepare: true });
+        return db.sequelize.query<{ name: string }>('SELECT name FROM pg_prepared_statements', { type: QueryTypes.SELECT, transaction: t });
+      });
+      expect(names).toEqual([]);
+      const rows = await db.sequelize.query('SELECT itemid FROM items ORDER BY itemid', { type: QueryTypes.SELECT });
+      expect(rows).toEqual([{ itemid: 'a' }, { itemid: 'b' }]);
+    } finally {
+      await db.close();
+      await pg.drop();
+    }
   });
 });

@@ -69,4 +69,87 @@ describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
       ['b', 'u2'],
     ]);
   });
+
+  it('stores text as it is: quotes, backslashes, JSON text, any script', async () => {
+    const texts = [`quote's "double" \\ back`, '{"json":[1,2]}', '٣ 😀', ''];
+    await tdb.db.transaction((t) =>
+      insertRows(
+        tdb.db.sequelize,
+        'items',
+        columns,
+        texts.map((text, i) => [`t${i}`, text, i, i + 0.25, i % 2 === 0]),
+        t,
+      ),
+    );
+    const rows = await all();
+    expect(rows.map((r) => r.current_user)).toEqual(texts);
+    expect(rows.map((r) => [Number(r.n), r.x, Boolean(r.ok)])).toEqual(texts.map((_, i) => [i, i + 0.25, i % 2 === 0]));
+  });
+
+  it('inserts more rows than one statement carries, every one of them', async () => {
+    const rows = Array.from({ length: 12_001 }, (_, i) => [`r${String(i).padStart(5, '0')}`, null, i, null, null]);
+    await tdb.db.transaction((t) => insertRows(tdb.db.sequelize, 'items', columns, rows, t));
+    const stored = await all();
+    expect(stored).toHaveLength(12_001);
+    expect(stored.map((r) => Number(r.n)).reduce((a, b) => a + b, 0)).toBe((12_000 * 12_001) / 2);
+  });
+});
+
+/** What PostgreSQL does with values SQLite stores as they come (it has no NUL, surrogate or length rules). */
+describe('insertRows (postgres): values as a bound parameter has them', () => {
+  let tdb: TestDatabase;
+  beforeEach(async () => {
+    tdb = await createTestDatabase('postgres');
+    await tdb.db.sequelize.query(
+      'CREATE TABLE items (itemid VARCHAR(64) PRIMARY KEY, "current_user" VARCHAR(64), n BIGINT, x DOUBLE PRECISION, ok BOOLEAN)',
+    );
+  });
+  afterEach(() => tdb.drop());
+
+  const all = () =>
+    tdb.db.sequelize.query<Record<string, unknown>>('SELECT itemid, "current_user", n, x, ok FROM items ORDER BY itemid', {
+      type: QueryTypes.SELECT,
+    });
+  const columns = ['itemid', 'current_user', 'n', 'x', 'ok'];
+
+  it('stores what a bound parameter would: NUL as \\0, a lone surrogate as U+FFFD, NaN in a float column', async () => {
+    await tdb.db.transaction((t) =>
+      insertRows(
+        tdb.db.sequelize,
+        'items',
+        columns,
+        [
+          ['a', 'nul\0here', 1, Number.NaN, true],
+          ['b', 'lone \ud800 surrogate', 2, Number.POSITIVE_INFINITY, false],
+        ],
+        t,
+      ),
+    );
+    expect((await all()).map((r) => [r.current_user, r.x])).toEqual([
+      ['nul\\0here', Number.NaN],
+      ['lone \ufffd surrogate', Number.POSITIVE_INFINITY],
+    ]);
+  });
+
+  it('refuses a value its column refuses, storing nothing of the statement', async () => {
+    const tooLong = 'x'.repeat(65);
+    await expect(
+      tdb.db.transaction((t) =>
+        insertRows(
+          tdb.db.sequelize,
+          'items',
+          columns,
+          [
+            ['ok', null, 1, 1, true],
+            ['long', tooLong, 2, 2, true],
+          ],
+          t,
+        ),
+      ),
+    ).rejects.toThrow(/too long/);
+    await expect(
+      tdb.db.transaction((t) => insertRows(tdb.db.sequelize, 'items', columns, [['frac', null, 1.5, 1, true]], t)),
+    ).rejects.toThrow(/bigint/);
+    expect(await all()).toEqual([]);
+  });
 });

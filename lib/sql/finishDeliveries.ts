@@ -10,7 +10,7 @@
 import type { Sequelize, Transaction } from 'sequelize';
 import type { Dialect } from '../db.js';
 import { binder, runSql } from './driver.js';
-import { insertRows } from './insertRows.js';
+import { insertRows, pgInsert } from './insertRows.js';
 
 export interface AttemptRecord {
   deliveryId: number;
@@ -45,7 +45,7 @@ const ATTEMPT_COLUMNS = [
   'error',
   'response_body',
 ] as const;
-/** Above this many attempt rows PostgreSQL's 65,535-parameter cap is near: write in a transaction instead. */
+/** Above this many attempt rows the flush is written in a transaction of chunked statements instead. */
 const PG_ONE_STATEMENT_MAX = 2_000;
 
 /** Updates with identical values, merged into one id list each (order of first appearance kept). */
@@ -73,14 +73,14 @@ function updateSql(u: StatusUpdate, p: (value: unknown) => string, owner: string
   const done = u.status !== 'pending';
   const guard = u.status === 'succeeded' ? "status IN ('inflight', 'pending')" : `status = 'inflight' AND lease_owner = ${p(owner)}`;
   const nextAt = u.nextAttemptAt === null ? 'next_attempt_at' : p(u.nextAttemptAt);
-  // SQLite: the ids as one JSON parameter, so the statement's text (kept prepared, see `allPrepared` in
-  // db.ts) does not change with their number.
-  const ids = dialect === 'sqlite' ? `SELECT value FROM json_each(${p(JSON.stringify(u.ids))})` : u.ids.map((id) => p(id)).join(', ');
+  // The ids as one parameter (a JSON array on SQLite, an array on PostgreSQL), so the statement's text, kept
+  // prepared (see `runSql`), does not change with their number.
+  const ids = dialect === 'sqlite' ? `IN (SELECT value FROM json_each(${p(JSON.stringify(u.ids))}))` : `= ANY(${p(u.ids)}::bigint[])`;
   return `UPDATE relay_deliveries
      SET status = ${p(u.status)}, attempts = attempts + ${p(u.spent)}, next_attempt_at = ${nextAt},
          last_status_code = ${p(u.statusCode)}, last_error = ${p(u.error)}, lease_until = NULL, lease_owner = NULL,
          updated_at = ${p(now)}, finished_at = ${done ? p(now) : 'NULL'}
-   WHERE id IN (${ids}) AND ${guard}`;
+   WHERE id ${ids} AND ${guard}`;
 }
 
 export async function finishDeliveries(
@@ -101,10 +101,7 @@ export async function finishDeliveries(
   if (dialect === 'postgres' && attempts.length <= PG_ONE_STATEMENT_MAX) {
     const parts = (p: (value: unknown) => string): string[] => {
       const out: string[] = [];
-      if (attempts.length > 0) {
-        const tuples = attempts.map((a) => `(${attemptValues(a).map(p).join(', ')})`);
-        out.push(`INSERT INTO relay_attempts (${ATTEMPT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`);
-      }
+      if (attempts.length > 0) out.push(pgInsert('relay_attempts', ATTEMPT_COLUMNS, attempts.map(attemptValues), p));
       for (const u of merged) out.push(updateSql(u, p, owner, now, dialect));
       return out;
     };
@@ -113,7 +110,7 @@ export async function finishDeliveries(
       const [bind, p] = binder();
       const all = parts(p);
       const sql = all.length === 1 ? all[0]! : `WITH ${all.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
-      return runSql(sequelize, sql, bind, t);
+      return runSql(sequelize, sql, bind, t, { prepare: true });
     };
     const rode = ride?.(async (t) => void (await run(t)), parts);
     if (rode) await rode;
@@ -124,7 +121,7 @@ export async function finishDeliveries(
     await insertRows(sequelize, 'relay_attempts', ATTEMPT_COLUMNS, attempts.map(attemptValues), t);
     for (const u of merged) {
       const [bind, p] = binder();
-      await runSql(sequelize, updateSql(u, p, owner, now, dialect), bind, t);
+      await runSql(sequelize, updateSql(u, p, owner, now, dialect), bind, t, { prepare: true });
     }
   });
 }

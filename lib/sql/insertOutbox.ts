@@ -7,8 +7,8 @@
  */
 import type { Sequelize, Transaction } from 'sequelize';
 import type { RelayEvent } from '../events.js';
-import { runSql } from './driver.js';
-import { insertIgnore, insertRows, pgValues } from './insertRows.js';
+import { binder, runSql } from './driver.js';
+import { insertIgnore, insertRows, pgInsert } from './insertRows.js';
 
 const EVENT_COLUMNS = ['id', 'type', 'deviceid', 'timestamp', 'data', 'request_id', 'created_at'];
 const DELIVERY_COLUMNS = [
@@ -27,7 +27,7 @@ const DELIVERY_COLUMNS = [
   'created_at',
   'updated_at',
 ];
-/** Above this many parameters the rows go in chunked statements (PostgreSQL's cap is 65,535). */
+/** Above this many values (rows x columns) an outbox write on PostgreSQL is not one statement: its rows go in chunked INSERTs. */
 export const PG_ONE_STATEMENT_PARAMS = 30_000;
 
 export interface NewDelivery {
@@ -111,16 +111,19 @@ export function pgOutboxStatements(
   options: { ignoreExisting?: boolean } = {},
 ): { events: string; deliveries: string | null; returning: boolean; stored: Map<string, string> } {
   const stored = new Map<string, string>();
+  const [, p] = binder(bind);
   const eventRows = eventRowsOf(events, stored, now);
   const ignore = options.ignoreExisting ? ' ON CONFLICT (id) DO NOTHING' : '';
   const returning = deliveries.some((d) => d.lease);
-  const eventsSql = `INSERT INTO relay_events (${EVENT_COLUMNS.join(', ')}) VALUES ${pgValues(eventRows, bind)}${ignore}`;
+  const eventsSql = `${pgInsert('relay_events', EVENT_COLUMNS, eventRows, p)}${ignore}`;
   const deliveriesSql =
     deliveries.length === 0
       ? null
-      : `INSERT INTO relay_deliveries (${DELIVERY_COLUMNS.join(', ')}) VALUES ${pgValues(
+      : `${pgInsert(
+          'relay_deliveries',
+          DELIVERY_COLUMNS,
           deliveries.map((d) => deliveryRow(d, now)),
-          bind,
+          p,
         )}${returning ? ` RETURNING ${LEASED_COLUMNS}` : ''}`;
   return { events: eventsSql, deliveries: deliveriesSql, returning, stored };
 }
@@ -167,7 +170,8 @@ export async function insertOutbox(
     const bind: unknown[] = [];
     const w = pgOutboxStatements(events, deliveries, bind, now, options);
     const written = { leased: new Map(), stored: w.stored };
-    return keepLeased(written, await runSql<ReturnedDelivery>(sequelize, `WITH ev AS (${w.events}) ${w.deliveries!}`, bind, transaction));
+    const sql = `WITH ev AS (${w.events}) ${w.deliveries!}`;
+    return keepLeased(written, await runSql<ReturnedDelivery>(sequelize, sql, bind, transaction, { prepare: true }));
   }
   const stored = new Map<string, string>();
   const written = { leased: new Map(), stored };

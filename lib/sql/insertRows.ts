@@ -1,34 +1,80 @@
 /**
  * One multi-row INSERT (plain, or skipping rows whose key exists), shaped per dialect so its cost stays linear in the number of rows.
  *
- * SQLite: when sequelize bound values, it handed them to node-sqlite3 as named parameters (`$1`, `$2`, ...)
- * and binding by name is a linear search per parameter, so a `VALUES` list cost the square of its parameter
- * count: publishing 20,000 events in 1,000-row statements took 13.4 s on the bench machine. The rows travel
- * as one JSON array in a single parameter and `json_each` unpacks them (17 us per row measured, flat in the
- * batch size, against 57-130 us for 44-row `VALUES` lists). JSON keeps integers (epoch ms fit in 2^53),
- * floats, strings and nulls; booleans arrive as 1/0, which is how SQLite stores them anyway. (`runSql` binds
- * by position, so `VALUES` lists would no longer cost the square; they have not been re-measured against this.)
- * PostgreSQL binds positionally; statements are split only below its 65,535-parameter cap. The engine's
- * outbox and both hosts' stores insert through these two functions; they run on the driver (`runSql`).
+ * The rows travel as one JSON parameter on both dialects, so a statement's text depends on its table and
+ * columns, never on its row count, and each dialect keeps it prepared (see `runSql`).
+ * - SQLite: `json_each` unpacks a JSON array of arrays. When sequelize bound values, it handed them to
+ *   node-sqlite3 as named parameters, and binding by name is a linear search per parameter, so a `VALUES`
+ *   list cost the square of its parameter count: publishing 20,000 events in 1,000-row statements took
+ *   13.4 s on the bench machine; `json_each` measured 17 us per row, flat in the batch size. JSON keeps
+ *   integers (epoch ms fit in 2^53), floats, strings and nulls; booleans arrive as 1/0, which is how SQLite
+ *   stores them anyway.
+ * - PostgreSQL: `json_populate_recordset` with the table's own row type unpacks a JSON array of objects,
+ *   converting each value with its column's input function (the same conversion a bound text parameter
+ *   gets, length limits included), so no column types need looking up. A `VALUES` list of parameters had a
+ *   new text for every row count, so PostgreSQL parsed and planned each statement anew (see `runSql`).
+ * The engine's outbox and both hosts' stores insert through these functions; they run on the driver (`runSql`).
  */
 import type { Sequelize, Transaction } from 'sequelize';
-import { runSql } from './driver.js';
+import { binder, runSql } from './driver.js';
 
-const PG_MAX_PARAMS = 30_000;
-
-/** `($1, $2, ...), (...)` for PostgreSQL, appending the values to `bind`. */
-export function pgValues(rows: unknown[][], bind: unknown[]): string {
-  return rows
-    .map((row) => {
-      const first = bind.length;
-      bind.push(...row);
-      return `(${row.map((_, k) => `$${first + k + 1}`).join(', ')})`;
-    })
-    .join(', ');
-}
+/** Rows per PostgreSQL statement: bounds the JSON parameter of a very large insert. */
+const PG_ROWS_PER_STATEMENT = 5_000;
 
 /** Identifiers are ours (never client input); quoting keeps reserved words such as `current_user` legal. */
 export const quoteIdent = (name: string): string => `"${name}"`;
+
+/** ES2024's string methods (Node 20 has them; the compile target's typings do not). */
+interface WellFormed {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+/** One value as JSON for `json_populate_recordset` (what `runSql` would have bound it as). */
+function pgJsonValue(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  switch (typeof v) {
+    case 'string': {
+      // PostgreSQL refuses NUL in text; `runSql` binds it as `\0`, and so does this. A lone surrogate would be
+      // a JSON escape PostgreSQL refuses; bound as a parameter it became U+FFFD (UTF-8), and so does it here.
+      const w = v as unknown as WellFormed;
+      const s = w.isWellFormed() ? v : w.toWellFormed();
+      return JSON.stringify(s.includes('\0') ? s.replace(/\0/g, '\\0') : s);
+    }
+    case 'number':
+      // NaN and the infinities as the text a bound parameter sends (a float column takes them).
+      return Number.isFinite(v) ? String(v) : `"${String(v)}"`;
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'bigint':
+      return `"${v.toString()}"`;
+    default:
+      if (v instanceof Date) return JSON.stringify(v.toISOString());
+      throw new Error(`a multi-row insert takes strings, numbers, booleans and null (got ${Object.prototype.toString.call(v)})`);
+  }
+}
+
+/** `rows` as a JSON array of objects keyed by column, for `json_populate_recordset`. */
+function pgRecordset(columns: readonly string[], rows: unknown[][]): string {
+  const keys = columns.map((c) => `${JSON.stringify(c)}:`);
+  const out: string[] = [];
+  for (const row of rows) {
+    let o = '{';
+    for (let k = 0; k < keys.length; k++) o += `${k === 0 ? '' : ','}${keys[k]!}${pgJsonValue(row[k])}`;
+    out.push(`${o}}`);
+  }
+  return `[${out.join(',')}]`;
+}
+
+/**
+ * PostgreSQL's INSERT of `rows` into `table` with one parameter (added through `p`): its text depends only
+ * on the table and the columns.
+ */
+export function pgInsert(table: string, columns: readonly string[], rows: unknown[][], p: (value: unknown) => string): string {
+  const cols = columns.map(quoteIdent).join(', ');
+  const t = quoteIdent(table);
+  return `INSERT INTO ${t} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${t}, ${p(pgRecordset(columns, rows))}::json)`;
+}
 
 /** Insert `rows`; with `returning` (a column list), the inserted rows' values of those columns. */
 export async function insertRows<R extends object = Record<string, unknown>>(
@@ -68,8 +114,8 @@ async function multiRowInsert<R extends object>(
   readRows: boolean,
 ): Promise<R[]> {
   if (rows.length === 0) return [];
-  const into = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')})`;
   if (sequelize.getDialect() === 'sqlite') {
+    const into = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')})`;
     const picks = columns.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ');
     // `WHERE true` is SQLite's documented way to keep an upsert's ON CONFLICT from parsing as a join
     // constraint of the SELECT.
@@ -81,12 +127,11 @@ async function multiRowInsert<R extends object>(
     );
     return readRows ? out : [];
   }
-  const perStatement = Math.max(1, Math.floor(PG_MAX_PARAMS / columns.length));
   const result: R[] = [];
-  for (let start = 0; start < rows.length; start += perStatement) {
-    const bind: unknown[] = [];
-    const values = pgValues(rows.slice(start, start + perStatement), bind);
-    const out = await runSql<R>(sequelize, `${into} VALUES ${values}${tail}`, bind, transaction);
+  for (let start = 0; start < rows.length; start += PG_ROWS_PER_STATEMENT) {
+    const [bind, p] = binder();
+    const sql = `${pgInsert(table, columns, rows.slice(start, start + PG_ROWS_PER_STATEMENT), p)}${tail}`;
+    const out = await runSql<R>(sequelize, sql, bind, transaction, { prepare: true });
     if (readRows) result.push(...out);
   }
   return result;
