@@ -301,12 +301,13 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    const prepared = options.pgPreparedStatements !== false;
     const sequelize = new Sequelize(url, {
       dialect: 'postgres',
       logging,
       pool: options.pool ?? { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
     });
-    if (options.pgPreparedStatements === false) disablePgPreparedStatements(sequelize);
+    if (!prepared) disablePgPreparedStatements(sequelize);
     return {
       sequelize,
       dialect: 'postgres',

@@ -478,7 +478,7 @@ export class GroupCommit {
       `WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`,
       bind,
       undefined,
-      { prepare: true },
+      { prepare: riders.length === 0 },
     );
   }
 

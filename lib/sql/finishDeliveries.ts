@@ -110,7 +110,7 @@ export async function finishDeliveries(
       const [bind, p] = binder();
       const all = parts(p);
       const sql = all.length === 1 ? all[0]! : `WITH ${all.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
-      return runSql(sequelize, sql, bind, t, { prepare: true });
+      return runSql(sequelize, sql, bind, t);
     };
     const rode = ride?.(async (t) => void (await run(t)), parts);
     if (rode) await rode;
@@ -121,7 +121,7 @@ export async function finishDeliveries(
     await insertRows(sequelize, 'relay_attempts', ATTEMPT_COLUMNS, attempts.map(attemptValues), t);
     for (const u of merged) {
       const [bind, p] = binder();
-      await runSql(sequelize, updateSql(u, p, owner, now, dialect), bind, t, { prepare: true });
+      await runSql(sequelize, updateSql(u, p, owner, now, dialect), bind, t);
     }
   });
 }
