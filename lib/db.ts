@@ -57,7 +57,7 @@ export interface OpenDatabaseOptions {
    */
   sqliteCheckpointIntervalMs?: number;
   /**
-   * Run the hot statements (the outbox and group-commit INSERTs, the result write) as named prepared
+   * Run the hot INSERTs (the outbox's, the group commit's batches) as named prepared
    * statements, parsed and planned once per connection (true). Turn it off behind a pooler that cannot keep
    * named statements across transactions (PgBouncer before 1.21 in transaction mode). Ignored on SQLite,
    * which always keeps its statements prepared.

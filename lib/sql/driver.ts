@@ -29,9 +29,11 @@
  * PostgreSQL a statement run with `{ prepare: true }` is a named prepared statement: parsed, analysed and
  * (once PostgreSQL settles on a generic plan) planned once per connection instead of on every run. A
  * perf profile of the backends of a forwarding devices host at 400 records/s put 42% of their CPU in
- * parse, analysis and planning. Only statements whose text is fixed (rows travel as one JSON parameter,
- * ids as one array: `pgInsert`, the outbox, the group commit's batch statement, the result write) ask for
- * it; a process names at most `PG_PREPARED_MAX` texts and runs any further ones unnamed.
+ * parse, analysis and planning. Only INSERTs with a fixed text (rows travel as one JSON parameter:
+ * `pgInsert`, the outbox, a group-commit batch of INSERTs) ask for it. A statement that finds rows by a
+ * WHERE (the claim, the result write) does not: PostgreSQL keeps the generic plan it makes after five runs,
+ * and one made while a table was small scans it in full until the next ANALYZE. A process names at most
+ * `PG_PREPARED_MAX` texts and runs any further ones unnamed.
  * `openDatabase(url, { pgPreparedStatements: false })` turns it off (for a pooler that cannot keep named
  * statements, such as PgBouncer before 1.21 in transaction mode).
  */
