@@ -19,7 +19,7 @@ import type { Sequelize, Transaction } from 'sequelize';
 import { binder, runSql } from './driver.js';
 
 /** Rows per PostgreSQL statement: bounds the JSON parameter of a very large insert. */
-const PG_ROWS_PER_STATEMENT = 5_000;
+export const PG_ROWS_PER_STATEMENT = 5_000;
 
 /** Identifiers are ours (never client input); quoting keeps reserved words such as `current_user` legal. */
 export const quoteIdent = (name: string): string => `"${name}"`;

@@ -3,7 +3,8 @@
  * back newest first. One table description drives the insert, the read and the API shape.
  */
 import type { Database } from '../../../lib/db.js';
-import { insertIgnore } from '../../../lib/sql/insertRows.js';
+import type { Transaction } from 'sequelize';
+import { insertIgnore, PG_ROWS_PER_STATEMENT } from '../../../lib/sql/insertRows.js';
 import { mapRow, q, rows } from './sql.js';
 import type { ColumnKind, Row } from './sql.js';
 
@@ -95,7 +96,12 @@ export async function storeRecords(db: Database, kind: RecordKind, records: Arra
   const values = records.map((r) =>
     names.map((n) => (n === 'received_at' ? now : n === 'timestamp' ? (r.timestamp ?? now) : (r[n] ?? null))),
   );
-  const stored = await db.transaction((t) => insertIgnore(db.sequelize, kind.table, kind.key, names, values, t));
+  const write = (t: Transaction | undefined) => insertIgnore(db.sequelize, kind.table, kind.key, names, values, t);
+  // PostgreSQL runs one statement atomically on its own: a request that fits in one needs no BEGIN and
+  // COMMIT (two more round trips). Larger ones, and SQLite's writes (queued for its one writer), take a
+  // transaction.
+  const oneStatement = db.dialect === 'postgres' && values.length <= PG_ROWS_PER_STATEMENT;
+  const stored = oneStatement ? await write(undefined) : await db.transaction(write);
   return { received: records.length, stored, duplicates: records.length - stored };
 }
 
