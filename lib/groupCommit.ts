@@ -478,6 +478,8 @@ export class GroupCommit {
       `WITH ${ctes} ${reads.length > 0 ? reads.join(' UNION ALL ') : 'SELECT 1'}`,
       bind,
       undefined,
+      // Named only while it is INSERTs alone: riders bring UPDATEs by id, which must not keep a generic
+      // plan made while the table was small (see `runSql`).
       { prepare: riders.length === 0 },
     );
   }
