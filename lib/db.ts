@@ -184,15 +184,38 @@ class WalCheckpointer {
     }
   }
 
-  private open(): Promise<sqlite3Types.Database | null> {
+  /**
+   * A connection to the file once it is a WAL database, else null (the next tick tries again). A connection
+   * learns the journal mode from the file when it reads it: one that opened the file while it was still
+   * empty or not yet in WAL mode would answer every checkpoint with "not in WAL mode" and never copy a page.
+   */
+  private async open(): Promise<sqlite3Types.Database | null> {
     const sqlite3 = require('sqlite3') as typeof sqlite3Types;
-    return new Promise((resolve) => {
-      const db: sqlite3Types.Database = new sqlite3.Database(this.file, sqlite3.OPEN_READWRITE, (err) => resolve(err ? null : db));
+    const db = await new Promise<sqlite3Types.Database | null>((resolve) => {
+      const opened: sqlite3Types.Database = new sqlite3.Database(this.file, sqlite3.OPEN_READWRITE, (err) => resolve(err ? null : opened));
     });
+    if (!db) return null;
+    const mode = await new Promise<unknown>((resolve) =>
+      db.get('SELECT count(*) FROM sqlite_master', (err) =>
+        err
+          ? resolve(null)
+          : db.get('PRAGMA journal_mode', (e, row: { journal_mode?: unknown } | undefined) => resolve(e ? null : row?.journal_mode)),
+      ),
+    );
+    if (mode === 'wal') return db;
+    await new Promise<void>((r) => db.close(() => r()));
+    return null;
   }
 
-  private checkpoint(db: sqlite3Types.Database): Promise<void> {
-    return new Promise((resolve, reject) => db.run('PRAGMA wal_checkpoint(PASSIVE)', (err) => (err ? reject(err) : resolve())));
+  /** One PASSIVE checkpoint; a connection that finds the file not in WAL mode is closed (reopened next tick). */
+  private async checkpoint(db: sqlite3Types.Database): Promise<void> {
+    const row = await new Promise<{ log?: unknown } | undefined>((resolve, reject) =>
+      db.get('PRAGMA wal_checkpoint(PASSIVE)', (err, r: { log?: unknown } | undefined) => (err ? reject(err) : resolve(r))),
+    );
+    if (row?.log === -1 && this.connection === db) {
+      this.connection = null;
+      await new Promise<void>((r) => db.close(() => r()));
+    }
   }
 
   async close(): Promise<void> {

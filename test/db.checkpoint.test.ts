@@ -3,7 +3,7 @@
  * connections never checkpoint (`wal_autocheckpoint` is 0 on each), and the background checkpointer copies
  * committed pages into the database file within an interval, so the WAL never grows without bound.
  */
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { QueryTypes } from 'sequelize';
 import type { Transaction } from 'sequelize';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -46,6 +46,21 @@ describe('SQLite WAL checkpoints', () => {
     await writeRows(db);
     const path = file.url.slice('sqlite:'.length);
     // Only a checkpoint writes pages into the database file; before it they are in the WAL alone.
+    await eventually(async () => statSync(path).size > 1_400_000);
+    const [row] = await db.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM t', { type: QueryTypes.SELECT });
+    expect(row!.n).toBe(1500);
+  });
+
+  it('checkpoints a file that was still empty when the checkpointer first opened it', async () => {
+    // A connection learns the journal mode when it reads the file: one opened on the empty file would answer
+    // every checkpoint with "not in WAL mode" and never copy a page, and the WAL would grow without bound.
+    const file = createSqliteUrl();
+    const path = file.url.slice('sqlite:'.length);
+    writeFileSync(path, '');
+    const db = openDatabase(file.url, { sqliteCheckpointIntervalMs: 50 });
+    cleanup.push(file.drop, () => db.close());
+    await new Promise((r) => setTimeout(r, 300));
+    await writeRows(db);
     await eventually(async () => statSync(path).size > 1_400_000);
     const [row] = await db.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM t', { type: QueryTypes.SELECT });
     expect(row!.n).toBe(1500);
