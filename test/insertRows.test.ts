@@ -7,29 +7,35 @@ import { QueryTypes } from 'sequelize';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insertIgnore, insertRows } from '../lib/sql/insertRows.js';
 import { createTestDatabase, DIALECTS } from './helpers/db.js';
-import type { TestDatabase } from './helpers/db.js';
+import type { TestDatabase, TestDialect } from './helpers/db.js';
 
-describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
-  let tdb: TestDatabase;
+const columns = ['itemid', 'current_user', 'n', 'x', 'ok'];
+
+/** A fresh database with an `items` table for each test of the calling describe; `all()` reads it back. */
+function itemsTable(dialect: TestDialect) {
+  const fx = { tdb: undefined as unknown as TestDatabase };
   beforeEach(async () => {
-    tdb = await createTestDatabase(dialect);
-    await tdb.db.sequelize.query(
+    fx.tdb = await createTestDatabase(dialect);
+    await fx.tdb.db.sequelize.query(
       'CREATE TABLE items (itemid VARCHAR(64) PRIMARY KEY, "current_user" VARCHAR(64), n BIGINT, x DOUBLE PRECISION, ok BOOLEAN)',
     );
   });
-  afterEach(() => tdb.drop());
-
+  afterEach(() => fx.tdb.drop());
   const all = () =>
-    tdb.db.sequelize.query<Record<string, unknown>>('SELECT itemid, "current_user", n, x, ok FROM items ORDER BY itemid', {
+    fx.tdb.db.sequelize.query<Record<string, unknown>>('SELECT itemid, "current_user", n, x, ok FROM items ORDER BY itemid', {
       type: QueryTypes.SELECT,
     });
-  const columns = ['itemid', 'current_user', 'n', 'x', 'ok'];
+  return { fx, all };
+}
+
+describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
+  const { fx, all } = itemsTable(dialect);
 
   it('inserts every row with its values, and nothing for no rows', async () => {
-    await tdb.db.transaction(async (t) => {
-      await insertRows(tdb.db.sequelize, 'items', columns, [], t);
+    await fx.tdb.db.transaction(async (t) => {
+      await insertRows(fx.tdb.db.sequelize, 'items', columns, [], t);
       await insertRows(
-        tdb.db.sequelize,
+        fx.tdb.db.sequelize,
         'items',
         columns,
         [
@@ -47,11 +53,13 @@ describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
   });
 
   it('insertIgnore stores only new keys and says how many', async () => {
-    const first = await tdb.db.transaction((t) => insertIgnore(tdb.db.sequelize, 'items', 'itemid', columns, [['a', 'u1', 1, 1, true]], t));
+    const first = await fx.tdb.db.transaction((t) =>
+      insertIgnore(fx.tdb.db.sequelize, 'items', 'itemid', columns, [['a', 'u1', 1, 1, true]], t),
+    );
     expect(first).toBe(1);
-    const again = await tdb.db.transaction((t) =>
+    const again = await fx.tdb.db.transaction((t) =>
       insertIgnore(
-        tdb.db.sequelize,
+        fx.tdb.db.sequelize,
         'items',
         'itemid',
         columns,
@@ -72,9 +80,9 @@ describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
 
   it('stores text as it is: quotes, backslashes, JSON text, any script', async () => {
     const texts = [`quote's "double" \\ back`, '{"json":[1,2]}', '٣ 😀', ''];
-    await tdb.db.transaction((t) =>
+    await fx.tdb.db.transaction((t) =>
       insertRows(
-        tdb.db.sequelize,
+        fx.tdb.db.sequelize,
         'items',
         columns,
         texts.map((text, i) => [`t${i}`, text, i, i + 0.25, i % 2 === 0]),
@@ -88,7 +96,7 @@ describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
 
   it('inserts more rows than one statement carries, every one of them', async () => {
     const rows = Array.from({ length: 12_001 }, (_, i) => [`r${String(i).padStart(5, '0')}`, null, i, null, null]);
-    await tdb.db.transaction((t) => insertRows(tdb.db.sequelize, 'items', columns, rows, t));
+    await fx.tdb.db.transaction((t) => insertRows(fx.tdb.db.sequelize, 'items', columns, rows, t));
     const stored = await all();
     expect(stored).toHaveLength(12_001);
     expect(stored.map((r) => Number(r.n)).reduce((a, b) => a + b, 0)).toBe((12_000 * 12_001) / 2);
@@ -97,25 +105,12 @@ describe.each(DIALECTS)('insertRows / insertIgnore (%s)', (dialect) => {
 
 /** What PostgreSQL does with values SQLite stores as they come (it has no NUL, surrogate or length rules). */
 describe('insertRows (postgres): values as a bound parameter has them', () => {
-  let tdb: TestDatabase;
-  beforeEach(async () => {
-    tdb = await createTestDatabase('postgres');
-    await tdb.db.sequelize.query(
-      'CREATE TABLE items (itemid VARCHAR(64) PRIMARY KEY, "current_user" VARCHAR(64), n BIGINT, x DOUBLE PRECISION, ok BOOLEAN)',
-    );
-  });
-  afterEach(() => tdb.drop());
-
-  const all = () =>
-    tdb.db.sequelize.query<Record<string, unknown>>('SELECT itemid, "current_user", n, x, ok FROM items ORDER BY itemid', {
-      type: QueryTypes.SELECT,
-    });
-  const columns = ['itemid', 'current_user', 'n', 'x', 'ok'];
+  const { fx, all } = itemsTable('postgres');
 
   it('stores what a bound parameter would: NUL as \\0, a lone surrogate as U+FFFD, NaN in a float column', async () => {
-    await tdb.db.transaction((t) =>
+    await fx.tdb.db.transaction((t) =>
       insertRows(
-        tdb.db.sequelize,
+        fx.tdb.db.sequelize,
         'items',
         columns,
         [
@@ -134,9 +129,9 @@ describe('insertRows (postgres): values as a bound parameter has them', () => {
   it('refuses a value its column refuses, storing nothing of the statement', async () => {
     const tooLong = 'x'.repeat(65);
     await expect(
-      tdb.db.transaction((t) =>
+      fx.tdb.db.transaction((t) =>
         insertRows(
-          tdb.db.sequelize,
+          fx.tdb.db.sequelize,
           'items',
           columns,
           [
@@ -148,7 +143,7 @@ describe('insertRows (postgres): values as a bound parameter has them', () => {
       ),
     ).rejects.toThrow(/too long/);
     await expect(
-      tdb.db.transaction((t) => insertRows(tdb.db.sequelize, 'items', columns, [['frac', null, 1.5, 1, true]], t)),
+      fx.tdb.db.transaction((t) => insertRows(fx.tdb.db.sequelize, 'items', columns, [['frac', null, 1.5, 1, true]], t)),
     ).rejects.toThrow(/bigint/);
     expect(await all()).toEqual([]);
   });
