@@ -156,6 +156,11 @@ function sqliteModule(synchronous: SqliteSynchronous, backgroundCheckpoints: boo
  * starts the WAL over once everything in it was copied. Durability is unchanged: a commit is durable as
  * soon as it is in the WAL (see SqliteSynchronous); a checkpoint only moves it into the database file.
  */
+/** The first row `sql` returns on `db`. */
+function rowOf<R>(db: sqlite3Types.Database, sql: string): Promise<R | undefined> {
+  return new Promise((resolve, reject) => db.get(sql, (err, row: R | undefined) => (err ? reject(err) : resolve(row))));
+}
+
 class WalCheckpointer {
   private connection: sqlite3Types.Database | null = null;
   private readonly timer: NodeJS.Timeout;
@@ -195,13 +200,13 @@ class WalCheckpointer {
       const opened: sqlite3Types.Database = new sqlite3.Database(this.file, sqlite3.OPEN_READWRITE, (err) => resolve(err ? null : opened));
     });
     if (!db) return null;
-    const mode = await new Promise<unknown>((resolve) =>
-      db.get('SELECT count(*) FROM sqlite_master', (err) =>
-        err
-          ? resolve(null)
-          : db.get('PRAGMA journal_mode', (e, row: { journal_mode?: unknown } | undefined) => resolve(e ? null : row?.journal_mode)),
-      ),
-    );
+    // Read the file first: that is when the connection learns its journal mode.
+    const mode = await rowOf(db, 'SELECT count(*) FROM sqlite_master')
+      .then(() => rowOf<{ journal_mode?: unknown }>(db, 'PRAGMA journal_mode'))
+      .then(
+        (row) => row?.journal_mode,
+        () => null,
+      );
     if (mode === 'wal') return db;
     await new Promise<void>((r) => db.close(() => r()));
     return null;
@@ -209,9 +214,7 @@ class WalCheckpointer {
 
   /** One PASSIVE checkpoint; a connection that finds the file not in WAL mode is closed (reopened next tick). */
   private async checkpoint(db: sqlite3Types.Database): Promise<void> {
-    const row = await new Promise<{ log?: unknown } | undefined>((resolve, reject) =>
-      db.get('PRAGMA wal_checkpoint(PASSIVE)', (err, r: { log?: unknown } | undefined) => (err ? reject(err) : resolve(r))),
-    );
+    const row = await rowOf<{ log?: unknown }>(db, 'PRAGMA wal_checkpoint(PASSIVE)');
     if (row?.log === -1 && this.connection === db) {
       this.connection = null;
       await new Promise<void>((r) => db.close(() => r()));
@@ -324,13 +327,12 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const prepared = options.pgPreparedStatements !== false;
     const sequelize = new Sequelize(url, {
       dialect: 'postgres',
       logging,
       pool: options.pool ?? { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
     });
-    if (!prepared) disablePgPreparedStatements(sequelize);
+    if (options.pgPreparedStatements === false) disablePgPreparedStatements(sequelize);
     return {
       sequelize,
       dialect: 'postgres',

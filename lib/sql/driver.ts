@@ -98,7 +98,8 @@ const PG_BROKEN = /Unable to set non-blocking to true|SSL SYSCALL error: EOF det
 const SQLITE_PLACEHOLDER = /\$(\d+)/g;
 
 const stringifyBigint = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
-const escapeNul = (v: unknown): unknown => (typeof v === 'string' && v.includes('\0') ? v.replace(/\0/g, '\\0') : v);
+/** PostgreSQL refuses NUL in text: a string's NUL characters become `\\0`, as sequelize binds them. */
+export const escapeNul = (v: unknown): unknown => (typeof v === 'string' && v.includes('\0') ? v.replace(/\0/g, '\\0') : v);
 
 /**
  * Run `sql` with `bind` as `$1..$n` in `transaction` (or autocommitted on a connection of sequelize's) and

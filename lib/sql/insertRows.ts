@@ -16,7 +16,7 @@
  * The engine's outbox and both hosts' stores insert through these functions; they run on the driver (`runSql`).
  */
 import type { Sequelize, Transaction } from 'sequelize';
-import { binder, runSql } from './driver.js';
+import { binder, escapeNul, runSql } from './driver.js';
 
 /** Rows per PostgreSQL statement: bounds the JSON parameter of a very large insert. */
 export const PG_ROWS_PER_STATEMENT = 5_000;
@@ -35,11 +35,10 @@ function pgJsonValue(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   switch (typeof v) {
     case 'string': {
-      // PostgreSQL refuses NUL in text; `runSql` binds it as `\0`, and so does this. A lone surrogate would be
-      // a JSON escape PostgreSQL refuses; bound as a parameter it became U+FFFD (UTF-8), and so does it here.
+      // NUL as `runSql` binds it (`escapeNul`). A lone surrogate would be a JSON escape PostgreSQL refuses;
+      // bound as a parameter it became U+FFFD (UTF-8), and so does it here.
       const w = v as unknown as WellFormed;
-      const s = w.isWellFormed() ? v : w.toWellFormed();
-      return JSON.stringify(s.includes('\0') ? s.replace(/\0/g, '\\0') : s);
+      return JSON.stringify(escapeNul(w.isWellFormed() ? v : w.toWellFormed()));
     }
     case 'number':
       // NaN and the infinities as the text a bound parameter sends (a float column takes them).
