@@ -20,7 +20,8 @@ export class Notifier {
   constructor(
     private readonly db: Database,
     private readonly logger: Logger,
-    private readonly onNotify: () => void,
+    /** `keys`: the circuit keys that got pending rows, or null when the notification does not say. */
+    private readonly onNotify: (keys: string[] | null) => void,
   ) {}
 
   /** Tell every listening process that something may be due. */
@@ -40,7 +41,7 @@ export class Notifier {
       this.retryTimer = setTimeout(() => void this.listen().catch(retry), RECONNECT_MS);
       this.retryTimer.unref();
     };
-    client.on('notification', () => this.onNotify());
+    client.on('notification', (n) => this.onNotify(keysOf(n.payload)));
     client.on('error', retry);
     client.on('end', () => retry(new Error('connection ended')));
     this.client = client;
@@ -59,5 +60,16 @@ export class Notifier {
     const c = this.client;
     this.client = null;
     await c?.end().catch(() => undefined);
+  }
+}
+
+/** The keys a notification names (a JSON array of strings, `000003_notify_keys`), or null. */
+export function keysOf(payload: string | undefined): string[] | null {
+  if (!payload) return null;
+  try {
+    const keys: unknown = JSON.parse(payload);
+    return Array.isArray(keys) && keys.length > 0 && keys.every((k) => typeof k === 'string') ? keys : null;
+  } catch {
+    return null;
   }
 }

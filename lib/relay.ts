@@ -107,7 +107,7 @@ export class Relay {
       },
       o.dispatcher,
     );
-    this.notifier = new Notifier(this.db, this.logger, () => this.dispatcher.wake());
+    this.notifier = new Notifier(this.db, this.logger, (keys) => this.dispatcher.notified(keys));
     this.group = new GroupCommit(
       this.db,
       {

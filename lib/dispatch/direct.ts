@@ -24,7 +24,8 @@ export interface DirectHost {
   accepts(key: string, plugin: TargetPlugin, adding: number): boolean;
   /** Queue rows written leased by a publish that has committed, as if claimed. */
   enqueue(rows: Claimed[]): void;
-  wake(): void;
+  /** Rows of these keys were written pending: claim them. */
+  wake(keys: Set<string>): void;
 }
 
 /** @internal */
@@ -80,10 +81,12 @@ export class DirectPath {
         leaseUntil: d.lease.until,
       });
     }
-    const pending = rows.length > queued.length;
+    const pending = new Set<string>();
+    if (rows.length > queued.length)
+      for (const d of rows) if (!d.lease || !written.leased.has(deliveryKey(d.event.id, d.circuitKey))) pending.add(d.circuitKey);
     return () => {
       if (queued.length > 0) this.host.enqueue(queued);
-      if (pending) this.host.wake();
+      if (pending.size > 0) this.host.wake(pending);
     };
   }
 }

@@ -26,6 +26,7 @@ import { Alarm } from './alarm.js';
 import { attempt, handleAttempt } from './attempt.js';
 import type { HandleContext } from './attempt.js';
 import { claimDue } from './claim.js';
+import type { ClaimResult } from './claim.js';
 import { DirectPath } from './direct.js';
 import { KeyQueues } from './keyQueues.js';
 import type { Claimed } from './keyQueues.js';
@@ -64,6 +65,9 @@ export class Dispatcher {
   private backlogged = true;
   /** Keys the last claim left out or filled to their room: they may have due rows in the database. */
   private backloggedKeys = new Set<string>();
+  /** Set while a claim runs: keys that ask for one meanwhile are judged on its result (`claim`). */
+  private claiming = false;
+  private readonly askedDuringClaim = { written: new Set<string>(), freed: new Set<string>() };
   /** Keys with a linger timer set. */
   private readonly lingering = new Set<string>();
   private readonly handling: HandleContext;
@@ -101,7 +105,7 @@ export class Dispatcher {
         leaseMs: options.leaseMs,
         accepts: (key, plugin, adding) => this.acceptsDirect(key, plugin, adding),
         enqueue: (rows) => this.enqueueDirect(rows),
-        wake: () => this.wake(),
+        wake: (keys) => this.pendingWritten(keys),
       },
       deps.plugins,
     );
@@ -121,6 +125,15 @@ export class Dispatcher {
   /** Something may be due: claim now rather than at the next poll. */
   wake(): void {
     this.alarm.wake();
+  }
+
+  /**
+   * A NOTIFY from a commit, ours or another process's: rows of `keys` were written pending (null: of keys
+   * it does not name, or a re-queue).
+   */
+  notified(keys: string[] | null): void {
+    if (keys) this.pendingWritten(new Set(keys));
+    else this.wake();
   }
 
   /**
@@ -213,11 +226,24 @@ export class Dispatcher {
 
   private async claim(onlyKey?: string): Promise<number> {
     const { db, plugins } = this.deps;
-    const r = await claimDue({ db, plugins, queues: this.queues, circuits: this.circuits, options: this.options }, onlyKey);
+    this.claiming = true;
+    let r: ClaimResult;
+    try {
+      r = await claimDue({ db, plugins, queues: this.queues, circuits: this.circuits, options: this.options }, onlyKey);
+    } finally {
+      this.claiming = false;
+    }
     if (r.backlogged !== undefined) this.backlogged = r.backlogged;
     if (r.backloggedKeys) this.backloggedKeys = r.backloggedKeys;
+    if (r.count > 0) this.queues.push(r.claimed, (row) => plugins.get(row.target)!);
+    // Asked while the claim ran, now judged on what it took (a wake-up remembered from then cost a claim of a
+    // few rows for a key the claim had just filled). Rows written meanwhile may have missed the claim.
+    const { written, freed } = this.askedDuringClaim;
+    if (written.size > 0) this.pendingWritten(new Set(written));
+    for (const key of freed) this.roomFreed(key);
+    written.clear();
+    freed.clear();
     if (r.count === 0) return 0;
-    this.queues.push(r.claimed, (row) => plugins.get(row.target)!);
     if (r.lost.length > 0) {
       // The event row is gone (pruned) or no plugin is registered: dead-letter with the reason, never spin.
       this.results.add(
@@ -227,6 +253,38 @@ export class Dispatcher {
     }
     for (const key of r.keys) this.pump(key, onlyKey !== undefined);
     return r.count;
+  }
+
+  /**
+   * A publish wrote rows of these keys pending: they have due rows waiting. Claim now unless each key is
+   * stocked above half its cap; those are refilled as they drain (`roomFreed`).
+   */
+  private pendingWritten(keys: Set<string>): void {
+    if (this.claiming) {
+      for (const key of keys) this.askedDuringClaim.written.add(key);
+      return;
+    }
+    let wanted = false;
+    for (const key of keys) {
+      this.backloggedKeys.add(key);
+      if (!this.queues.stocked(key)) wanted = true;
+    }
+    if (wanted) this.wake();
+  }
+
+  /**
+   * A send of `key` finished. Freed capacity matters only if due rows were left in the database for want of
+   * it, and only once there is room for a good share of them: half the local room, or half the key's cap
+   * (`KeyQueues.stocked`). Claiming for every freed request slot took a few rows a claim.
+   */
+  private roomFreed(key: string): void {
+    if (this.claiming) this.askedDuringClaim.freed.add(key);
+    else if (this.refillWanted(key)) this.wake();
+  }
+
+  private refillWanted(key: string): boolean {
+    if (this.backlogged && this.queues.localRows() <= this.options.batchSize) return true;
+    return this.backloggedKeys.has(key) && !this.queues.stocked(key);
   }
 
   /** See `DirectHost.accepts`: nothing older of that key may be overtaken, and the key must have room. */
@@ -286,8 +344,7 @@ export class Dispatcher {
           this.queues.finish(k, group);
           this.sends.delete(p);
           if (this.queues.settle(key)) this.pump(key);
-          // Freed capacity matters only if due rows were left in the database for want of it.
-          if (this.backlogged || this.backloggedKeys.has(key)) this.wake();
+          this.roomFreed(key);
         });
       this.sends.add(p);
     }

@@ -127,4 +127,27 @@ export const relayMigrations: Migration[] = [
       );
     },
   },
+  {
+    name: '000003_notify_keys',
+    async up({ sequelize, dialect, transaction }) {
+      if (dialect !== 'postgres') return;
+      // The notification names the circuit keys that got pending rows (a JSON array), so a listener can tell
+      // a key it already holds plenty of, and will refill as it drains, from one that needs a claim now.
+      // With an empty payload (too many keys, or a listener of an older version) it claims at once.
+      await sequelize.query(
+        `
+        CREATE OR REPLACE FUNCTION relay_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+          keys text;
+        BEGIN
+          SELECT json_agg(DISTINCT circuit_key)::text INTO keys FROM relay_new_deliveries WHERE status = 'pending';
+          IF keys IS NOT NULL THEN
+            PERFORM pg_notify('relay_outbox', CASE WHEN octet_length(keys) <= 4000 THEN keys ELSE '' END);
+          END IF;
+          RETURN NULL;
+        END $$;`,
+        { transaction },
+      );
+    },
+  },
 ];

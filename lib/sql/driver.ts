@@ -56,6 +56,11 @@ interface PgClient {
 export interface RunSqlOptions {
   /** PostgreSQL: run it as a named prepared statement (its text must not vary with the data). */
   prepare?: boolean;
+  /**
+   * PostgreSQL: planner settings for this statement alone (`SET LOCAL` in a transaction around it, sent with
+   * its `BEGIN` in one round trip). Names and values are written into the SQL: pass constants only.
+   */
+  planner?: Record<string, string>;
 }
 
 /** Distinct statement texts a process prepares by name on PostgreSQL; further texts run unnamed. */
@@ -120,7 +125,7 @@ export async function runSql<R extends object = Row>(
   const retry = s.options.retry ?? {};
   for (let attempt = 1; ; attempt++) {
     try {
-      return (await runOnce(s, sequelize, sqlite, text, values, transaction, name)) as R[];
+      return (await runOnce(s, sequelize, sqlite, text, values, transaction, name, sqlite ? undefined : options.planner)) as R[];
     } catch (err) {
       if (attempt >= (retry.max ?? 0) || !matchesRetry(retry.match ?? [], err)) throw err;
       const delay = (retry.backoffBase ?? 100) * (retry.backoffExponent ?? 1.1) ** (attempt - 1);
@@ -137,6 +142,7 @@ async function runOnce(
   values: unknown[],
   transaction: Transaction | undefined,
   name: string | undefined,
+  planner?: Record<string, string>,
 ): Promise<Row[]> {
   const finished = (transaction as { finished?: string } | undefined)?.finished;
   if (finished) throw Object.assign(new Error(`${finished} has been called on this transaction, you can no longer use it`), { sql });
@@ -154,7 +160,21 @@ async function runOnce(
       });
     }
     const client = connection as PgClient;
-    return (await (name ? client.query({ name, text: sql, values }) : client.query(sql, values))).rows;
+    if (!planner) return (await (name ? client.query({ name, text: sql, values }) : client.query(sql, values))).rows;
+    const settings = Object.entries(planner).map(([k, v]) => `SET LOCAL ${k} = ${v}`);
+    if (!own) {
+      await client.query(settings.join('; '));
+      return (await client.query(sql, values)).rows;
+    }
+    await client.query(['BEGIN', ...settings].join('; '));
+    try {
+      const rows = (await client.query(sql, values)).rows;
+      await client.query('COMMIT');
+      return rows;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
   } catch (err) {
     throw driverError(s, sequelize, connection, sqlite, sql, values, err);
   } finally {
