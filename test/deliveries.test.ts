@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { QueryTypes } from 'sequelize';
 import { openDatabase } from '../lib/db.js';
+import { keysOf } from '../lib/notifier.js';
+import { insertOutbox } from '../lib/sql/insertOutbox.js';
+import type { NewDelivery } from '../lib/sql/insertOutbox.js';
 import { createRelay } from '../lib/relay.js';
 import type { Relay } from '../lib/relay.js';
 import { mentorTarget } from '../plugins/mentor.js';
@@ -108,6 +112,42 @@ describe('LISTEN/NOTIFY on PostgreSQL', () => {
     await other?.db.close();
     await fx.cleanup();
     await sink.close();
+  });
+
+  it('names the keys that got pending rows in the notification, and sends none for rows written leased', async () => {
+    const relay = await fx.make({ targets: [mentorTarget({ url: sink.url })], listen: false });
+    const listener = new pg.Client({ connectionString: fx.tdb.url });
+    const payloads: string[] = [];
+    listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+    await listener.connect();
+    try {
+      await listener.query('LISTEN relay_outbox');
+      const write = (keys: string[], lease?: NewDelivery['lease']) => {
+        const deliveries: NewDelivery[] = keys.map((key) => ({
+          event: metricEvent(),
+          target: 'webhooks',
+          endpointId: null,
+          circuitKey: key,
+          maxAttempts: 3,
+          nextAttemptAt: Date.now(),
+          lease,
+        }));
+        return relay.db.transaction((t) => insertOutbox(relay.db.sequelize, deliveries.map((d) => d.event), deliveries, t, Date.now()));
+      };
+      const odd = `webhooks:{"a,b"}\\'x`;
+      await write(['webhooks:b', odd, 'webhooks:b']);
+      await write(['webhooks:c'], { owner: 'me', until: Date.now() + 60_000 });
+      await write(Array.from({ length: 200 }, (_, i) => `webhooks:${'k'.repeat(30)}${i}`));
+      await eventually(() => payloads.length >= 2);
+      expect(payloads).toHaveLength(2);
+      // In commit order: the leased write sent nothing; 200 long keys do not fit, so they are not named.
+      expect(JSON.parse(payloads[0]!).sort()).toEqual([odd, 'webhooks:b'].sort());
+      expect(payloads[1]).toBe('');
+      expect(keysOf(payloads[0])).toEqual(JSON.parse(payloads[0]!));
+      for (const unnamed of ['', undefined, '[]', '{"a":1}', '[1]', 'not json']) expect(keysOf(unnamed)).toBeNull();
+    } finally {
+      await listener.end();
+    }
   });
 
   it('wakes a dispatcher in another process at commit, long before its poll', async () => {

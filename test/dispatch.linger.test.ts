@@ -111,6 +111,20 @@ describe('KeyQueues', () => {
     expect(q.cap({ ...batching, concurrency: 1, batch: { maxSize: 10, key: () => null } })).toBe(10);
   });
 
+  it('calls a key stocked while it holds more than half its cap, queued and in flight together', () => {
+    const q = new KeyQueues(options);
+    expect(q.stocked('mentor')).toBe(false);
+    q.push([row(), row(), row(), row()], () => batching);
+    expect(q.stocked('mentor')).toBe(false);
+    q.push([row()], () => batching);
+    expect(q.stocked('mentor')).toBe(true);
+    const k = q.get('mentor')!;
+    const sent = q.takeGroup('mentor', k, 0);
+    expect(q.stocked('mentor')).toBe(true);
+    q.finish(k, sent);
+    expect(q.stocked('mentor')).toBe(false);
+  });
+
   it('drops queued rows whose lease cannot cover a request started now', () => {
     const q = new KeyQueues(options);
     const stale = row('a', 1000 + 1000 + 1000);

@@ -150,6 +150,42 @@ describe.each(DIALECTS)('runSql (%s)', (dialect) => {
   });
 });
 
+describe('runSql planner settings (postgres)', () => {
+  let tdb: TestDatabase;
+  beforeEach(async () => {
+    tdb = await createTestDatabase('postgres');
+  });
+  afterEach(() => tdb.drop());
+
+  const setting = async (o: { planner?: Record<string, string>; t?: Transaction; sql?: string } = {}) => {
+    const sql = o.sql ?? "SELECT current_setting('enable_bitmapscan') AS b, current_setting('enable_seqscan') AS s";
+    const [row] = await runSql<{ b: string; s: string }>(tdb.db.sequelize, sql, [], o.t, o.planner ? { planner: o.planner } : {});
+    return row;
+  };
+  const off = { enable_bitmapscan: 'off', enable_seqscan: 'off' };
+
+  it('applies to that statement alone, on its own connection and in a caller’s transaction', async () => {
+    expect(await setting({ planner: off })).toEqual({ b: 'off', s: 'off' });
+    // SET LOCAL ended with its transaction: every pooled connection plans as before.
+    for (let i = 0; i < 12; i++) expect(await setting()).toEqual({ b: 'on', s: 'on' });
+    await tdb.db.transaction(async (t) => {
+      expect(await setting({ planner: { enable_bitmapscan: 'off' }, t })).toEqual({ b: 'off', s: 'on' });
+    });
+    expect(await setting()).toEqual({ b: 'on', s: 'on' });
+  });
+
+  it('rolls back its own transaction when the statement fails, leaving the connection usable', async () => {
+    await tdb.db.sequelize.query('CREATE TABLE items (itemid VARCHAR(64) PRIMARY KEY)');
+    const insert = "INSERT INTO items (itemid) VALUES ('a') RETURNING current_setting('enable_bitmapscan') AS b";
+    await setting({ planner: off, sql: insert });
+    const err = await setting({ planner: off, sql: insert }).catch((e: Error) => e);
+    expect((err as Error).constructor.name).toBe('UniqueConstraintError');
+    for (let i = 0; i < 12; i++) expect(await setting()).toEqual({ b: 'on', s: 'on' });
+    const rows = await tdb.db.sequelize.query('SELECT itemid FROM items', { type: QueryTypes.SELECT });
+    expect(rows).toEqual([{ itemid: 'a' }]);
+  });
+});
+
 describe('runSql prepare: true with pgPreparedStatements: false (postgres)', () => {
   it('runs the statement unnamed: nothing is prepared on the connection', async () => {
     const pg = await createPgDatabase();

@@ -257,7 +257,8 @@ export class Dispatcher {
 
   /**
    * A publish wrote rows of these keys pending: they have due rows waiting. Claim now unless each key is
-   * stocked above half its cap; those are refilled as they drain (`roomFreed`).
+   * stocked above half its cap; those are marked backlogged and refilled as they drain (`roomFreed`). A key
+   * the claim is for is left unmarked: marked, it would stay off the direct path until the claim is done.
    */
   private pendingWritten(keys: Set<string>): void {
     if (this.claiming) {
@@ -266,8 +267,8 @@ export class Dispatcher {
     }
     let wanted = false;
     for (const key of keys) {
-      this.backloggedKeys.add(key);
-      if (!this.queues.stocked(key)) wanted = true;
+      if (this.queues.stocked(key)) this.backloggedKeys.add(key);
+      else wanted = true;
     }
     if (wanted) this.wake();
   }
