@@ -276,10 +276,16 @@ export class DbProbe {
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
-  /** Deliveries not yet finished (pending or in flight). */
-  async backlog(): Promise<number> {
-    const d = await this.deliveries().catch(() => ({}) as Record<string, number>);
-    return (d.pending ?? 0) + (d.inflight ?? 0);
+  /**
+   * No delivery is left unfinished (pending or in flight). Two probes of the partial indexes, not a count:
+   * polled every 50 ms while a round drains, a `GROUP BY status` over the whole table took 15-18 ms of the
+   * measured PostgreSQL's CPU each time (80 times a run: 1.2-1.5 s, about 10% of its CPU per record).
+   */
+  async drained(): Promise<boolean> {
+    const rows = await this.query<{ n: unknown }>(
+      "SELECT 1 AS n FROM (SELECT 1 FROM relay_deliveries WHERE status = 'pending' LIMIT 1) p UNION ALL SELECT 1 FROM (SELECT 1 FROM relay_deliveries WHERE status = 'inflight' LIMIT 1) i",
+    ).catch(() => null);
+    return rows !== null && rows.length === 0;
   }
 
   async count(table: string): Promise<number> {
