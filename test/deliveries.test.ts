@@ -132,7 +132,15 @@ describe('LISTEN/NOTIFY on PostgreSQL', () => {
           nextAttemptAt: Date.now(),
           lease,
         }));
-        return relay.db.transaction((t) => insertOutbox(relay.db.sequelize, deliveries.map((d) => d.event), deliveries, t, Date.now()));
+        return relay.db.transaction((t) =>
+          insertOutbox(
+            relay.db.sequelize,
+            deliveries.map((d) => d.event),
+            deliveries,
+            t,
+            Date.now(),
+          ),
+        );
       };
       const odd = `webhooks:{"a,b"}\\'x`;
       await write(['webhooks:b', odd, 'webhooks:b']);
