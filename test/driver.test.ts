@@ -164,7 +164,7 @@ describe('runSql planner settings (postgres)', () => {
   };
   const off = { enable_bitmapscan: 'off', enable_seqscan: 'off' };
 
-  it('applies to that statement alone, on its own connection and in a caller’s transaction', async () => {
+  it('applies to that statement alone on its own connection, and to the rest of a caller’s transaction', async () => {
     expect(await setting({ planner: off })).toEqual({ b: 'off', s: 'off' });
     // SET LOCAL ended with its transaction: every pooled connection plans as before.
     for (let i = 0; i < 12; i++) expect(await setting()).toEqual({ b: 'on', s: 'on' });

@@ -57,8 +57,10 @@ export interface RunSqlOptions {
   /** PostgreSQL: run it as a named prepared statement (its text must not vary with the data). */
   prepare?: boolean;
   /**
-   * PostgreSQL: planner settings for this statement alone (`SET LOCAL` in a transaction around it, sent with
-   * its `BEGIN` in one round trip). Names and values are written into the SQL: pass constants only.
+   * PostgreSQL: planner settings for this statement (`SET LOCAL`). Without `transaction` they hold for it
+   * alone (a transaction of its own around it, the settings sent with its `BEGIN` in one round trip); in a
+   * caller's transaction, until that transaction ends. Names and values are written into the SQL: pass
+   * constants only.
    */
   planner?: Record<string, string>;
 }
