@@ -24,7 +24,7 @@ export interface DirectHost {
   accepts(key: string, plugin: TargetPlugin, adding: number): boolean;
   /** Queue rows written leased by a publish that has committed, as if claimed. */
   enqueue(rows: Claimed[]): void;
-  /** Rows of these keys were written pending: claim them. */
+  /** Rows of these keys were written pending: they wait for a claim (now, or when the key drains). */
   wake(keys: Set<string>): void;
 }
 
