@@ -54,7 +54,7 @@ try {
       await cannon({ url: host.url, devices, connections: 16, durationSec: 2 });
       const r = await cannon({ url: host.url, devices, connections: 16, durationSec: sec });
       const probe = new DbProbe(db.url);
-      await until('drained', async () => await probe.drained(), 300_000, 50);
+      await until('drained', () => probe.drained(), 300_000, 50);
       await probe.close();
       rates.get(value)!.push(r.rps);
       console.log(`round ${round} ${name}=${value}: ${r.rps.toFixed(0)} records/s`);

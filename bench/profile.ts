@@ -43,7 +43,7 @@ try {
     await cannon({ url: host.url, devices, connections: 16, rate, durationSec: 3 });
     const r = await cannon({ url: host.url, devices, connections: 16, rate, durationSec: sec });
     const probe = new DbProbe(db.url);
-    const d = await until('drained', async () => await probe.drained(), 300_000, 50);
+    const d = await until('drained', () => probe.drained(), 300_000, 50);
     await probe.close();
     console.log(`${mode}: ${r.rps.toFixed(0)}/s ok ${r.ok} p99 ${r.latency.p99} drain ${d} ms`);
     await host.stop(20_000);

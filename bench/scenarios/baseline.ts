@@ -65,7 +65,7 @@ async function crashRun(ctx: ScenarioContext, design: Design, blip: boolean, tot
     if (design === 'ours') {
       const probe = new DbProbe(db.url);
       try {
-        await until('outbox drained', async () => await probe.drained(), 300_000, 100);
+        await until('outbox drained', () => probe.drained(), 300_000, 100);
       } finally {
         await probe.close();
       }
@@ -129,8 +129,8 @@ export const baseline: Scenario = {
       const probeMentor = new DbProbe(oursMentorDb.url);
       try {
         const drained = async () => {
-          await until('our outbox drained', async () => await probe.drained(), 300_000);
-          await until('our outbox drained (mentor only)', async () => await probeMentor.drained(), 300_000);
+          await until('our outbox drained', () => probe.drained(), 300_000);
+          await until('our outbox drained (mentor only)', () => probeMentor.drained(), 300_000);
         };
         const runSeed = (sec: number) => cannon({ url: seed.url, devices: seedDevices, connections: 16, durationSec: sec });
         const runOurs = (sec: number) => cannon({ url: our.url, devices: ourDevices, connections: 16, durationSec: sec });

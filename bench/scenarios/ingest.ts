@@ -63,7 +63,7 @@ async function runIngest(ctx: ScenarioContext, webhook: boolean, goal: number): 
     };
     const offSources: Record<string, CpuSource> = { host: pidSource(off.pid), ...(pgCounted ? { postgres: pgOff } : {}) };
     try {
-      const drain = async () => until('outbox drained', async () => await probe.drained(), 300_000, 50);
+      const drain = async () => until('outbox drained', () => probe.drained(), 300_000, 50);
       const runOn = async (sec: number) => cannon({ url: on.url, devices: devicesOn, connections: CONNECTIONS, durationSec: sec });
       const runOff = async (sec: number) => cannon({ url: off.url, devices: devicesOff, connections: CONNECTIONS, durationSec: sec });
       const offCpu: Array<Record<string, number>> = [];

@@ -33,7 +33,7 @@ export const isolation: Scenario = {
         let hungRequests = 0;
         for (let i = 0; i < rounds; i++) {
           await sink.mode('ok');
-          await until('backlog drained', async () => await probe.drained(), 300_000);
+          await until('backlog drained', () => probe.drained(), 300_000);
           healthy.push(await load());
           await sink.mode('hang');
           const before = (await probe.deliveries()).pending ?? 0;
@@ -42,7 +42,7 @@ export const isolation: Scenario = {
           ctx.log(`round ${i + 1}: p99 healthy ${healthy[i]!.latency.p99} ms, hanging ${hanging[i]!.latency.p99} ms`);
         }
         await sink.mode('ok');
-        await until('backlog drained after the hang', async () => await probe.drained(), 300_000);
+        await until('backlog drained after the hang', () => probe.drained(), 300_000);
         const dead = (await probe.deliveries()).dead ?? 0;
         const p99h = median(healthy.map((r) => r.latency.p99));
         const p99x = median(hanging.map((r) => r.latency.p99));

@@ -42,12 +42,12 @@ export const latency: Scenario = {
     const local = new DbProbe(devicesDb.url);
     try {
       await cannon({ url: devices.url, devices: ids, connections: 16, rate, durationSec: 3, markerStart: 1_000_000_000 }); // warm-up
-      await until('warm-up delivered', async () => await local.drained(), 120_000);
+      await until('warm-up delivered', () => local.drained(), 120_000);
       // One numbered run at `r` records/s; latencies from the mentor's received_at of each record.
       const measure = async (r: number, sec: number, markerStart: number) => {
         const load = await paced({ url: devices.url, devices: ids, rate: r, durationSec: sec, markerStart });
         const { sentAt } = load;
-        await until('all delivered', async () => await local.drained(), 300_000);
+        await until('all delivered', () => local.drained(), 300_000);
         const rows = await central.query<{ memory_total: unknown; received_at: unknown }>(
           `SELECT memory_total, received_at FROM metrics WHERE memory_total >= ${markerStart} AND memory_total < ${markerStart + 100_000_000}`,
         );

@@ -56,7 +56,7 @@ export const memory: Scenario = {
       let drainMs = NaN;
       let delivered = 0;
       try {
-        drainMs = await until('backlog drained', async () => await probe.drained(), 600_000, 250);
+        drainMs = await until('backlog drained', () => probe.drained(), 600_000, 250);
         delivered = (await sink.stats()).markers;
       } finally {
         await sink.close();

@@ -55,11 +55,15 @@ export class DirectPath {
    */
   handOver(rows: NewDelivery[], written: OutboxWritten): () => void {
     const queued: Claimed[] = [];
+    const pending = new Set<string>();
     // The stored copy, not the caller's object, which it may change after publishing; one per event.
     const copies = new Map<string, RelayEvent>();
     for (const d of rows) {
       const id = d.lease && written.leased.get(deliveryKey(d.event.id, d.circuitKey));
-      if (!d.lease || id === undefined) continue;
+      if (!d.lease || id === undefined) {
+        pending.add(d.circuitKey);
+        continue;
+      }
       const e = d.event;
       let event = copies.get(e.id);
       if (!event) {
@@ -81,9 +85,6 @@ export class DirectPath {
         leaseUntil: d.lease.until,
       });
     }
-    const pending = new Set<string>();
-    if (rows.length > queued.length)
-      for (const d of rows) if (!d.lease || !written.leased.has(deliveryKey(d.event.id, d.circuitKey))) pending.add(d.circuitKey);
     return () => {
       if (queued.length > 0) this.host.enqueue(queued);
       if (pending.size > 0) this.host.wake(pending);

@@ -239,7 +239,7 @@ export class Dispatcher {
     // Asked while the claim ran, now judged on what it took (a wake-up remembered from then cost a claim of a
     // few rows for a key the claim had just filled). Rows written meanwhile may have missed the claim.
     const { written, freed } = this.askedDuringClaim;
-    if (written.size > 0) this.pendingWritten(new Set(written));
+    if (written.size > 0) this.pendingWritten(written);
     for (const key of freed) this.roomFreed(key);
     written.clear();
     freed.clear();

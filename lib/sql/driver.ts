@@ -127,7 +127,7 @@ export async function runSql<R extends object = Row>(
   const retry = s.options.retry ?? {};
   for (let attempt = 1; ; attempt++) {
     try {
-      return (await runOnce(s, sequelize, sqlite, text, values, transaction, name, sqlite ? undefined : options.planner)) as R[];
+      return (await runOnce(s, sequelize, sqlite, text, values, transaction, name, options.planner)) as R[];
     } catch (err) {
       if (attempt >= (retry.max ?? 0) || !matchesRetry(retry.match ?? [], err)) throw err;
       const delay = (retry.backoffBase ?? 100) * (retry.backoffExponent ?? 1.1) ** (attempt - 1);
