@@ -6,8 +6,12 @@
  * for the connection. A batch of N pays BEGIN, COMMIT and the inserts once.
  *
  * Same rule as the dispatcher's batching: an idle lane takes a caller at once (no linger at low rates);
- * while every lane is busy, callers gather and the next free lane takes up to `maxCallers` of them. SQLite
- * has one lane (one writer); PostgreSQL a few, bounded by the pool, each its own transaction.
+ * while a lane is busy, callers gather and the next free lane takes up to `maxCallers` of them. SQLite
+ * has one lane (one writer); PostgreSQL a few, bounded by the pool, each its own transaction. A further
+ * lane opens only for a queue (`openLaneAt` callers waiting): several small batches cost PostgreSQL far
+ * more than one of their sum (a statement and a commit each), so callers wait for the busy lane's commit
+ * unless they are many. Measured on the bench machine: four lanes opened at any wait made batches of two
+ * callers and cost the database 2.0 times the CPU per record of one lane (docs/performance.md).
  *
  * Isolation. A caller's `work` runs in the shared transaction and may read through it, but writes only by
  * queueing (`insert`, `publish`), so a caller that throws is rejected alone: its queued rows are dropped.
@@ -193,6 +197,7 @@ function scalar(v: unknown): unknown {
 
 export class GroupCommit {
   private readonly lanes: boolean[];
+  private readonly openLaneAt: number;
   private readonly maxCallers: number;
   private readonly maxRows: number;
   private pending: Member[] = [];
@@ -211,6 +216,7 @@ export class GroupCommit {
     const poolMax = db.sequelize.config.pool?.max ?? 10;
     const lanes = db.dialect === 'sqlite' ? 1 : Math.max(1, Math.min(options.lanes, poolMax - 2));
     this.lanes = new Array<boolean>(lanes).fill(false);
+    this.openLaneAt = options.openLaneAt;
     this.maxCallers = options.maxCallers;
     this.maxRows = options.maxRows;
   }
@@ -251,6 +257,8 @@ export class GroupCommit {
   private pump(): void {
     // Riders alone take a lane only when none is busy: a busy lane's batch takes them (or the next one does).
     while ((this.pending.length > 0 || (this.riders.length > 0 && this.busy_ === 0)) && this.busy_ < this.lanes.length) {
+      // Beside a busy lane, another opens only for a queue; fewer callers wait for the next batch.
+      if (this.busy_ > 0 && this.pending.length < this.openLaneAt) break;
       const lane = this.lanes.indexOf(false);
       this.lanes[lane] = true;
       this.busy_ += 1;

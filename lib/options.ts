@@ -41,6 +41,12 @@ export type ResolvedDispatcherOptions = Required<DispatcherOptions>;
 export interface GroupCommitOptions {
   /** Concurrent batches on PostgreSQL (4, and at most the pool size minus 2); SQLite always has 1. */
   lanes?: number;
+  /**
+   * Callers that must be waiting before a further lane opens beside a busy one (32). Fewer wait for the
+   * busy lane's commit and go in the next batch, which costs the database less than a batch each; 1 opens
+   * a lane for any caller that finds the others busy.
+   */
+  openLaneAt?: number;
   /** Callers per batch (256). */
   maxCallers?: number;
   /** A batch takes no further caller once this many rows and events are queued (5 000). */
@@ -199,6 +205,7 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
   duration('stopTimeoutMs', options.stopTimeoutMs, 0);
   checkCircuit('circuit', options.circuit);
   wholeAtLeast('groupCommit lanes', options.groupCommit?.lanes, 1);
+  wholeAtLeast('groupCommit openLaneAt', options.groupCommit?.openLaneAt, 1);
   wholeAtLeast('groupCommit maxCallers', options.groupCommit?.maxCallers, 1);
   wholeAtLeast('groupCommit maxRows', options.groupCommit?.maxRows, 1);
   const circuit = { cooldownMs: 5_000, maxCooldownMs: 60_000, ...options.circuit };
@@ -216,7 +223,7 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
     retentionDays: options.retentionDays,
     pruneIntervalMs: options.pruneIntervalMs ?? 3_600_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
-    groupCommit: { lanes: 4, maxCallers: 256, maxRows: 5_000, ...options.groupCommit },
+    groupCommit: { lanes: 4, openLaneAt: 32, maxCallers: 256, maxRows: 5_000, ...options.groupCommit },
     circuitFor: (plugin) => ({
       failureThreshold:
         plugin?.circuit?.failureThreshold ?? circuit.failureThreshold ?? defaultFailureThreshold(plugin?.retry.maxAttempts ?? 4),

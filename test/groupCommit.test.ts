@@ -319,21 +319,55 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
 });
 
 describe('group commit lanes (postgres)', () => {
-  it('runs batches side by side on several lanes', async () => {
-    const fx = await relayFixture('postgres');
-    try {
-      await fx.tdb.db.sequelize.query('CREATE TABLE items (id VARCHAR(64) PRIMARY KEY, n INTEGER NOT NULL)');
-      const relay = await fx.make({ targets: [], groupCommit: { lanes: 3 } });
-      const lanes = new Set<number>();
-      relay.events.on('commit:batch', (b) => lanes.add(b.lane));
-      const ids = Array.from({ length: 30 }, (_, i) => `l${i}`);
-      await Promise.all(ids.map((id) => relay.transaction(async (tx) => tx.insert('items', [{ id, n: 1 }]))));
-      // The first three calls each found an idle lane.
-      expect([...lanes].sort()).toEqual([0, 1, 2]);
-      const [row] = await fx.tdb.db.sequelize.query<{ n: string }>('SELECT COUNT(*) AS n FROM items', { type: QueryTypes.SELECT });
-      expect(Number(row!.n)).toBe(30);
-    } finally {
-      await fx.cleanup();
-    }
+  /** `n` callers made in one tick, each storing one row; the lanes their batches ran on, batch by batch. */
+  const burst = async (relay: Relay, n: number) => {
+    const batches: BatchInfo[] = [];
+    relay.events.on('commit:batch', (b) => batches.push(b));
+    const ids = Array.from({ length: n }, (_, i) => `l${i}`);
+    await Promise.all(ids.map((id) => relay.transaction(async (tx) => tx.insert('items', [{ id, n: 1 }]))));
+    return batches;
+  };
+
+  let fx: RelayFixture;
+  beforeEach(async () => {
+    fx = await relayFixture('postgres');
+    await fx.tdb.db.sequelize.query('CREATE TABLE items (id VARCHAR(64) PRIMARY KEY, n INTEGER NOT NULL)');
+  });
+  afterEach(async () => {
+    await fx.cleanup();
+  });
+  const stored = async () => {
+    const [row] = await fx.tdb.db.sequelize.query<{ n: string }>('SELECT COUNT(*) AS n FROM items', { type: QueryTypes.SELECT });
+    return Number(row!.n);
+  };
+
+  it('keeps a short queue for the busy lane: one batch after it, not a lane each', async () => {
+    const relay = await fx.make({ targets: [], groupCommit: { lanes: 3, openLaneAt: 32 } });
+    const batches = await burst(relay, 30);
+    // The first call found lane 0 idle; 29 waiting callers are fewer than 32, so they waited for its commit.
+    expect(batches.map((b) => [b.lane, b.callers])).toEqual([
+      [0, 1],
+      [0, 29],
+    ]);
+    expect(await stored()).toBe(30);
+  });
+
+  it('opens a further lane once enough callers wait, up to the lane count', async () => {
+    const relay = await fx.make({ targets: [], groupCommit: { lanes: 3, openLaneAt: 32 } });
+    const batches = await burst(relay, 100);
+    // Lane 0 took the first caller; the 32nd waiting caller opened lane 1 for those 32, the next 32 lane 2;
+    // the last 35 waited for whichever lane freed first (batches on different lanes commit in any order).
+    expect(batches.map((b) => b.callers).sort((a, b) => a - b)).toEqual([1, 32, 32, 35]);
+    expect(new Set(batches.map((b) => b.lane))).toEqual(new Set([0, 1, 2]));
+    expect(await stored()).toBe(100);
+  });
+
+  it('with openLaneAt 1, runs batches side by side for any caller that finds a lane busy', async () => {
+    const relay = await fx.make({ targets: [], groupCommit: { lanes: 3, openLaneAt: 1 } });
+    const batches = await burst(relay, 30);
+    // The first three calls each found an idle lane; the other 27 waited for whichever freed first.
+    expect(batches.map((b) => b.callers).sort((a, b) => a - b)).toEqual([1, 1, 1, 27]);
+    expect(new Set(batches.map((b) => b.lane))).toEqual(new Set([0, 1, 2]));
+    expect(await stored()).toBe(30);
   });
 });

@@ -118,6 +118,7 @@ describe('resolveRelayOptions refusals', () => {
     expect(() => resolve({ pruneIntervalMs: 0 })).toThrow('pruneIntervalMs must be');
     expect(() => resolve({ stopTimeoutMs: Number.NaN })).toThrow('stopTimeoutMs must be');
     expect(() => resolve({ circuit: { cooldownMs: -1 } })).toThrow('circuit cooldownMs must be');
+    expect(() => resolve({ groupCommit: { openLaneAt: 0 } })).toThrow('groupCommit openLaneAt must be a whole number >= 1 (got 0)');
     expect(() => resolveRelayOptions({ targets: [] } as unknown as RelayOptions)).toThrow('db must be a database from openDatabase()');
   });
 });
