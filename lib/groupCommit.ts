@@ -10,8 +10,9 @@
  * has one lane (one writer); PostgreSQL a few, bounded by the pool, each its own transaction. A further
  * lane opens only for a queue (`openLaneAt` callers waiting): several small batches cost PostgreSQL far
  * more than one of their sum (a statement and a commit each), so callers wait for the busy lane's commit
- * unless they are many. Measured on the bench machine: four lanes opened at any wait made batches of two
- * callers and cost the database 2.0 times the CPU per record of one lane (docs/performance.md).
+ * unless they are many. On the bench machine at saturation (16 connections), lanes opened at any wait cost
+ * PostgreSQL 1.4-1.7 times the CPU per record forwarded and 2.1 times per record stored alone
+ * (docs/performance.md, ninth round).
  *
  * Isolation. A caller's `work` runs in the shared transaction and may read through it, but writes only by
  * queueing (`insert`, `publish`), so a caller that throws is rejected alone: its queued rows are dropped.
