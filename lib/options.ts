@@ -223,7 +223,13 @@ export function resolveRelayOptions(o: RelayOptions | ResolvedRelayOptions): Res
     retentionDays: options.retentionDays,
     pruneIntervalMs: options.pruneIntervalMs ?? 3_600_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
-    groupCommit: { lanes: 4, openLaneAt: 32, maxCallers: 256, maxRows: 5_000, ...options.groupCommit },
+    // Field by field, so that a key given as undefined keeps its default.
+    groupCommit: {
+      lanes: options.groupCommit?.lanes ?? 4,
+      openLaneAt: options.groupCommit?.openLaneAt ?? 32,
+      maxCallers: options.groupCommit?.maxCallers ?? 256,
+      maxRows: options.groupCommit?.maxRows ?? 5_000,
+    },
     circuitFor: (plugin) => ({
       failureThreshold:
         plugin?.circuit?.failureThreshold ?? circuit.failureThreshold ?? defaultFailureThreshold(plugin?.retry.maxAttempts ?? 4),

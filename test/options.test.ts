@@ -46,6 +46,14 @@ describe('resolveRelayOptions defaults', () => {
     });
     expect(o.registry).toBeInstanceOf(Registry);
     expect(o.circuitFor(target())).toEqual({ failureThreshold: 3, cooldownMs: 5_000, maxCooldownMs: 60_000 });
+    expect(o.groupCommit).toEqual({ lanes: 4, openLaneAt: 32, maxCallers: 256, maxRows: 5_000 });
+    // A key given as undefined keeps its default.
+    expect(resolve({ groupCommit: { lanes: 2, openLaneAt: undefined } }).groupCommit).toEqual({
+      lanes: 2,
+      openLaneAt: 32,
+      maxCallers: 256,
+      maxRows: 5_000,
+    });
   });
 
   it('derives the lease from the request timeout', () => {
